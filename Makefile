@@ -1,0 +1,42 @@
+# Run `make help` for the list of targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test lint format down clean
+
+help: ## List the targets with one line each
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=24.2'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its test tools
+
+demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, deploy preprod, promote, deploy prod
+	$(BIN)/mlops demo
+
+test: $(STAMP) ## Lint and run the test suite (offline)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## Lint and check formatting
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: $(STAMP) ## Apply the formatter and safe lint fixes
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+down: $(STAMP) ## Stop every local endpoint the lifecycle started
+	$(BIN)/mlops down --all --yes
+
+clean: ## Remove local state (.mlops) and the virtualenv
+	-test -x $(BIN)/mlops && $(BIN)/mlops down --all --yes
+	rm -rf .mlops $(VENV)

@@ -1,0 +1,22 @@
+"""Backends behind the seam in base.py; `open_backend` picks one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlops.backends.base import Backend
+from mlops.config import EnvConfig
+from mlops.errors import MlopsError
+
+BACKENDS = ("local",)
+
+
+def open_backend(config: EnvConfig, root: Path, home: Path, name: str | None = None) -> Backend:
+    """The backend named by --backend, else MLOPS_BACKEND, else local."""
+    name = name or os.environ.get("MLOPS_BACKEND", "local")
+    if name == "local":
+        from mlops.backends.local.backend import LocalBackend
+
+        return LocalBackend(config, root, home)
+    raise MlopsError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

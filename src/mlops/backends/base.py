@@ -1,0 +1,136 @@
+"""The backend seam: what the lifecycle needs from a place that trains and serves models.
+
+Spoken in Azure ML's terms (job, model, registry, endpoint, deployment, traffic)
+so the azure backend maps onto it one to one. Everything above it (gate,
+rollout, promotion, the command line) is written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Lineage tags every registered model carries (values are strings, as Azure ML tags are).
+TAG_GIT = "git_commit"
+TAG_DATA = "data_sha256"
+TAG_RUN = "run_id"
+TAG_JOB = "job_id"
+TAG_ARTIFACT = "onnx_sha256"
+METRIC_PREFIX = "metric."
+PARAM_PREFIX = "param."
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What to train: the code snapshot, its data and its hyperparameters."""
+
+    code_dir: str
+    data_path: str
+    params: dict[str, object]
+    experiment: str
+    git_commit: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    status: str  # Completed | Failed
+    run_id: str
+    metrics: dict[str, float]
+    params: dict[str, object]
+    data_sha256: str
+    artifact_sha256: str
+    git_commit: str
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    tags: dict[str, str]
+    artifact_sha256: str
+    location: str  # where the bytes are: a folder locally, an asset id on Azure
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {
+            key[len(METRIC_PREFIX) :]: float(value)
+            for key, value in self.tags.items()
+            if key.startswith(METRIC_PREFIX)
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    model: str  # NAME:VERSION
+    artifact_sha256: str
+    state: str  # Succeeded | Failed
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    scoring_uri: str
+    traffic: dict[str, int]
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def live(self) -> str | None:
+        """The deployment taking the most traffic, if any takes some."""
+        serving = {name: pct for name, pct in self.traffic.items() if pct > 0}
+        return max(serving, key=serving.get) if serving else None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    deployment: str | None = None  # which deployment answered, when the backend says
+
+
+class DeploymentFailed(Exception):
+    """A deployment did not come up; `logs` holds the tail of its log."""
+
+    def __init__(self, message: str, logs: str = ""):
+        super().__init__(message)
+        self.logs = logs
+
+
+class Backend(Protocol):
+    env: str
+
+    # training and models (the environment's workspace)
+    def run_training_job(self, spec: TrainingSpec) -> Job: ...
+    def get_job(self, job_id: str) -> Job: ...
+    def register_model(
+        self, job: Job, name: str, tags: dict[str, str]
+    ) -> tuple[ModelVersion, bool]:
+        """Register the job's model, or return the version already holding the same bytes.
+
+        The boolean says whether a new version was created."""
+        ...
+
+    def get_registered_model(self, name: str, version: int | str) -> ModelVersion | None: ...
+
+    # the registry shared by all environments
+    def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]: ...
+    def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None: ...
+
+    # online endpoints
+    def get_endpoint(self, name: str) -> Endpoint | None: ...
+    def create_endpoint(self, name: str) -> Endpoint: ...
+    def create_deployment(
+        self, endpoint: str, deployment: str, model: ModelVersion
+    ) -> Deployment: ...
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint: ...
+    def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
+    def deployment_logs(self, endpoint: str, deployment: str, lines: int = 40) -> str: ...
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Response: ...
+    def list_endpoints(self) -> list[Endpoint]: ...
+    def delete_endpoint(self, name: str) -> None: ...

@@ -1,0 +1,177 @@
+"""`mlops`: one verb per lifecycle step; workflows and the local demo call the same verbs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlops import lifecycle
+from mlops.config import ENVIRONMENTS
+from mlops.errors import MlopsError
+from mlops.paths import project_root, state_home
+from mlops.progress import Progress
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=("local",), help="default: $MLOPS_BACKEND or local")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str, env: str | None = None, model: bool = False):
+        sub = verbs.add_parser(name, help=help_text, description=help_text, parents=[common])
+        if env:
+            sub.add_argument("--env", choices=ENVIRONMENTS, default=env, help=f"default: {env}")
+        if model:
+            sub.add_argument("--model", metavar="NAME:VERSION", help="default: see the verb's help")
+        return sub
+
+    verb("train", "Run the training job in an environment's workspace.", env="dev")
+    sub = verb("register", "Register the trained model with its lineage tags.", env="dev")
+    sub.add_argument("--job", default="last", help="job id (default: the last training job)")
+    verb(
+        "share",
+        "Copy a registered model into the shared registry (default: the last registered).",
+        env="dev",
+        model=True,
+    )
+    verb(
+        "gate",
+        "Judge the challenger (default: the registry's latest) against floors and the champion.",
+        env="prod",
+        model=True,
+    )
+    verb(
+        "deploy",
+        "Blue/green rollout to the endpoint (default model: the env file's model.version).",
+        env="preprod",
+        model=True,
+    )
+    verb("test", "Smoke-test the environment's endpoint.", env="preprod")
+    sub = verb(
+        "promote",
+        "Gate, then render the promotion pull request for environments/prod.yml.",
+        env="prod",
+        model=True,
+    )
+    sub.add_argument(
+        "--write", action="store_true", help="also write environments/prod.yml (CI only)"
+    )
+    sub = verbs.add_parser(
+        "status", help="Show endpoints, deployments and traffic.", parents=[common]
+    )
+    sub.add_argument("--env", choices=ENVIRONMENTS, action="append", help="default: all")
+    sub = verbs.add_parser(
+        "down", help="Stop and delete the endpoints of environments.", parents=[common]
+    )
+    sub.add_argument("--env", choices=ENVIRONMENTS, action="append", help="repeat for several")
+    sub.add_argument("--all", action="store_true", help="every environment")
+    sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    verbs.add_parser("demo", help="Run the whole lifecycle locally, dev to prod.", parents=[common])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root = project_root()
+    ctx = lifecycle.Context(
+        root=root, home=state_home(root), backend_name=args.backend, progress=Progress()
+    )
+    try:
+        return run(ctx, args)
+    except MlopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb == "demo":
+        return demo(ctx)
+    if verb == "status":
+        print(lifecycle.as_json(lifecycle.status(ctx, args.env or list(ENVIRONMENTS))))
+        return 0
+    if verb == "down":
+        envs = list(ENVIRONMENTS) if args.all else args.env
+        if not envs:
+            raise MlopsError("say which environments to stop: --env NAME (repeatable) or --all")
+        _confirm(ctx, envs, args.yes)
+        lifecycle.down(ctx, envs)
+        return 0
+    title = f"{verb} ({args.env})"
+    with ctx.progress.stage(title):
+        if verb == "train":
+            lifecycle.train(ctx, args.env)
+        elif verb == "register":
+            lifecycle.register(ctx, args.env, args.job)
+        elif verb == "share":
+            lifecycle.share(ctx, args.env, args.model)
+        elif verb == "gate":
+            lifecycle.gate(ctx, args.env, args.model)
+        elif verb == "deploy":
+            lifecycle.deploy(ctx, args.env, args.model)
+        elif verb == "test":
+            lifecycle.test(ctx, args.env)
+        elif verb == "promote":
+            lifecycle.promote(ctx, args.env, args.model, write=args.write)
+    return 0
+
+
+def _confirm(ctx: lifecycle.Context, envs: list[str], yes: bool) -> None:
+    """Local endpoints are cheap to restart; cloud ones are not, so those need a yes."""
+    cloud = ctx.backend_name not in (None, "local")
+    if not cloud or yes:
+        return
+    if not sys.stdin.isatty():
+        raise MlopsError("deleting cloud endpoints needs --yes when there is no terminal to ask")
+    answer = input(f"Delete every endpoint in {', '.join(envs)}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise MlopsError("nothing deleted")
+
+
+def demo(ctx: lifecycle.Context) -> int:
+    """The whole lifecycle on this machine, printing each stage and where to look."""
+    stage = ctx.progress.stage
+    with stage("train (dev)"):
+        lifecycle.train(ctx, "dev")
+    with stage("register (dev)"):
+        lifecycle.register(ctx, "dev")
+    with stage("share to the registry"):
+        lifecycle.share(ctx, "dev")
+    with stage("gate (challenger vs prod champion)"):
+        challenger, _ = lifecycle.gate(ctx, "prod")
+    with stage("deploy (preprod, blue/green)"):
+        lifecycle.deploy(ctx, "preprod", challenger.ref)
+    with stage("test (preprod)"):
+        lifecycle.test(ctx, "preprod")
+    with stage("promote (render the pull request for prod)"):
+        lifecycle.promote(ctx, "prod", challenger.ref)
+    with stage("deploy (prod, the promoted version)"):
+        lifecycle.deploy(ctx, "prod", challenger.ref)
+    with stage("test (prod)"):
+        lifecycle.test(ctx, "prod")
+    _where_to_look(ctx)
+    return 0
+
+
+def _where_to_look(ctx: lifecycle.Context) -> None:
+    report = lifecycle.status(ctx, ["preprod", "prod"])
+    print(f"\nDone in {ctx.progress.elapsed():.1f}s. Where to look:")
+    for env, endpoints in report.items():
+        for endpoint in endpoints:
+            print(f"  {env:8} endpoint  {endpoint['scoring_uri']}")
+    sample = Path("src") / "model" / "sample-request.json"
+    prod = report["prod"][0]["scoring_uri"] if report["prod"] else "URL"
+    print(f"  try it    curl -s -H 'Content-Type: application/json' -d @{sample} {prod}")
+    store = ctx.home / "dev" / "mlflow.db"
+    print(f"  runs      .venv/bin/mlflow ui --backend-store-uri sqlite:///{store}")
+    print(f"  PR        {ctx.home / 'promotion' / 'pr-body.md'}")
+    print("  stop      make down")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Settings of one deployment environment, read from environments/<env>.yml.
+
+Every refusal names the file, the field and the value, in one sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops.errors import ConfigError
+
+ENVIRONMENTS = ("dev", "preprod", "prod")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    thresholds: dict[str, float]
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str
+    path: Path
+    model_name: str
+    model_version: int | str | None  # an int, "latest", or None (nothing promoted)
+    endpoint_name: str
+    instance_type: str
+    instance_count: int
+    azure: dict[str, str]
+    training_data: str | None = None
+    training_params: dict[str, Any] = field(default_factory=dict)
+    gate: Gate | None = None
+
+    def require_gate(self) -> Gate:
+        if self.gate is None:
+            raise ConfigError(f"{self.path.name}: no `gate` section; the gate needs thresholds")
+        return self.gate
+
+
+class _Reader:
+    """Typed access to a YAML mapping that reports file and dotted field on error."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path, self.data = path, data
+
+    def fail(self, field_name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path.as_posix()}: field `{field_name}` {problem}")
+
+    def get(self, dotted: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if required:
+                    raise self.fail(dotted, "is missing")
+                return None
+            node = node[part]
+        if node is None and not required:
+            return None
+        if not isinstance(node, kind) or isinstance(node, bool) and bool not in _as_tuple(kind):
+            names = " or ".join(k.__name__ for k in _as_tuple(kind))
+            raise self.fail(dotted, f"must be {names}, not {node!r}")
+        return node
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def environments_dir(root: Path) -> Path:
+    return root / "environments"
+
+
+def load(env: str, root: Path) -> EnvConfig:
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment {env!r}; choose one of {', '.join(ENVIRONMENTS)}")
+    path = environments_dir(root) / f"{env}.yml"
+    shown = Path("environments") / path.name
+    if not path.is_file():
+        raise ConfigError(f"{shown.as_posix()}: file not found under {root}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{shown.as_posix()}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown.as_posix()}: must be a mapping of settings")
+    r = _Reader(shown, data)
+
+    declared = r.get("environment", str)
+    if declared != env:
+        raise r.fail("environment", f"says {declared!r} but the file is {path.name}")
+    model_name = r.get("model.name", str)
+    if not _NAME.match(model_name):
+        raise r.fail(
+            "model.name", f"must be 3-32 lowercase letters, digits or dashes, not {model_name!r}"
+        )
+    version = r.get("model.version", (int, str), required=False)
+    if isinstance(version, str) and version != "latest" or isinstance(version, int) and version < 1:
+        raise r.fail(
+            "model.version", f"must be a positive integer, latest or empty, not {version!r}"
+        )
+    endpoint_name = r.get("endpoint.name", str)
+    if not _NAME.match(endpoint_name):
+        raise r.fail(
+            "endpoint.name",
+            f"must be 3-32 lowercase letters, digits or dashes, not {endpoint_name!r}",
+        )
+    instance_count = r.get("endpoint.instance_count", int)
+    if instance_count < 1:
+        raise r.fail("endpoint.instance_count", f"must be at least 1, not {instance_count}")
+    azure = r.get("azure", dict)
+    for key, value in azure.items():
+        if not isinstance(value, str):
+            raise r.fail(f"azure.{key}", f"must be a string, not {value!r}")
+
+    gate = None
+    if "gate" in data:
+        thresholds = r.get("gate.thresholds", dict)
+        for metric, floor in thresholds.items():
+            if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 1:
+                raise r.fail(
+                    f"gate.thresholds.{metric}", f"must be a number from 0 to 1, not {floor!r}"
+                )
+        tolerance = r.get("gate.tolerance", (int, float))
+        if not 0 <= tolerance < 1:
+            raise r.fail("gate.tolerance", f"must be from 0 up to 1, not {tolerance!r}")
+        gate = Gate({k: float(v) for k, v in thresholds.items()}, float(tolerance))
+
+    training_data = r.get("training.data", str, required=False)
+    if training_data is not None and not (root / training_data).is_file():
+        raise r.fail("training.data", f"names {training_data!r}, which is not a file")
+    params = r.get("training.params", dict, required=False) or {}
+
+    return EnvConfig(
+        name=env,
+        path=shown,
+        model_name=model_name,
+        model_version=version,
+        endpoint_name=endpoint_name,
+        instance_type=r.get("endpoint.instance_type", str),
+        instance_count=instance_count,
+        azure=dict(azure),
+        training_data=training_data,
+        training_params=dict(params),
+        gate=gate,
+    )

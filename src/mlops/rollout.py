@@ -1,0 +1,97 @@
+"""Blue/green rollout with automatic rollback, written once for every backend.
+
+1. start the new deployment beside the live one (it takes no traffic);
+2. smoke-test it directly (requests aimed at it by name);
+3. shift traffic to it, starting from the endpoint as read live, so splits
+   set elsewhere are kept rather than reset;
+4. check the endpoint answers through the new deployment, then retire the old.
+
+Any failure before the switch leaves the old deployment serving and removes the
+new one; a failure after it puts the traffic back first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mlops.backends.base import Backend, DeploymentFailed, Endpoint, ModelVersion
+from mlops.errors import RolloutFailed
+from mlops.smoke import smoke_test
+
+COLOURS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    endpoint: Endpoint
+    deployment: str
+    retired: list[str]
+    smoke_detail: str
+
+
+def next_colour(endpoint: Endpoint) -> str:
+    live = endpoint.live
+    if live in COLOURS:
+        return COLOURS[1 - COLOURS.index(live)]
+    return COLOURS[0] if COLOURS[0] not in endpoint.deployments else COLOURS[1]
+
+
+def rollout(
+    backend: Backend,
+    endpoint_name: str,
+    model: ModelVersion,
+    sample: bytes,
+    say: Callable[[str], None] = print,
+) -> RolloutResult:
+    endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
+    new = next_colour(endpoint)
+    if new in endpoint.deployments:  # a leftover that takes no traffic
+        backend.delete_deployment(endpoint_name, new)
+    say(f"starting deployment {new!r} with {model.ref} beside {endpoint.live or 'nothing'}")
+    try:
+        backend.create_deployment(endpoint_name, new, model)
+    except DeploymentFailed as failure:
+        _discard(backend, endpoint_name, new)
+        raise RolloutFailed(
+            _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
+        ) from None
+
+    smoke = smoke_test(lambda body: backend.invoke(endpoint_name, body, deployment=new), sample)
+    if not smoke.ok:
+        logs = backend.deployment_logs(endpoint_name, new)
+        _discard(backend, endpoint_name, new)
+        raise RolloutFailed(
+            _explain(f"deployment {new!r} failed its smoke test: {smoke.detail}", logs)
+        )
+    say(f"deployment {new!r} passed its smoke test ({smoke.detail}, {smoke.latency_ms:.0f} ms)")
+
+    before = backend.get_endpoint(endpoint_name)  # read live: keep what others set
+    traffic = {name: 0 for name in before.traffic}
+    traffic[new] = 100
+    after = backend.set_traffic(endpoint_name, traffic)
+    check = smoke_test(lambda body: backend.invoke(endpoint_name, body), sample)
+    if not check.ok:
+        backend.set_traffic(endpoint_name, before.traffic)
+        logs = backend.deployment_logs(endpoint_name, new)
+        _discard(backend, endpoint_name, new)
+        raise RolloutFailed(_explain(f"endpoint failed through {new!r}: {check.detail}", logs))
+    say(f"endpoint {endpoint_name} now sends 100% of traffic to {new!r}")
+
+    retired = [name for name in after.deployments if name != new]
+    for name in retired:
+        backend.delete_deployment(endpoint_name, name)
+    if retired:
+        say(f"retired {', '.join(repr(n) for n in retired)}")
+    return RolloutResult(backend.get_endpoint(endpoint_name), new, retired, smoke.detail)
+
+
+def _discard(backend: Backend, endpoint: str, deployment: str) -> None:
+    current = backend.get_endpoint(endpoint)
+    if current and deployment in current.deployments:
+        backend.delete_deployment(endpoint, deployment)
+
+
+def _explain(reason: str, logs: str) -> str:
+    shown = "\n".join("    " + line for line in logs.strip().splitlines()[-20:])
+    return f"{reason}; the previous deployment keeps serving. Last lines of its log:\n{shown}"

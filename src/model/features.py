@@ -1,0 +1,186 @@
+"""The model's input contract, declared once.
+
+Training reads its columns from here, the scoring script validates requests
+with it, and the sample request and the OpenAPI document are generated from
+it. Extension point: a forker with other data edits FEATURES and TARGET.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+# Breast cancer Wisconsin (diagnostic): 30 real-valued cell-nucleus measures.
+FEATURES: tuple[str, ...] = tuple(
+    f"{stat}_{measure}"
+    for stat in ("mean", "se", "worst")
+    for measure in (
+        "radius",
+        "texture",
+        "perimeter",
+        "area",
+        "smoothness",
+        "compactness",
+        "concavity",
+        "concave_points",
+        "symmetry",
+        "fractal_dimension",
+    )
+)
+TARGET = "malignant"  # 1 = malignant, 0 = benign
+MAX_ROWS = 1000  # rows per request; bigger batches belong to batch endpoints
+
+_FEATURE_SET = frozenset(FEATURES)
+_NUMBER_TYPES = frozenset({int, float})
+
+
+class PayloadError(ValueError):
+    """A request the endpoint refuses; the message is one sentence for the caller."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise PayloadError(f"request body contains {name}, which is not a finite number")
+
+
+def parse_request(body: bytes | str) -> list[list[float]]:
+    """Turn a request body into rows of floats in FEATURES order, or raise PayloadError."""
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except PayloadError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"request body is not valid JSON ({exc})") from None
+    if not isinstance(payload, dict) or set(payload) != {"data"}:
+        raise PayloadError('request body must be a JSON object with exactly one key, "data"')
+    rows = payload["data"]
+    if not isinstance(rows, list):
+        raise PayloadError('"data" must be a list of rows, each an object of feature values')
+    if not rows:
+        raise PayloadError('"data" is empty: send at least one row')
+    if len(rows) > MAX_ROWS:
+        raise PayloadError(f'"data" has {len(rows)} rows; at most {MAX_ROWS} are accepted')
+    matrix = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or row.keys() != _FEATURE_SET:
+            _explain_row_shape(index, row)
+        values = [row[name] for name in FEATURES]
+        if not set(map(type, values)) <= _NUMBER_TYPES or not all(map(math.isfinite, values)):
+            _explain_row_values(index, values)
+        matrix.append(values)
+    return matrix
+
+
+def _explain_row_shape(index: int, row: object) -> None:
+    if not isinstance(row, dict):
+        raise PayloadError(f"row {index} must be an object of feature values, got {_kind(row)}")
+    missing = [name for name in FEATURES if name not in row]
+    if missing:
+        raise PayloadError(f"row {index} is missing feature(s): {', '.join(missing)}")
+    extra = sorted(set(row) - _FEATURE_SET)
+    raise PayloadError(f"row {index} has unknown feature(s): {', '.join(extra)}")
+
+
+def _explain_row_values(index: int, values: list[object]) -> None:
+    for name, value in zip(FEATURES, values, strict=True):
+        if type(value) not in _NUMBER_TYPES:
+            raise PayloadError(
+                f"row {index}, feature {name!r}: expected a number, got {_kind(value)}"
+            )
+        if not math.isfinite(value):
+            raise PayloadError(f"row {index}, feature {name!r}: {value} is not a finite number")
+
+
+def _kind(value: object) -> str:
+    return {
+        bool: "a boolean",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def sample_request(rows: list[dict[str, float]]) -> dict:
+    """A request body for the given rows (keys must be exactly FEATURES)."""
+    return {"data": [{name: float(row[name]) for name in FEATURES} for row in rows]}
+
+
+def openapi(sample: dict) -> dict:
+    """The OpenAPI 3 document for the scoring route, generated from FEATURES."""
+    row_schema = {
+        "type": "object",
+        "required": list(FEATURES),
+        "additionalProperties": False,
+        "properties": {name: {"type": "number"} for name in FEATURES},
+    }
+    request_schema = {
+        "type": "object",
+        "required": ["data"],
+        "additionalProperties": False,
+        "properties": {
+            "data": {"type": "array", "minItems": 1, "maxItems": MAX_ROWS, "items": row_schema}
+        },
+    }
+    response_schema = {
+        "type": "object",
+        "properties": {
+            "predictions": {"type": "array", "items": {"type": "integer", "enum": [0, 1]}},
+            "probabilities": {
+                "type": "array",
+                "items": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+    }
+    error_schema = {"type": "object", "properties": {"error": {"type": "string"}}}
+    return {
+        "openapi": "3.0.1",
+        "info": {"title": "Breast cancer classifier", "version": "1.0"},
+        "paths": {
+            "/score": {
+                "post": {
+                    "summary": f"Probability that each row is {TARGET}",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": request_schema, "example": sample}
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "One prediction per row",
+                            "content": {"application/json": {"schema": response_schema}},
+                        },
+                        "400": {
+                            "description": "The request breaks the input contract",
+                            "content": {"application/json": {"schema": error_schema}},
+                        },
+                    },
+                }
+            }
+        },
+    }
+
+
+def contract_files(data_csv: str, rows: int = 3) -> dict[str, str]:
+    """The files generated from this contract, by name: the sample request and the OpenAPI document.
+
+    The inference server publishes swagger3.json from the scoring script's folder."""
+    import csv
+
+    with open(data_csv, newline="") as handle:
+        sample = sample_request(
+            [row for _, row in zip(range(rows), csv.DictReader(handle), strict=False)]
+        )
+    return {
+        "sample-request.json": json.dumps(sample, indent=2) + "\n",
+        "swagger3.json": json.dumps(openapi(sample), indent=2) + "\n",
+    }
+
+
+if __name__ == "__main__":  # python features.py: regenerate the contract files beside this one
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for name, text in contract_files(str(here / "data" / "breast_cancer.csv")).items():
+        (here / name).write_text(text)
+        print(f"wrote {name}")

@@ -1,0 +1,74 @@
+"""Data preparation: load the raw table, check it against the contract, split it.
+
+Runs on its own as the first step of a pipeline job:
+    python prep.py --data data/breast_cancer.csv --output prepared/
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+from features import FEATURES, TARGET
+from sklearn.model_selection import train_test_split
+
+
+class DataError(ValueError):
+    """The training data breaks the contract in features.py."""
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """Read the raw CSV and refuse it, in one sentence, if it breaks the contract."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    frame = pd.read_csv(path)
+    missing = [c for c in (*FEATURES, TARGET) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    frame = frame[[*FEATURES, TARGET]]
+    if frame.isna().any().any():
+        column = frame.columns[frame.isna().any()][0]
+        raise DataError(f"{path}: column {column} has empty values")
+    if not set(frame[TARGET].unique()) <= {0, 1}:
+        raise DataError(f"{path}: column {TARGET} must hold only 0 and 1")
+    return frame
+
+
+def split(
+    frame: pd.DataFrame, test_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A stratified, seeded split, so the same data and seed give the same model."""
+    train, test = train_test_split(
+        frame, test_size=test_fraction, random_state=seed, stratify=frame[TARGET]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="raw CSV file")
+    parser.add_argument("--output", required=True, help="folder for train.csv and test.csv")
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    train, test = split(load(args.data), args.test_fraction, args.seed)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    train.to_csv(out / "train.csv", index=False)
+    test.to_csv(out / "test.csv", index=False)
+    print(f"prepared {len(train)} training and {len(test)} test rows in {out}")
+
+
+if __name__ == "__main__":
+    main()

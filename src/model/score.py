@@ -1,0 +1,72 @@
+"""Scoring entry script for the Azure ML inference server (`init()` / `run()`).
+
+The same file runs under `azmlinfsrv` locally and inside Azure ML's inference
+containers. It serves the ONNX model through onnxruntime (no pickle), and
+answers a request that breaks the contract in features.py with a 400 and one
+sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from azureml_inference_server_http.api.aml_request import rawhttp
+from azureml_inference_server_http.api.aml_response import AMLResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # features.py sits beside this file
+from features import PayloadError, parse_request  # noqa: E402
+
+ONNX_FILE = "model.onnx"
+_session: ort.InferenceSession | None = None
+
+
+def find_model(model_dir: str | Path) -> Path:
+    """Azure ML mounts the registered model under AZUREML_MODEL_DIR, one folder deep or more."""
+    matches = sorted(Path(model_dir).rglob(ONNX_FILE))
+    if not matches:
+        raise FileNotFoundError(f"no {ONNX_FILE} under {model_dir}")
+    return matches[0]
+
+
+def load_session(path: str | Path) -> ort.InferenceSession:
+    """One thread per request: small instances serve best with no intra-op thread pool."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def predict(session: ort.InferenceSession, rows: list[list[float]]) -> dict:
+    matrix = np.asarray(rows, dtype=np.float32)
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: matrix})
+    return {
+        "predictions": labels.astype(int).tolist(),
+        "probabilities": np.round(probabilities[:, 1].astype(float), 6).tolist(),
+    }
+
+
+def init() -> None:
+    global _session
+    _session = load_session(find_model(os.environ.get("AZUREML_MODEL_DIR", ".")))
+
+
+def _json(body: dict, status: int) -> AMLResponse:
+    return AMLResponse(json.dumps(body), status, {"Content-Type": "application/json"})
+
+
+@rawhttp
+def run(request):
+    if request.method != "POST":
+        return _json({"error": "send the rows with POST /score"}, 405)
+    try:
+        rows = parse_request(request.get_data(cache=False))
+    except PayloadError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(predict(_session, rows), 200)

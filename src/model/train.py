@@ -1,0 +1,137 @@
+"""Train, evaluate and package the classifier: exactly what an Azure ML command job runs.
+
+    python train.py --data data/breast_cancer.csv --output outputs/ [--n-estimators 100 ...]
+
+Writes to --output:
+    model/            an MLflow model (scikit-learn flavour) with model.onnx beside MLmodel
+    roc_curve.png     the evaluation plot
+    training.json     run id, parameters, metrics and the data's sha256
+
+MLflow tracking follows MLFLOW_TRACKING_URI: Azure ML sets it inside a job, the
+local backend sets it to the environment's SQLite store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import evaluate
+import mlflow
+import numpy as np
+import prep
+from features import FEATURES, TARGET
+from mlflow.models import infer_signature
+from skl2onnx import to_onnx
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+
+ONNX_FILE = "model.onnx"
+
+
+def build_pipeline(args: argparse.Namespace) -> Pipeline:
+    """Extension point: the estimator and its preprocessing."""
+    forest = RandomForestClassifier(
+        n_estimators=args.n_estimators,
+        max_depth=args.max_depth,
+        min_samples_leaf=args.min_samples_leaf,
+        random_state=args.seed,
+        n_jobs=1,  # deterministic and polite on small agents
+    )
+    return Pipeline([("classifier", forest)])
+
+
+def export_onnx(pipeline: Pipeline, sample: np.ndarray, path: Path) -> None:
+    """The serving artifact: a plain probability tensor, no pickle, no ZipMap."""
+    onnx_model = to_onnx(
+        pipeline,
+        sample[:1].astype(np.float32),
+        options={"zipmap": False},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    onnx_model.producer_version = ""  # keep bytes stable across skl2onnx patch releases
+    path.write_bytes(onnx_model.SerializeToString())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the classifier.")
+    parser.add_argument("--data", required=True, help="raw CSV file (see features.py)")
+    parser.add_argument("--output", required=True, help="folder for the model and reports")
+    parser.add_argument("--n-estimators", type=int, default=100)
+    parser.add_argument("--max-depth", type=int, default=8)
+    parser.add_argument("--min-samples-leaf", type=int, default=1)
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    for name in ("n_estimators", "max_depth", "min_samples_leaf"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.05 <= args.test_fraction <= 0.5:
+        parser.error("--test-fraction must be between 0.05 and 0.5")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        frame = prep.load(args.data)
+    except prep.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    train, test = prep.split(frame, args.test_fraction, args.seed)
+    x_train, y_train = train[list(FEATURES)], train[TARGET].to_numpy()
+    x_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy()
+
+    pipeline = build_pipeline(args).fit(x_train.to_numpy(np.float32), y_train)
+    y_prob = pipeline.predict_proba(x_test.to_numpy(np.float32))[:, 1]
+    scores = evaluate.metrics(y_test, y_prob)
+
+    out = Path(args.output)
+    model_dir = out / "model"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sample = x_train.to_numpy(np.float32)
+    mlflow.sklearn.save_model(
+        pipeline,
+        model_dir,
+        signature=infer_signature(sample, pipeline.predict_proba(sample)),
+        # skops refuses unreviewed types; the tree storage is ours, written just above
+        skops_trusted_types=["sklearn.tree._tree.Tree"],
+    )
+    export_onnx(pipeline, sample, model_dir / ONNX_FILE)
+    plot = evaluate.plot_roc(y_test, y_prob, out / "roc_curve.png")
+
+    params = {
+        "n_estimators": args.n_estimators,
+        "max_depth": args.max_depth,
+        "min_samples_leaf": args.min_samples_leaf,
+        "test_fraction": args.test_fraction,
+        "seed": args.seed,
+    }
+    data_sha256 = prep.sha256_of(args.data)
+    with mlflow.start_run() as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(scores)
+        mlflow.set_tags({"data_sha256": data_sha256, "data_rows": str(len(frame))})
+        mlflow.log_artifact(str(plot))
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        run_id = run.info.run_id
+
+    summary = {
+        "run_id": run_id,
+        "params": params,
+        "metrics": scores,
+        "data_sha256": data_sha256,
+        "onnx_sha256": prep.sha256_of(model_dir / ONNX_FILE),
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({"run_id": run_id, **scores}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
