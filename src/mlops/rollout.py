@@ -12,6 +12,7 @@ new one; a failure after it puts the traffic back first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -87,11 +88,17 @@ def rollout(
 
 
 def _discard(backend: Backend, endpoint: str, deployment: str) -> None:
-    current = backend.get_endpoint(endpoint)
-    if current and deployment in current.deployments:
-        backend.delete_deployment(endpoint, deployment)
+    backend.delete_deployment(endpoint, deployment)  # idempotent: also clears a half-made one
+
+
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception)\b[^:]*: ")
 
 
 def _explain(reason: str, logs: str) -> str:
-    shown = "\n".join("    " + line for line in logs.strip().splitlines()[-20:])
-    return f"{reason}; the previous deployment keeps serving. Last lines of its log:\n{shown}"
+    """The reason, the log's exception lines (often far from its end), then its last lines."""
+    lines = logs.strip().splitlines()
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line)][-3:]
+    text = f"{reason}; the previous deployment keeps serving."
+    if causes:
+        text += "\nErrors in its log:\n" + "\n".join("    " + line for line in causes)
+    return text + "\nLast lines of its log:\n" + "\n".join("    " + line for line in lines[-20:])

@@ -272,8 +272,10 @@ class LocalBackend:
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(model.location, folder / "model")
-        served = lineage.sha256_of(folder / "model" / ONNX_FILE)
+        # Azure ML's layout: AZUREML_MODEL_DIR/<name>/<version>/<files>
+        models = folder / "azureml-models"
+        shutil.copytree(model.location, models / model.name / str(model.version))
+        served = lineage.sha256_of(models / model.name / str(model.version) / ONNX_FILE)
         if served != model.artifact_sha256:
             raise DeploymentFailed(f"{model.ref}: copied {ONNX_FILE} does not match its sha256")
         code = folder / "code"  # a snapshot, as Azure ML uploads code_configuration
@@ -285,11 +287,10 @@ class LocalBackend:
         log_path = folder / "server.log"
         env = {
             **os.environ,
-            "AZUREML_MODEL_DIR": str(folder / "model"),
+            "AZUREML_MODEL_DIR": str(models),
             "AML_APP_ROOT": str(code),
             "AZUREML_ENTRY_SCRIPT": "score.py",
             "SERVICE_NAME": f"{endpoint}/{deployment}",
-            "MLOPS_DEPLOYMENT": deployment,
         }
         server = Path(sys.executable).with_name("azmlinfsrv")
         proc = processes.start(
@@ -300,13 +301,18 @@ class LocalBackend:
                 "--port",
                 str(port),
                 "--model_dir",
-                str(folder / "model"),
+                str(models),
             ],
             log_path,
             env=env,
             cwd=code,
         )
-        marker = str(folder / "model")
+        marker = str(models)  # on the server's command line, so a recycled pid is never ours
+        try:
+            processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log_path, READY_TIMEOUT_S)
+        except DeploymentFailed:
+            processes.stop(proc.pid, marker)
+            raise
         record = {
             "port": port,
             "pid": proc.pid,
@@ -315,11 +321,6 @@ class LocalBackend:
             "artifact_sha256": served,
             "folder": str(folder),
         }
-        try:
-            processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log_path, READY_TIMEOUT_S)
-        except DeploymentFailed:
-            processes.stop(proc.pid, marker)
-            raise
         with locked(self._endpoint_dir(endpoint) / ".lock"):
             state = read_json(self._state_path(endpoint))
             state["deployments"][deployment] = record
@@ -339,11 +340,12 @@ class LocalBackend:
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
         with locked(self._endpoint_dir(endpoint) / ".lock"):
-            state = read_json(self._state_path(endpoint))
-            record = state["deployments"].pop(deployment, None)
-            state["traffic"].pop(deployment, None)
-            state["mirror_traffic"].pop(deployment, None)
-            write_json(self._state_path(endpoint), state)
+            state = read_json(self._state_path(endpoint)) or {}
+            record = state.get("deployments", {}).pop(deployment, None)
+            if record:
+                state["traffic"].pop(deployment, None)
+                state["mirror_traffic"].pop(deployment, None)
+                write_json(self._state_path(endpoint), state)
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
         if record:
             processes.stop(record.get("pid"), record["marker"])
@@ -361,7 +363,7 @@ class LocalBackend:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(log, kept)
 
-    def deployment_logs(self, endpoint: str, deployment: str, lines: int = 40) -> str:
+    def deployment_logs(self, endpoint: str, deployment: str, lines: int = 80) -> str:
         log = self._endpoint_dir(endpoint) / "deployments" / deployment / "server.log"
         return processes.tail(log, lines)
 

@@ -93,7 +93,7 @@ def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float)
     )
 
 
-def tail(path: Path, lines: int = 40) -> str:
+def tail(path: Path, lines: int = 80) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:

@@ -1,0 +1,265 @@
+"""The whole lifecycle on the local backend, in a disposable copy of the repository.
+
+The tests run in file order and share one state home: the demo, its artifacts,
+a re-run, a refused challenger, two failed rollouts, and `mlops down`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import copy_repo, run_mlops
+from mlflow import MlflowClient
+
+from mlops.backends.local.processes import alive
+
+MODEL = "breast-cancer-classifier"
+BAD_REQUESTS = {
+    "non-JSON body": b"rows please",
+    "wrong top-level shape": b'[{"mean_radius": 1}]',
+    "missing feature": None,  # built from the sample below
+    "extra feature": None,
+    "wrong type": None,
+    "NaN": None,
+    "infinity": None,
+    "empty batch": b'{"data": []}',
+    "oversized batch": None,
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("lifecycle")
+    repo, home = copy_repo(base / "repo"), base / "home"
+    yield repo, home
+    run_mlops(repo, home, "down", "--all", check=False)
+
+
+def endpoint_state(home: Path, env: str) -> dict:
+    return json.loads((home / env / "endpoints" / f"bc-{env}" / "endpoint.json").read_text())
+
+
+def live_folder(home: Path, env: str) -> Path:
+    state = endpoint_state(home, env)
+    live = max(state["traffic"], key=state["traffic"].get)
+    return Path(state["deployments"][live]["folder"])
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as reply:
+        return reply.code, json.loads(reply.read())
+
+
+def our_pids(home: Path) -> list[tuple[int, str]]:
+    pids = []
+    for path in home.glob("*/endpoints/*/endpoint.json"):
+        state = json.loads(path.read_text())
+        pids.append((state["router_pid"], str(path)))
+        pids += [(d["pid"], d["marker"]) for d in state["deployments"].values()]
+    return pids
+
+
+def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
+    repo, home = world
+    result = run_mlops(repo, home, "demo")
+    for stage in (
+        "train (dev)",
+        "register (dev)",
+        "gate",
+        "deploy (preprod",
+        "test (preprod)",
+        "promote",
+        "deploy (prod",
+        "test (prod)",
+    ):
+        assert re.search(rf"\[\s*\d+\.\ds\] ✓ {re.escape(stage)}", result.stdout), stage
+    assert re.search(r"prod +endpoint +http://127\.0\.0\.1:\d+/score", result.stdout)
+    assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+    sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
+    status, answer = post(f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}/score", sample)
+    assert status == 200
+    assert len(answer["predictions"]) == len(json.loads(sample)["data"])
+
+
+def test_prod_serves_the_bytes_trained_in_dev_with_full_lineage(world):
+    repo, home = world
+    (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
+    served = f"azureml-models/{MODEL}/1/model.onnx"
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'dev' / 'mlflow.db'}")
+    registered = Path(client.get_model_version_download_uri(MODEL, "1").removeprefix("file://"))
+    shared = home / "registry" / MODEL / "1" / "model" / "model.onnx"
+    digests = {
+        "dev job output": sha256(trained),
+        "dev MLflow registry": sha256(registered / "model.onnx"),
+        "shared registry": sha256(shared),
+        "preprod deployment": sha256(live_folder(home, "preprod") / served),
+        "prod deployment": sha256(live_folder(home, "prod") / served),
+    }
+    assert len(set(digests.values())) == 1, digests
+    tags = json.loads((home / "registry" / MODEL / "1" / "meta.json").read_text())["tags"]
+    assert tags["onnx_sha256"] == digests["shared registry"]
+    assert tags["data_sha256"] == sha256(repo / "src" / "model" / "data" / "breast_cancer.csv")
+    assert tags["git_commit"] == "uncommitted"  # the copy is no git checkout
+    assert re.fullmatch(r"[0-9a-f]{32}", tags["run_id"])
+    assert float(tags["metric.roc_auc"]) > 0.9
+    assert tags["param.n_estimators"] == "100"
+
+
+def test_demo_leaves_prod_file_untouched_and_renders_the_pull_request(world):
+    repo, home = world
+    assert "version: null" in (repo / "environments" / "prod.yml").read_text()
+    diff = (home / "promotion" / "prod.yml.diff").read_text()
+    assert "+  version: 1" in diff
+    body = (home / "promotion" / "pr-body.md").read_text()
+    assert "| metric | challenger | champion | change |" in body
+
+
+def bad_requests(sample: dict) -> dict[str, bytes]:
+    row = sample["data"][0]
+    built = dict(BAD_REQUESTS)
+    built["missing feature"] = json.dumps(
+        {"data": [{k: v for k, v in row.items() if k != "mean_area"}]}
+    ).encode()
+    built["extra feature"] = json.dumps({"data": [{**row, "colour": 3}]}).encode()
+    built["wrong type"] = json.dumps({"data": [{**row, "mean_area": "large"}]}).encode()
+    built["NaN"] = json.dumps({"data": [{**row, "mean_area": float("nan")}]}).encode()
+    built["infinity"] = json.dumps({"data": [{**row, "mean_area": float("inf")}]}).encode()
+    built["oversized batch"] = json.dumps({"data": [row] * 1001}).encode()
+    return built
+
+
+@pytest.mark.parametrize("env", ["preprod", "prod"])
+def test_every_bad_request_gets_a_4xx_sentence_and_the_endpoint_keeps_serving(world, env):
+    repo, home = world
+    url = f"http://127.0.0.1:{endpoint_state(home, env)['port']}/score"
+    sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
+    for kind, body in bad_requests(json.loads(sample)).items():
+        status, answer = post(url, body)
+        assert status == 400, kind
+        assert answer["error"] and "\n" not in answer["error"], kind
+    assert post(url, sample)[0] == 200
+
+
+def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
+    repo, home = world
+    before = our_pids(home)
+    result = run_mlops(repo, home, "demo")
+    assert f"{MODEL}:1 already holds these bytes" in result.stdout
+    assert sorted(p.name for p in (home / "registry" / MODEL).iterdir()) == ["1"]
+    for env in ("preprod", "prod"):
+        state = endpoint_state(home, env)
+        assert list(state["deployments"]) == ["green"]
+        assert state["traffic"] == {"green": 100}
+    old_deployments = [(pid, marker) for pid, marker in before if "deployments" in marker]
+    assert old_deployments and not any(alive(pid, marker) for pid, marker in old_deployments)
+
+
+def test_the_gate_refuses_a_worse_challenger(world):
+    repo, home = world
+    run_mlops(repo, home, "promote", "--env", "prod", "--write")  # prod now names version 1
+    prod = repo / "environments" / "prod.yml"
+    assert "version: 1" in prod.read_text()
+    # floors low enough that only the comparison with the champion can refuse
+    prod.write_text(re.sub(r"(roc_auc|recall|accuracy): 0\.\d+", r"\1: 0.5", prod.read_text()))
+    dev = repo / "environments" / "dev.yml"
+    dev.write_text(
+        dev.read_text()
+        .replace("n_estimators: 100", "n_estimators: 1")
+        .replace("max_depth: 8", "max_depth: 1")
+    )
+    for verb in ("train", "register", "share"):
+        run_mlops(repo, home, verb, "--env", "dev")
+    before = prod.read_text()
+    for verb in ("gate", "promote"):
+        refused = run_mlops(repo, home, verb, "--env", "prod", check=False)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert f"error: the gate refused {MODEL}:2 for prod" in refused.stderr
+        assert "worse than champion" in refused.stdout
+    assert prod.read_text() == before
+
+
+def test_an_unreadable_champion_fails_closed(world):
+    repo, home = world
+    prod = repo / "environments" / "prod.yml"
+    original = prod.read_text()
+    prod.write_text(original.replace("version: 1", "version: 99"))
+    try:
+        refused = run_mlops(
+            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
+        )
+    finally:
+        prod.write_text(original)
+    assert refused.returncode == 3
+    assert (
+        f"champion {MODEL}:99: metrics cannot be read (the registry holds no such model); failing closed"
+        in refused.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("sabotage", "expected"),
+    [
+        (
+            "    return _json(predict(_session, rows), 200)",
+            "failed its smoke test: sample request sent 3 rows but got 0 predictions",
+        ),
+        ("    _session = load_session(", "failed to start"),
+    ],
+    ids=["fails-smoke-test", "fails-to-start"],
+)
+def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
+    repo, home = world
+    score = repo / "src" / "model" / "score.py"
+    original = score.read_text()
+    broken = {
+        "    return _json(predict(_session, rows), 200)": '    return _json({"predictions": [], "probabilities": []}, 200)',
+        "    _session = load_session(": '    raise RuntimeError("model store unreachable")\n    _session = load_session(',
+    }[sabotage]
+    score.write_text(original.replace(sabotage, broken))
+    before = endpoint_state(home, "preprod")
+    try:
+        failed = run_mlops(
+            repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1", check=False
+        )
+    finally:
+        score.write_text(original)
+    assert failed.returncode == 4, failed.stdout + failed.stderr
+    assert expected in failed.stderr
+    assert "the previous deployment keeps serving." in failed.stderr
+    assert "Last lines of its log:" in failed.stderr
+    if "start" in expected:
+        assert "RuntimeError: model store unreachable" in failed.stderr.split("Last lines")[0]
+    after = endpoint_state(home, "preprod")
+    assert after["traffic"] == before["traffic"]
+    assert list(after["deployments"]) == list(before["deployments"])
+    run_mlops(repo, home, "test", "--env", "preprod")
+    endpoint_dir = home / "preprod" / "endpoints" / "bc-preprod"
+    assert not (endpoint_dir / "deployments" / "blue").exists(), (
+        "the failed deployment is cleaned up"
+    )
+    assert list((endpoint_dir / "logs").glob("blue-*.log")), "its log is kept"
+
+
+def test_down_stops_everything_it_started(world):
+    repo, home = world
+    started = our_pids(home)
+    assert len(started) == 4  # two routers, two live deployments
+    assert all(alive(pid, marker) for pid, marker in started)
+    run_mlops(repo, home, "down", "--all")
+    assert not any(alive(pid, marker) for pid, marker in started)
+    status = json.loads(run_mlops(repo, home, "status").stdout)
+    assert status == {"dev": [], "preprod": [], "prod": []}

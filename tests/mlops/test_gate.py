@@ -1,0 +1,68 @@
+"""The gate refuses what it must, including on ties of doubt: it fails closed."""
+
+from mlops.config import Gate
+from mlops.gate import Champion, judge
+
+RULES = Gate(thresholds={"roc_auc": 0.9, "recall": 0.8}, tolerance=0.01)
+GOOD = {"roc_auc": 0.95, "recall": 0.9, "accuracy": 0.93}
+
+
+def refusals(verdict):
+    return [r for r in verdict.reasons if r.startswith("REFUSED")]
+
+
+def test_first_release_is_judged_on_floors_and_says_so():
+    verdict = judge(GOOD, Champion(None), RULES)
+    assert verdict.passed
+    assert any("no champion" in r for r in verdict.reasons)
+
+
+def test_a_floor_missed_refuses():
+    verdict = judge({**GOOD, "recall": 0.79}, Champion(None), RULES)
+    assert not verdict.passed
+    assert refusals(verdict) == ["REFUSED: challenger recall 0.7900 is below the floor 0.8000"]
+
+
+def test_a_floor_met_exactly_passes():
+    assert judge({**GOOD, "recall": 0.8}, Champion(None), RULES).passed
+
+
+def test_a_missing_metric_refuses():
+    verdict = judge({"roc_auc": 0.99}, Champion(None), RULES)
+    assert not verdict.passed
+    assert "no recall metric" in refusals(verdict)[0]
+
+
+def test_a_tie_with_the_champion_passes():
+    assert judge(GOOD, Champion("m:1", dict(GOOD)), RULES).passed
+
+
+def test_worse_within_tolerance_passes():
+    assert judge({**GOOD, "roc_auc": 0.941}, Champion("m:1", GOOD), RULES).passed
+
+
+def test_worse_beyond_tolerance_refuses():
+    verdict = judge({**GOOD, "roc_auc": 0.93}, Champion("m:1", GOOD), RULES)
+    assert not verdict.passed
+    assert "worse than champion m:1" in refusals(verdict)[0]
+
+
+def test_an_unreadable_champion_refuses_even_a_perfect_challenger():
+    perfect = {"roc_auc": 1.0, "recall": 1.0}
+    verdict = judge(perfect, Champion("m:4", None, "the registry holds no such model"), RULES)
+    assert not verdict.passed
+    assert refusals(verdict) == [
+        "REFUSED: champion m:4: metrics cannot be read (the registry holds no such model); failing closed"
+    ]
+
+
+def test_a_champion_lacking_a_gated_metric_refuses():
+    verdict = judge(GOOD, Champion("m:2", {"roc_auc": 0.9}), RULES)
+    assert not verdict.passed
+    assert "champion m:2 has no recall metric" in refusals(verdict)[0]
+
+
+def test_a_better_challenger_passes_with_every_comparison_printed():
+    verdict = judge({"roc_auc": 0.99, "recall": 0.95}, Champion("m:1", GOOD), RULES)
+    assert verdict.passed
+    assert sum("vs champion" in r for r in verdict.reasons) == 2

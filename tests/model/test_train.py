@@ -1,0 +1,88 @@
+"""Training writes a job's outputs; the ONNX model agrees with scikit-learn and needs no pickle."""
+
+import json
+import pickle
+
+import mlflow
+import numpy as np
+import onnx
+import prep
+import pytest
+import score
+import train
+from conftest import MODEL_DIR
+from features import FEATURES, TARGET
+
+DATA = MODEL_DIR / "data" / "breast_cancer.csv"
+AGREEMENT_TOLERANCE = 1e-5  # float32 ONNX trees vs float64 averaging in scikit-learn
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
+    patch.chdir(out)  # the default experiment keeps its artifacts under the working folder
+    try:
+        assert (
+            train.main(
+                ["--data", str(DATA), "--output", str(out / "outputs"), "--n-estimators", "30"]
+            )
+            == 0
+        )
+    finally:
+        patch.undo()
+    return out / "outputs"
+
+
+def test_outputs_hold_model_plot_and_summary(trained):
+    summary = json.loads((trained / "training.json").read_text())
+    assert set(summary["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert all(0 <= v <= 1 for v in summary["metrics"].values())
+    assert summary["data_sha256"] == prep.sha256_of(DATA)
+    assert summary["onnx_sha256"] == prep.sha256_of(trained / "model" / "model.onnx")
+    assert summary["params"]["n_estimators"] == 30
+    assert (trained / "model" / "MLmodel").is_file()
+    assert (trained / "roc_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    onnx.checker.check_model(onnx.load(str(trained / "model" / "model.onnx")))
+
+
+def test_onnx_agrees_with_the_training_time_model_on_held_out_rows(trained):
+    summary = json.loads((trained / "training.json").read_text())
+    _, held_out = prep.split(
+        prep.load(DATA), summary["params"]["test_fraction"], summary["params"]["seed"]
+    )
+    rows = held_out[list(FEATURES)].to_numpy(np.float32)
+    sklearn_model = mlflow.sklearn.load_model(str(trained / "model"))
+    expected = sklearn_model.predict_proba(rows)[:, 1]
+    served = score.predict(score.load_session(trained / "model" / "model.onnx"), rows.tolist())
+    assert np.max(np.abs(np.array(served["probabilities"]) - expected)) <= AGREEMENT_TOLERANCE
+    assert served["predictions"] == sklearn_model.predict(rows).tolist()
+    assert len(served["predictions"]) == len(held_out) == int(0.2 * 569) + 1
+    assert set(held_out[TARGET]) == {0, 1}
+
+
+def test_the_served_artifact_loads_without_pickle(trained, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used to load the served model")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(trained))
+    score.init()
+    answer = score.predict(score._session, [[1.0] * len(FEATURES)])
+    assert answer["predictions"][0] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--n-estimators", "0", "--n-estimators must be at least 1"),
+        ("--test-fraction", "0.9", "between 0.05 and 0.5"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(flag, value, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--data", str(DATA), "--output", str(tmp_path), flag, value])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
