@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format down clean
+.PHONY: help install demo test lint lint-workflows format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,14 +21,19 @@ install: $(STAMP) ## Create .venv and install the project with its test tools
 demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, deploy preprod, promote, deploy prod
 	$(BIN)/mlops demo
 
-test: $(STAMP) ## Lint and run the test suite (offline)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+test: lint lint-workflows ## Lint code and workflows, then run the test suite (offline)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+
+lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON schemas
+	$(BIN)/zizmor --offline --quiet .
+	$(BIN)/actionlint
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 format: $(STAMP) ## Apply the formatter and safe lint fixes
 	$(BIN)/ruff format src tests

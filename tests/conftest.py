@@ -25,9 +25,11 @@ def copy_repo(target: Path) -> Path:
 
 
 def run_mlops(
-    repo: Path, home: Path, *args: str, check: bool = True
+    repo: Path, home: Path, *args: str, check: bool = True, extra_env: dict | None = None
 ) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLOPS_ROOT": str(repo), "MLOPS_HOME": str(home), "MLOPS_BACKEND": "local"}
+    env.pop("GITHUB_OUTPUT", None)  # tests must not write into a real Actions step
+    env.update(extra_env or {})
     result = subprocess.run(
         [sys.executable, "-m", "mlops", *args],
         cwd=repo,

@@ -30,6 +30,7 @@ from mlops.backends.base import (
 from mlops.backends.local.state import read_json, write_json
 from mlops.errors import GateRefused, MlopsError
 from mlops.gate import Champion, Verdict, judge
+from mlops.github import set_outputs
 from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
@@ -230,6 +231,7 @@ def promote(
     for line in promotion.diff.splitlines():
         ctx.say(line)
     ctx.say(f"pull request title and body: {folder / 'pr-title.txt'}, {folder / 'pr-body.md'}")
+    set_outputs(title=promotion.title, body_path=str(folder / "pr-body.md"))
     return folder
 
 

@@ -1,0 +1,112 @@
+"""Triggers, environment bindings and the commands of each workflow."""
+
+import pytest
+from workflows import all_steps, load, mlops_commands, repo_path
+
+from mlops.cli import build_parser
+
+
+def test_a_push_of_model_or_dev_settings_starts_the_release():
+    release = load("release.yml")
+    assert release["on"]["push"]["branches"] == ["main"]
+    assert set(release["on"]["push"]["paths"]) == {"src/model/**", "environments/dev.yml"}
+    assert "workflow_call" in release["on"]
+    bound = {job_id: job["environment"] for job_id, job in release["jobs"].items()}
+    assert bound == {"train": "dev", "preprod": "preprod", "propose": "preprod"}
+    assert release["jobs"]["preprod"]["needs"] == "train"
+    assert release["jobs"]["propose"]["needs"] == "preprod"
+
+
+def test_the_release_orders_gate_before_preprod_and_promotion_last():
+    release = load("release.yml")
+    runs = [
+        step["run"] for job in release["jobs"].values() for step in job["steps"] if "run" in step
+    ]
+    assert runs == [
+        "mlops train --env dev",
+        "mlops register --env dev",
+        "mlops share --env dev",
+        "mlops gate --env prod",
+        "mlops deploy --env preprod",
+        "mlops test --env preprod",
+        "mlops promote --env prod --write",
+    ]
+    pull_request = release["jobs"]["propose"]["steps"][-1]
+    assert pull_request["with"]["add-paths"] == "environments/prod.yml"
+    assert pull_request["with"]["branch"] == "promotion/prod"  # one pull request, updated in place
+
+
+def test_a_merge_into_prod_yml_deploys_prod_behind_its_environment():
+    deploy = load("deploy-prod.yml")
+    assert deploy["on"]["push"] == {"branches": ["main"], "paths": ["environments/prod.yml"]}
+    (job,) = deploy["jobs"].values()
+    assert job["environment"] == "prod"
+    assert [s["run"] for s in job["steps"] if "run" in s] == [
+        "mlops deploy --env prod",
+        "mlops test --env prod",
+    ]
+
+
+def test_retraining_reuses_the_release_path():
+    retrain = load("retrain.yml")
+    assert retrain["on"]["schedule"] and "workflow_dispatch" in retrain["on"]
+    (job,) = retrain["jobs"].values()
+    assert job["uses"] == "$/.github/workflows/release.yml"
+    assert "steps" not in job
+
+
+def test_infrastructure_goes_up_dev_then_preprod_then_prod_each_in_its_environment():
+    infra = load("infra.yml")
+    assert infra["on"]["push"]["paths"] == ["infra/**"]
+    (job,) = infra["jobs"].values()
+    assert job["strategy"]["matrix"]["stack"] == ["dev", "preprod", "prod"]
+    assert job["strategy"]["max-parallel"] == 1
+    assert job["environment"] == "${{ matrix.stack }}"
+    assert job["steps"][-1]["with"]["command"] == "up"
+
+
+def test_pull_requests_run_the_tests_and_a_commented_preview_of_every_stack():
+    ci = load("ci.yml")
+    assert "pull_request" in ci["on"] and ci["on"]["push"]["branches"] == ["main"]
+    assert any(step.get("run") == "make test" for step in ci["jobs"]["test"]["steps"])
+    assert ci["jobs"]["preview"]["uses"] == "$/.github/workflows/infra-preview.yml"
+    preview = load("infra-preview.yml")["jobs"]["preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["shared", "dev", "preprod", "prod"]
+    pulumi = preview["steps"][-1]["with"]
+    assert pulumi["command"] == "preview" and pulumi["comment-on-pr"] is True
+    login = next(s for s in preview["steps"] if s.get("uses", "").startswith("azure/login@"))
+    assert (
+        login["with"]["client-id"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
+    )  # the read-only identity
+
+
+def commands():
+    for where, job, step in all_steps():
+        for command in mlops_commands(step.get("run", "")):
+            yield f"{where}:{job}: {' '.join(command)}", command
+
+
+@pytest.mark.parametrize(("where", "command"), list(commands()))
+def test_every_mlops_command_in_a_workflow_is_accepted_by_the_parser(where, command):
+    build_parser().parse_args(command[1:])  # exits 2 on anything it does not accept
+
+
+def test_every_run_step_is_only_mlops_or_make():
+    for where, job, step in all_steps():
+        for line in step.get("run", "").strip().splitlines():
+            assert line.startswith(("mlops ", "make ", "python -m pip install")), (
+                f"{where}:{job}: {line}"
+            )
+
+
+def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_pip():
+    owners = dict(
+        line.split(maxsplit=1)
+        for line in repo_path(".github/CODEOWNERS").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert owners["/environments/prod.yml"].strip() and owners["/infra/"].strip()
+    import yaml
+
+    updates = yaml.safe_load(repo_path(".github/dependabot.yml").read_text())["updates"]
+    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip"}
