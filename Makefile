@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint lint-workflows format down clean
+.PHONY: help install demo test lint lint-workflows infra-plan format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,8 +25,8 @@ test: lint lint-workflows ## Lint code and workflows, then run the test suite (o
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## Lint and check formatting
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests infra
+	$(BIN)/ruff format --check src tests infra
 
 lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON schemas
 	$(BIN)/zizmor --offline --quiet .
@@ -35,9 +35,12 @@ lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON 
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
+infra-plan: $(STAMP) ## Print what `pulumi up` would create per stack (offline, Pulumi mocks)
+	$(BIN)/python infra/plan.py
+
 format: $(STAMP) ## Apply the formatter and safe lint fixes
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests infra
+	$(BIN)/ruff check --fix src tests infra
 
 down: $(STAMP) ## Stop every local endpoint the lifecycle started
 	$(BIN)/mlops down --all --yes

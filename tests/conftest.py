@@ -1,48 +1,9 @@
-"""Shared helpers: the repository root, a disposable copy of it, and the mlops command."""
+"""Fixtures every test folder shares."""
 
-from __future__ import annotations
-
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "src" / "model"
-sys.path.insert(0, str(MODEL_DIR))  # src/model is a code snapshot, not a package
-
-_IGNORED = shutil.ignore_patterns("__pycache__", "mlruns", "mlflow.db", "outputs")
-
-
-def copy_repo(target: Path) -> Path:
-    """The parts of the repository the lifecycle reads, copied so tests may change them."""
-    for part in ("environments", "src/model"):
-        shutil.copytree(ROOT / part, target / part, ignore=_IGNORED)
-    return target
-
-
-def run_mlops(
-    repo: Path, home: Path, *args: str, check: bool = True, extra_env: dict | None = None
-) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLOPS_ROOT": str(repo), "MLOPS_HOME": str(home), "MLOPS_BACKEND": "local"}
-    env.pop("GITHUB_OUTPUT", None)  # tests must not write into a real Actions step
-    env.update(extra_env or {})
-    result = subprocess.run(
-        [sys.executable, "-m", "mlops", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"mlops {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-        )
-    return result
+from helpers import copy_repo
 
 
 @pytest.fixture

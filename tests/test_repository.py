@@ -2,7 +2,7 @@
 
 import subprocess
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_readme_opens_with_the_two_commands():

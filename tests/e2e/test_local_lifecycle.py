@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import copy_repo, run_mlops
+from helpers import copy_repo, run_mlops
 from mlflow import MlflowClient
 
 from mlops.backends.local.processes import alive

@@ -7,7 +7,7 @@ Every step of the two workflows runs in order, except those the workflow marks
 import hashlib
 import json
 
-from conftest import copy_repo, run_mlops
+from helpers import copy_repo, run_mlops
 from workflows import is_skipped_in_rehearsal, jobs_in_order, load, mlops_commands
 
 

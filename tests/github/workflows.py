@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 ACTIONS = ROOT / ".github" / "actions"

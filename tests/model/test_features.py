@@ -4,8 +4,8 @@ import json
 import math
 
 import pytest
-from conftest import MODEL_DIR
 from features import FEATURES, MAX_ROWS, PayloadError, contract_files, openapi, parse_request
+from helpers import MODEL_DIR
 
 ROW = {name: 1.5 for name in FEATURES}
 

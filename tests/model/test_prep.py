@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pytest
-from conftest import MODEL_DIR
 from features import FEATURES, TARGET
+from helpers import MODEL_DIR
 from prep import DataError, load, split
 
 DATA = MODEL_DIR / "data" / "breast_cancer.csv"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import score
-from conftest import MODEL_DIR
+from helpers import MODEL_DIR
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 

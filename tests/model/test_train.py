@@ -10,8 +10,8 @@ import prep
 import pytest
 import score
 import train
-from conftest import MODEL_DIR
 from features import FEATURES, TARGET
+from helpers import MODEL_DIR
 
 DATA = MODEL_DIR / "data" / "breast_cancer.csv"
 AGREEMENT_TOLERANCE = 1e-5  # float32 ONNX trees vs float64 averaging in scikit-learn

@@ -1,0 +1,1 @@
+"""Infrastructure of the MLOps template: one component per environment, one shared stack."""

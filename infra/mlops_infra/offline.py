@@ -1,0 +1,147 @@
+"""Run the program for a stack under Pulumi's mocks: no cloud, no CLI, no network.
+
+The mocks answer like Azure would in shape: resource ids built from the names,
+principal and client ids for identities, the shared stack's outputs for a
+stack reference. Used by `make infra-plan` and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import yaml
+
+INFRA = Path(__file__).resolve().parents[1]
+SUBSCRIPTION_KEY = "mlops:subscriptionId"
+
+_ARM_TYPES = {
+    f"azure-native:{module}:{kind}": arm
+    for module, kind, arm in (
+        ("operationalinsights", "Workspace", "Microsoft.OperationalInsights/workspaces"),
+        ("applicationinsights", "Component", "Microsoft.Insights/components"),
+        ("keyvault", "Vault", "Microsoft.KeyVault/vaults"),
+        ("storage", "StorageAccount", "Microsoft.Storage/storageAccounts"),
+        ("containerregistry", "Registry", "Microsoft.ContainerRegistry/registries"),
+        ("machinelearningservices", "Workspace", "Microsoft.MachineLearningServices/workspaces"),
+        ("machinelearningservices", "Registry", "Microsoft.MachineLearningServices/registries"),
+        (
+            "managedidentity",
+            "UserAssignedIdentity",
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+        ),
+    )
+}
+_NAME_KEYS = (
+    "resourceGroupName",
+    "accountName",
+    "vaultName",
+    "registryName",
+    "computeName",
+    "workspaceName",
+    "federatedIdentityCredentialResourceName",
+    "roleAssignmentName",
+    "resourceName",
+    "environment",
+    "variableName",
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    type: str
+    logical_name: str
+    inputs: dict
+    id: str
+
+    @property
+    def azure_name(self) -> str:
+        for key in (
+            _NAME_KEYS[1:]
+            if self.type != "azure-native:resources:ResourceGroup"
+            else _NAME_KEYS[:1]
+        ):
+            if key in self.inputs:
+                return str(self.inputs[key])
+        return self.logical_name
+
+
+class AzureShapedMocks(pulumi.runtime.Mocks):
+    def __init__(self, subscription: str, shared_outputs: dict):
+        self.subscription = subscription
+        self.shared_outputs = shared_outputs
+        self.records: list[Record] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            return [args.name, {"name": args.name, "outputs": self.shared_outputs}]
+        record = Record(args.typ, args.name, inputs, "")
+        resource_id = self._id(args.typ, record.azure_name, inputs)
+        self.records.append(Record(args.typ, args.name, inputs, resource_id))
+        outputs = {**inputs, "name": record.azure_name, "id": resource_id}
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+            # asked for as a list of ids, answered by Azure as a map keyed by id
+            outputs["identity"] = {
+                **identity,
+                "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]},
+            }
+        if args.typ.endswith(":UserAssignedIdentity"):
+            outputs["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal/{resource_id}"))
+            outputs["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"client/{resource_id}"))
+        return [resource_id, outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+    def _id(self, typ: str, name: str, inputs: dict) -> str:
+        group = f"/subscriptions/{self.subscription}/resourceGroups"
+        if typ == "azure-native:resources:ResourceGroup":
+            return f"{group}/{name}"
+        if typ == "azure-native:authorization:RoleAssignment":
+            return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        in_group = f"{group}/{inputs.get('resourceGroupName')}/providers"
+        if typ == "azure-native:machinelearningservices:Compute":
+            workspace = _ARM_TYPES["azure-native:machinelearningservices:Workspace"]
+            return f"{in_group}/{workspace}/{inputs.get('workspaceName')}/computes/{name}"
+        if typ in _ARM_TYPES:
+            return f"{in_group}/{_ARM_TYPES[typ]}/{name}"
+        return f"mock:{typ}/{name}"
+
+
+def stack_config(stack: str, infra: Path = INFRA) -> dict[str, str]:
+    """Project config from Pulumi.yaml overlaid with Pulumi.<stack>.yaml, as Pulumi reads them."""
+    project = yaml.safe_load((infra / "Pulumi.yaml").read_text())
+    values = {key: spec["value"] for key, spec in (project.get("config") or {}).items()}
+    stack_file = infra / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise FileNotFoundError(f"{stack_file.name}: no such stack file")
+    values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()
+    }
+
+
+def run_stack(stack: str, infra: Path = INFRA, overrides: dict | None = None) -> list[Record]:
+    """Build the stack under mocks; return what it would create."""
+    from mlops_infra.program import build
+
+    config = {**stack_config(stack, infra), **(overrides or {})}
+    subscription = config[SUBSCRIPTION_KEY]
+    shared_outputs = {
+        "previewPrincipalId": str(uuid.uuid5(uuid.NAMESPACE_URL, "preview-principal"))
+    }
+    mocks = AzureShapedMocks(subscription, shared_outputs)
+    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_mocks(mocks, project="mlops-infra", stack=stack, preview=False)
+
+    @pulumi.runtime.test  # waits until every resource of the program is registered
+    def program():
+        build(stack)
+
+    program()
+    return mocks.records

@@ -1,0 +1,62 @@
+"""Print what `pulumi up` would create for each stack, without Azure, network or Pulumi CLI.
+
+    python infra/plan.py [STACK ...]      (make infra-plan)
+
+Runs the real program under Pulumi's mocks and lists its resources and every
+role assignment with the persona, role and scope it comes from.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mlops_infra import access  # noqa: E402
+from mlops_infra.offline import run_stack  # noqa: E402
+from mlops_infra.settings import ENVIRONMENTS, SHARED  # noqa: E402
+
+ROLE_NAMES = {guid: name for name, guid in access.ROLES.items()}
+
+
+def describe(stack: str) -> str:
+    records = run_stack(stack)
+    lines = [f"## stack {stack}", "", "| resource type | name |", "| --- | --- |"]
+    for record in records:
+        if record.type.startswith("azure-native:") and not record.type.endswith(":RoleAssignment"):
+            lines.append(f"| {record.type.removeprefix('azure-native:')} | {record.azure_name} |")
+    for record in records:
+        if record.type.startswith("github:"):
+            lines.append(f"| {record.type} | {record.azure_name} |")
+    assignments = [r for r in records if r.type.endswith(":RoleAssignment")]
+    lines += [
+        "",
+        f"{len(assignments)} role assignments:",
+        "",
+        "| persona | role | scope |",
+        "| --- | --- | --- |",
+    ]
+    for record in assignments:
+        persona = next((p for p in access.MATRIX if record.logical_name.startswith(p + "-")), "?")
+        role = ROLE_NAMES.get(record.inputs["roleDefinitionId"].rsplit("/", 1)[-1], "?")
+        scope = record.inputs["scope"].split("/resourceGroups/", 1)[-1]
+        lines.append(f"| {persona} | {role} | {scope} |")
+    counts = Counter(r.type.split(":")[1] for r in records if r.type.startswith("azure-native:"))
+    lines += ["", "totals: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    stacks = argv or [SHARED, *ENVIRONMENTS]
+    print("# Offline plan (Pulumi mocks: nothing is created)\n")
+    print("## Access matrix (persona x environment -> role @ scope)\n")
+    print(access.as_table() + "\n")
+    for stack in stacks:
+        print(describe(stack))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,22 @@
+"""The policy pack: every rule in rules.py, mandatory.
+
+pulumi preview --policy-pack infra/policy   (in infra/)
+"""
+
+from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy
+from rules import RULES, stack_of
+
+
+def as_policy(name: str, description: str, rule) -> ResourceValidationPolicy:
+    def validate(args, report_violation) -> None:
+        for problem in rule(args.resource_type, args.props, stack_of(args.urn)):
+            report_violation(problem)
+
+    return ResourceValidationPolicy(name=name, description=description, validate=validate)
+
+
+PolicyPack(
+    name="mlops-guardrails",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[as_policy(name, description, rule) for name, (description, rule) in RULES.items()],
+)
