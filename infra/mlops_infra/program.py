@@ -27,14 +27,15 @@ def build_shared(settings: Settings) -> None:
     pulumi.export("previewPrincipalId", shared.preview.principal_id)
     pulumi.export("previewClientId", shared.preview.client_id)
     if settings.manage_github:
-        github.repository(
-            settings,
-            {
-                "AZURE_PREVIEW_CLIENT_ID": shared.preview.client_id,
-                "AZURE_TENANT_ID": settings.tenant_id,
-                "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
-            },
-        )
+        variables = {
+            "AZURE_PREVIEW_CLIENT_ID": shared.preview.client_id,
+            "AZURE_TENANT_ID": settings.tenant_id,
+            "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
+        }
+        backend = pulumi.Config("mlops").get("pulumiBackendUrl")
+        if backend:  # where the workflows find the stacks' state
+            variables["PULUMI_BACKEND_URL"] = backend
+        github.repository(settings, variables)
 
 
 def build_environment(settings: Settings) -> None:
