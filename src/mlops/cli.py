@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mlops import lifecycle
+from mlops.backends import BACKENDS
 from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
 from mlops.paths import project_root, state_home
@@ -16,7 +17,7 @@ from mlops.progress import Progress
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backend", choices=("local",), help="default: $MLOPS_BACKEND or local")
+    common.add_argument("--backend", choices=BACKENDS, help="default: $MLOPS_BACKEND or local")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, env: str | None = None, model: bool = False):

@@ -113,10 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
     }
     data_sha256 = prep.sha256_of(args.data)
+    onnx_sha256 = prep.sha256_of(model_dir / ONNX_FILE)
     with mlflow.start_run() as run:
         mlflow.log_params(params)
         mlflow.log_metrics(scores)
-        mlflow.set_tags({"data_sha256": data_sha256, "data_rows": str(len(frame))})
+        # Also as tags: on Azure ML a job's tags are its run's tags, so the
+        # lifecycle reads the lineage from the job without downloading outputs.
+        mlflow.set_tags(
+            {
+                "data_sha256": data_sha256,
+                "onnx_sha256": onnx_sha256,
+                "data_rows": str(len(frame)),
+                **{f"metric.{k}": str(v) for k, v in scores.items()},
+                **{f"param.{k}": str(v) for k, v in params.items()},
+            }
+        )
         mlflow.log_artifact(str(plot))
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         run_id = run.info.run_id
@@ -126,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": params,
         "metrics": scores,
         "data_sha256": data_sha256,
-        "onnx_sha256": prep.sha256_of(model_dir / ONNX_FILE),
+        "onnx_sha256": onnx_sha256,
     }
     (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({"run_id": run_id, **scores}))

@@ -58,7 +58,7 @@ def test_an_unknown_backend_is_named(mlops, monkeypatch):
     monkeypatch.setenv("MLOPS_BACKEND", "gcp")
     code, _, err = mlops("status")
     assert code == 2
-    assert "unknown backend 'gcp'; choose one of local" in err
+    assert "unknown backend 'gcp'; choose one of local, azure" in err
 
 
 def test_a_bad_config_stops_a_verb_before_any_work(mlops, repo):

@@ -9,7 +9,7 @@ from mlops.backends.base import Backend
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "azure")
 
 
 def open_backend(config: EnvConfig, root: Path, home: Path, name: str | None = None) -> Backend:
@@ -19,4 +19,8 @@ def open_backend(config: EnvConfig, root: Path, home: Path, name: str | None = N
         from mlops.backends.local.backend import LocalBackend
 
         return LocalBackend(config, root, home)
+    if name == "azure":
+        from mlops.backends.azure.backend import AzureBackend
+
+        return AzureBackend(config, root, home)
     raise MlopsError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

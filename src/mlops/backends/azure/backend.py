@@ -1,0 +1,399 @@
+"""The azure backend: the seam of base.py on an Azure ML workspace and registry.
+
+Training is a command job running src/model/train.py on the environment's
+compute; the software environment and the training data are registered as
+assets versioned by content hash, so unchanged files are never registered
+again. Models are registered from the job's output with the lineage tags and
+shared into the registry. Online endpoints are managed online endpoints;
+traffic is always changed on the endpoint as read live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlops import lineage
+from mlops.backends.azure.connection import AzureSettings, check_credential, credential
+from mlops.backends.base import (
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    TAG_ARTIFACT,
+    TAG_DATA,
+    TAG_GIT,
+    Deployment,
+    DeploymentFailed,
+    Endpoint,
+    Job,
+    ModelVersion,
+    Response,
+    TrainingSpec,
+)
+from mlops.backends.local.state import read_json, write_json
+from mlops.config import EnvConfig
+from mlops.errors import MlopsError
+
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+CONDA_FILE = Path("src") / "model" / "environment" / "conda.yml"
+TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+
+
+def content_version(path: Path) -> str:
+    """An asset version that changes exactly when the file's bytes do."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class AzureBackend:
+    def __init__(
+        self,
+        config: EnvConfig,
+        root: Path,
+        home: Path,
+        *,
+        azure_credential=None,
+        transport=None,
+        settings: AzureSettings | None = None,
+        poll_seconds: float = 20.0,
+        say: Callable[[str], None] = lambda message: print(f"           {message}", flush=True),
+    ):
+        from azure.ai.ml import MLClient
+
+        self.config, self.env, self.root, self.home = config, config.name, root, home
+        self.settings = settings or AzureSettings.resolve(config)
+        if azure_credential is None:
+            azure_credential = credential()
+            check_credential(azure_credential)
+        self.credential = azure_credential
+        self._client_options = {"transport": transport} if transport is not None else {}
+        s = self.settings
+        self.ml = MLClient(
+            azure_credential,
+            s.subscription_id,
+            s.resource_group,
+            s.workspace,
+            **self._client_options,
+        )
+        self._registry_client = None
+        self.poll_seconds = poll_seconds
+        self.say = say
+
+    @property
+    def registry(self):
+        from azure.ai.ml import MLClient
+
+        if self._registry_client is None:
+            self._registry_client = MLClient(
+                self.credential, registry_name=self.settings.registry, **self._client_options
+            )
+        return self._registry_client
+
+    # ---- assets versioned by content ---------------------------------------------
+
+    def ensure_environment(self):
+        from azure.ai.ml.entities import Environment
+        from azure.core.exceptions import ResourceNotFoundError
+
+        conda = self.root / CONDA_FILE
+        name, version = f"{self.config.model_name}-env", content_version(conda)
+        try:
+            return self.ml.environments.get(name, version)
+        except ResourceNotFoundError:
+            self.say(f"registering environment {name}:{version} from {CONDA_FILE}")
+            return self.ml.environments.create_or_update(
+                Environment(name=name, version=version, image=BASE_IMAGE, conda_file=str(conda))
+            )
+
+    def ensure_data(self, path: Path, name: str):
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Data
+        from azure.core.exceptions import ResourceNotFoundError
+
+        version = content_version(path)
+        try:
+            return self.ml.data.get(name, version)
+        except ResourceNotFoundError:
+            self.say(f"registering data {name}:{version} from {path.name}")
+            return self.ml.data.create_or_update(
+                Data(name=name, version=version, path=str(path), type=AssetTypes.URI_FILE)
+            )
+
+    # ---- training -----------------------------------------------------------------
+
+    def run_training_job(self, spec: TrainingSpec) -> Job:
+        from azure.ai.ml import Input, Output, command
+        from azure.ai.ml.constants import AssetTypes
+
+        environment = self.ensure_environment()
+        data = self.ensure_data(Path(spec.data_path), f"{spec.experiment}-data")
+        flags = "".join(f" --{k.replace('_', '-')}={v}" for k, v in spec.params.items())
+        job = command(
+            code=spec.code_dir,
+            command="python train.py --data ${{inputs.data}} --output ${{outputs.model}}" + flags,
+            inputs={
+                "data": Input(type=AssetTypes.URI_FILE, path=f"azureml:{data.name}:{data.version}")
+            },
+            outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
+            environment=f"azureml:{environment.name}:{environment.version}",
+            compute=self.settings.compute,
+            experiment_name=spec.experiment,
+            tags={TAG_GIT: spec.git_commit},
+        )
+        submitted = self.ml.jobs.create_or_update(job)
+        self.say(f"submitted job {submitted.name}: {submitted.studio_url}")
+        write_json(self.home / self.env / "last_job.json", {"id": submitted.name})
+        final = self._wait(submitted.name)
+        if final.status != "Completed":
+            raise MlopsError(
+                f"training job {final.name} ended {final.status}; its logs are at "
+                f"{final.studio_url} (or: az ml job stream --name {final.name})"
+            )
+        return self.get_job(final.name)
+
+    def _wait(self, name: str):
+        """Poll in short steps: each call fetches a token, so no login outlives its assertion."""
+        started, last = time.monotonic(), None
+        while True:
+            job = self.ml.jobs.get(name)
+            if job.status != last:
+                self.say(f"job {name}: {job.status} after {time.monotonic() - started:.0f}s")
+                last = job.status
+            if job.status in TERMINAL:
+                return job
+            time.sleep(self.poll_seconds)
+
+    def get_job(self, job_id: str) -> Job:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if job_id == "last":
+            job_id = (read_json(self.home / self.env / "last_job.json") or {}).get("id", "")
+            if not job_id:
+                raise MlopsError(f"no training job has run in {self.env} yet; run `mlops train`")
+        try:
+            job = self.ml.jobs.get(job_id)
+        except ResourceNotFoundError:
+            raise MlopsError(f"no job {job_id!r} in {self.env}") from None
+        if job.status != "Completed":
+            raise MlopsError(f"job {job_id} is {job.status}; only completed jobs can be registered")
+        tags = dict(job.tags or {})
+        missing = [t for t in (TAG_DATA, TAG_ARTIFACT) if t not in tags]
+        if missing:
+            raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
+        return Job(
+            id=job.name,
+            status=job.status,
+            run_id=job.name,  # an Azure ML job is its MLflow run
+            metrics={k: float(v) for k, v in _prefixed(tags, METRIC_PREFIX).items()},
+            params=_prefixed(tags, PARAM_PREFIX),
+            data_sha256=tags[TAG_DATA],
+            artifact_sha256=tags[TAG_ARTIFACT],
+            git_commit=tags.get(TAG_GIT, lineage.UNCOMMITTED),
+        )
+
+    # ---- models ---------------------------------------------------------------------
+
+    def register_model(
+        self, job: Job, name: str, tags: dict[str, str]
+    ) -> tuple[ModelVersion, bool]:
+        from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.entities import Model
+
+        for existing in self.ml.models.list(name=name):
+            if (existing.tags or {}).get(TAG_ARTIFACT) == job.artifact_sha256:
+                return _model_version(existing), False
+        created = self.ml.models.create_or_update(
+            Model(
+                name=name,
+                path=f"azureml://jobs/{job.id}/outputs/model/paths/model/",
+                type=AssetTypes.MLFLOW_MODEL,
+                tags=tags,
+                description=f"trained by job {job.id}",
+            )
+        )
+        return _model_version(created), True
+
+    def get_registered_model(self, name: str, version: int | str) -> ModelVersion | None:
+        return _get_model(self.ml, name, version)
+
+    def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]:
+        existing = self.get_shared_model(model.name, model.version)
+        if existing:
+            if existing.artifact_sha256 != model.artifact_sha256:
+                raise MlopsError(
+                    f"registry {self.settings.registry} already holds {model.ref} with other "
+                    "bytes; refusing to overwrite it"
+                )
+            return existing, False
+        self.ml.models.share(
+            name=model.name,
+            version=str(model.version),
+            registry_name=self.settings.registry,
+            share_with_name=model.name,
+            share_with_version=str(model.version),
+        )
+        shared = self.get_shared_model(model.name, model.version)
+        if shared is None:
+            raise MlopsError(f"sharing {model.ref} to {self.settings.registry} did not create it")
+        return shared, True
+
+    def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None:
+        return _get_model(self.registry, name, version)
+
+    # ---- online endpoints ---------------------------------------------------------------
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            endpoint = self.ml.online_endpoints.get(name)
+        except ResourceNotFoundError:
+            return None
+        deployments = {
+            d.name: Deployment(
+                d.name,
+                (d.tags or {}).get("model", str(d.model)),
+                (d.tags or {}).get(TAG_ARTIFACT, ""),
+                d.provisioning_state or "Unknown",
+            )
+            for d in self.ml.online_deployments.list(endpoint_name=name)
+        }
+        return Endpoint(
+            name=name,
+            scoring_uri=endpoint.scoring_uri or "",
+            traffic=dict(endpoint.traffic or {}),
+            deployments=deployments,
+            mirror_traffic=dict(endpoint.mirror_traffic or {}),
+        )
+
+    def create_endpoint(self, name: str) -> Endpoint:
+        from azure.ai.ml.entities import (
+            IdentityConfiguration,
+            ManagedIdentityConfiguration,
+            ManagedOnlineEndpoint,
+        )
+
+        identity = None
+        if self.settings.endpoint_identity_id:
+            identity = IdentityConfiguration(
+                type="user_assigned",
+                user_assigned_identities=[
+                    ManagedIdentityConfiguration(resource_id=self.settings.endpoint_identity_id)
+                ],
+            )
+        endpoint = ManagedOnlineEndpoint(name=name, auth_mode="key", identity=identity)
+        self.ml.online_endpoints.begin_create_or_update(endpoint).result()
+        return self.get_endpoint(name)
+
+    def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
+        from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+        from azure.core.exceptions import HttpResponseError
+
+        environment = self.ensure_environment()
+        spec = ManagedOnlineDeployment(
+            name=deployment,
+            endpoint_name=endpoint,
+            model=(
+                f"azureml://registries/{self.settings.registry}/models/{model.name}"
+                f"/versions/{model.version}"
+            ),
+            code_configuration=CodeConfiguration(
+                code=str(self.root / "src" / "model"), scoring_script="score.py"
+            ),
+            environment=f"azureml:{environment.name}:{environment.version}",
+            instance_type=self.config.instance_type,
+            instance_count=self.config.instance_count,
+            tags={"model": model.ref, TAG_ARTIFACT: model.artifact_sha256},
+        )
+        try:
+            self.ml.online_deployments.begin_create_or_update(spec).result()
+        except HttpResponseError as failure:
+            raise DeploymentFailed(
+                f"Azure refused or failed it: {failure.message}",
+                self.deployment_logs(endpoint, deployment),
+            ) from None
+        return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint:
+        live = self.ml.online_endpoints.get(endpoint)  # never a fresh object: that resets traffic
+        live.traffic = dict(traffic)
+        self.ml.online_endpoints.begin_create_or_update(live).result()
+        return self.get_endpoint(endpoint)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):  # already gone: deleting is idempotent
+            self.ml.online_deployments.begin_delete(
+                name=deployment, endpoint_name=endpoint
+            ).result()
+
+    def deployment_logs(self, endpoint: str, deployment: str, lines: int = 80) -> str:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return self.ml.online_deployments.get_logs(
+                name=deployment, endpoint_name=endpoint, lines=lines
+            )
+        except HttpResponseError as failure:
+            return f"(logs unavailable: {failure.message})"
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Response:
+        """POST to the scoring URI with the endpoint's key.
+
+        Not `online_endpoints.invoke`: it fails on a 4xx whose JSON `error` is a
+        sentence rather than an object, which is exactly what score.py answers."""
+        from azure.core import PipelineClient
+        from azure.core.exceptions import ServiceRequestError
+        from azure.core.rest import HttpRequest
+
+        live = self.ml.online_endpoints.get(endpoint)
+        key = self.ml.online_endpoints.get_keys(endpoint).primary_key
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        if deployment:
+            headers["azureml-model-deployment"] = deployment
+        client = PipelineClient(live.scoring_uri, **self._client_options)
+        try:
+            reply = client.send_request(
+                HttpRequest("POST", live.scoring_uri, content=body, headers=headers)
+            )
+        except ServiceRequestError as failure:
+            return Response(0, str(failure).encode(), deployment)
+        answered_by = reply.headers.get("azureml-model-deployment", deployment)
+        return Response(reply.status_code, reply.content, answered_by)
+
+    def list_endpoints(self) -> list[Endpoint]:
+        found = [self.get_endpoint(e.name) for e in self.ml.online_endpoints.list()]
+        return [e for e in found if e is not None]
+
+    def delete_endpoint(self, name: str) -> None:
+        self.ml.online_endpoints.begin_delete(name=name).result()
+
+
+def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
+    return {key[len(prefix) :]: value for key, value in tags.items() if key.startswith(prefix)}
+
+
+def _get_model(client, name: str, version: int | str) -> ModelVersion | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        if version == "latest":
+            found = client.models.get(name=name, label="latest")
+        else:
+            found = client.models.get(name=name, version=str(version))
+    except ResourceNotFoundError:
+        return None
+    return _model_version(found)
+
+
+def _model_version(model) -> ModelVersion:
+    tags = dict(model.tags or {})
+    return ModelVersion(
+        name=model.name,
+        version=int(model.version),
+        tags=tags,
+        artifact_sha256=tags.get(TAG_ARTIFACT, ""),
+        location=model.id or "",
+    )

@@ -1,0 +1,104 @@
+"""Managed online endpoints on Azure, through the same rollout code as the local backend."""
+
+import pytest
+
+from mlops import lifecycle
+from mlops.errors import RolloutFailed
+
+ENDPOINT = r"/workspaces/mlw-mlops-preprod/onlineEndpoints/bc-preprod"
+MODEL = "breast-cancer-classifier"
+
+
+@pytest.fixture
+def shared(ctx):
+    lifecycle.train(ctx, "dev")
+    lifecycle.register(ctx, "dev")
+    return lifecycle.share(ctx, "dev")
+
+
+def endpoint_puts(calls):
+    return [
+        c for c in calls if c.method == "PUT" and c.path.endswith("/onlineEndpoints/bc-preprod")
+    ]
+
+
+def test_first_rollout_creates_the_endpoint_and_a_blue_deployment(ctx, fake, shared):
+    result = lifecycle.deploy(ctx, "preprod", shared.ref)
+    (deployment,) = fake.made("PUT", ENDPOINT + "/deployments/blue$")
+    properties = deployment.json()["properties"]
+    assert (
+        properties["model"]
+        == f"azureml://registries/mlr-mlops/models/{MODEL}/versions/{shared.version}"
+    )
+    assert properties["instanceType"] == "Standard_DS2_v2"
+    assert properties["codeConfiguration"]["scoringScript"] == "score.py"
+    assert (
+        properties["environmentId"].split("/environments/")[1].startswith(f"{MODEL}-env/versions/")
+    )
+    assert deployment.json()["tags"]["onnx_sha256"] == shared.artifact_sha256
+    assert result.endpoint.traffic == {"blue": 100}
+
+
+def test_blue_green_keeps_the_live_endpoint_and_smoke_tests_the_new_deployment_first(
+    ctx, fake, shared
+):
+    lifecycle.deploy(ctx, "preprod", shared.ref)
+    # Someone tuned the live endpoint outside this tool; a rollout must not undo it.
+    (path,) = [k for k in fake.resources if k.endswith("/onlineEndpoints/bc-preprod")]
+    fake.resources[path]["tags"] = {"owner": "ml-engineers"}
+    fake.resources[path]["properties"]["description"] = "preprod scoring"
+    mark = fake.mark()
+
+    result = lifecycle.deploy(ctx, "preprod", shared.ref)
+    calls = fake.since(mark)
+
+    created = next(
+        i
+        for i, c in enumerate(calls)
+        if c.method == "PUT" and c.path.endswith("/deployments/green")
+    )
+    aimed = [i for i, c in enumerate(calls) if c.headers.get("azureml-model-deployment") == "green"]
+    (switch,) = endpoint_puts(calls)
+    switched = calls.index(switch)
+    assert aimed and created < aimed[0] < switched, (
+        "the new deployment is tested before it gets traffic"
+    )
+    body = switch.json()
+    traffic = body["properties"]["traffic"]
+    assert traffic["green"] == 100 and sum(traffic.values()) == 100  # the SDK drops zero shares
+    assert body["tags"] == {"owner": "ml-engineers"}
+    assert body["properties"]["description"] == "preprod scoring"
+    deleted = [c for c in calls if c.method == "DELETE"]
+    assert [c.path.rsplit("/", 1)[-1] for c in deleted] == ["blue"] and calls.index(
+        deleted[0]
+    ) > switched
+    assert result.endpoint.traffic == {"green": 100}
+
+
+def test_a_failed_smoke_test_rolls_back_and_prints_the_logs(ctx, fake, shared):
+    lifecycle.deploy(ctx, "preprod", shared.ref)
+    fake.broken_deployments.add("green")
+    mark = fake.mark()
+    with pytest.raises(RolloutFailed) as failure:
+        lifecycle.deploy(ctx, "preprod", shared.ref)
+    calls = fake.since(mark)
+    assert "deployment 'green' failed its smoke test" in str(failure.value)
+    assert "scoring failed: model output has the wrong shape" in str(failure.value)
+    assert [
+        c for c in calls if c.method == "POST" and c.path.endswith("/deployments/green/getLogs")
+    ]
+    assert not endpoint_puts(calls), "traffic never moved"
+    assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == ["green"]
+    endpoint = ctx.backend("preprod").get_endpoint("bc-preprod")
+    assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
+
+
+def test_status_and_down_on_azure(ctx, fake, shared):
+    lifecycle.deploy(ctx, "preprod", shared.ref)
+    report = lifecycle.status(ctx, ["preprod"])
+    (endpoint,) = report["preprod"]
+    assert endpoint["traffic"] == {"blue": 100}
+    assert endpoint["deployments"]["blue"]["model"] == shared.ref
+    assert lifecycle.down(ctx, ["preprod"]) == 1
+    assert fake.made("DELETE", ENDPOINT + "$")
+    assert lifecycle.status(ctx, ["preprod"]) == {"preprod": []}

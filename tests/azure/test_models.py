@@ -1,0 +1,53 @@
+"""Models on Azure: registered from the job output with lineage tags, shared once to the registry."""
+
+from conftest import LINEAGE_TAGS
+
+from mlops import lifecycle
+
+WS = "/workspaces/mlw-mlops-dev"
+REGISTRY = "/registries/mlr-mlops"
+
+
+def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
+    job = lifecycle.train(ctx, "dev")
+    model = lifecycle.register(ctx, "dev")
+    (created,) = fake.made("PUT", rf"{WS}/models/breast-cancer-classifier/versions/\d+$")
+    properties = created.json()["properties"]
+    assert properties["modelUri"].startswith(f"azureml://jobs/{job.id}/outputs/model")
+    assert properties["modelType"] == "mlflow_model"
+    tags = properties["tags"]
+    assert (
+        tags["onnx_sha256"] == LINEAGE_TAGS["onnx_sha256"]
+        and tags["data_sha256"] == LINEAGE_TAGS["data_sha256"]
+    )
+    assert tags["run_id"] == job.id and tags["job_id"] == job.id
+    assert tags["metric.roc_auc"] == "0.99" and tags["param.n_estimators"] == "100"
+    assert "git_commit" in tags
+    assert model.version == int(created.path.rsplit("/", 1)[-1])
+
+
+def test_the_same_bytes_are_not_registered_twice(ctx, fake):
+    lifecycle.train(ctx, "dev")
+    first = lifecycle.register(ctx, "dev")
+    mark = fake.mark()
+    lifecycle.train(ctx, "dev")
+    second = lifecycle.register(ctx, "dev")
+    assert second.ref == first.ref
+    assert not [c for c in fake.since(mark) if c.method == "PUT" and "/models/" in c.path]
+
+
+def test_share_copies_to_the_registry_once(ctx, fake):
+    lifecycle.train(ctx, "dev")
+    lifecycle.register(ctx, "dev")
+    mark = fake.mark()
+    shared = lifecycle.share(ctx, "dev")
+    sharing = fake.since(mark)
+    assert [c for c in sharing if "registrymanagement" in c.url and c.path.endswith("/discovery")]
+    writes = [c for c in sharing if c.method in ("PUT", "POST") and REGISTRY in c.path]
+    assert writes, "the registry receives the model"
+    assert shared.artifact_sha256 == LINEAGE_TAGS["onnx_sha256"]
+
+    mark = fake.mark()
+    again = lifecycle.share(ctx, "dev")
+    assert again.ref == shared.ref
+    assert not [c for c in fake.since(mark) if c.method in ("PUT", "POST") and REGISTRY in c.path]
