@@ -34,6 +34,8 @@ class EnvConfig:
     instance_type: str
     instance_count: int
     azure: dict[str, str]
+    mirror_percent: int = 0  # share of live traffic copied to a new deployment before the switch
+    mirror_seconds: int = 0
     training_data: str | None = None
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
@@ -116,6 +118,12 @@ def load(env: str, root: Path) -> EnvConfig:
     instance_count = r.get("endpoint.instance_count", int)
     if instance_count < 1:
         raise r.fail("endpoint.instance_count", f"must be at least 1, not {instance_count}")
+    mirror_percent = r.get("endpoint.mirror_percent", int, required=False) or 0
+    if not 0 <= mirror_percent <= 50:
+        raise r.fail("endpoint.mirror_percent", f"must be from 0 to 50, not {mirror_percent}")
+    mirror_seconds = r.get("endpoint.mirror_seconds", int, required=False) or 0
+    if not 0 <= mirror_seconds <= 3600:
+        raise r.fail("endpoint.mirror_seconds", f"must be from 0 to 3600, not {mirror_seconds}")
     azure = r.get("azure", dict)
     for key, value in azure.items():
         if not isinstance(value, str):
@@ -147,6 +155,8 @@ def load(env: str, root: Path) -> EnvConfig:
         endpoint_name=endpoint_name,
         instance_type=r.get("endpoint.instance_type", str),
         instance_count=instance_count,
+        mirror_percent=mirror_percent,
+        mirror_seconds=mirror_seconds,
         azure=dict(azure),
         training_data=training_data,
         training_params=dict(params),

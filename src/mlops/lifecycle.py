@@ -241,7 +241,15 @@ def promote(
 def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResult:
     cfg = ctx.config(env)
     model = resolve_shared(ctx, env, model_ref)
-    result = rollout(ctx.backend(env), cfg.endpoint_name, model, load_sample(ctx.root), say=ctx.say)
+    result = rollout(
+        ctx.backend(env),
+        cfg.endpoint_name,
+        model,
+        load_sample(ctx.root),
+        say=ctx.say,
+        mirror_percent=cfg.mirror_percent,
+        mirror_seconds=cfg.mirror_seconds,
+    )
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"
     )

@@ -2,6 +2,8 @@
 
 1. start the new deployment beside the live one (it takes no traffic);
 2. smoke-test it directly (requests aimed at it by name);
+   optionally mirror a share of live traffic to it for a while (its answers
+   are discarded) and test it again;
 3. shift traffic to it, starting from the endpoint as read live, so splits
    set elsewhere are kept rather than reset;
 4. check the endpoint answers through the new deployment, then retire the old.
@@ -13,6 +15,7 @@ new one; a failure after it puts the traffic back first.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,6 +47,8 @@ def rollout(
     model: ModelVersion,
     sample: bytes,
     say: Callable[[str], None] = print,
+    mirror_percent: int = 0,
+    mirror_seconds: float = 0,
 ) -> RolloutResult:
     endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
     new = next_colour(endpoint)
@@ -66,6 +71,8 @@ def rollout(
             _explain(f"deployment {new!r} failed its smoke test: {smoke.detail}", logs)
         )
     say(f"deployment {new!r} passed its smoke test ({smoke.detail}, {smoke.latency_ms:.0f} ms)")
+    if mirror_percent and endpoint.live:
+        _soak(backend, endpoint_name, new, sample, mirror_percent, mirror_seconds, say)
 
     before = backend.get_endpoint(endpoint_name)  # read live: keep what others set
     traffic = {name: 0 for name in before.traffic}
@@ -85,6 +92,23 @@ def rollout(
     if retired:
         say(f"retired {', '.join(repr(n) for n in retired)}")
     return RolloutResult(backend.get_endpoint(endpoint_name), new, retired, smoke.detail)
+
+
+def _soak(
+    backend, endpoint: str, new: str, sample: bytes, percent: int, seconds: float, say
+) -> None:
+    """Copy a share of live traffic to the new deployment (answers discarded), then re-test it."""
+    backend.set_mirror(endpoint, {new: percent})
+    say(f"mirroring {percent}% of live traffic to {new!r} for {seconds:.0f}s")
+    time.sleep(seconds)
+    backend.set_mirror(endpoint, {})
+    again = smoke_test(lambda body: backend.invoke(endpoint, body, deployment=new), sample)
+    if not again.ok:
+        logs = backend.deployment_logs(endpoint, new)
+        _discard(backend, endpoint, new)
+        raise RolloutFailed(
+            _explain(f"deployment {new!r} failed after mirrored traffic: {again.detail}", logs)
+        )
 
 
 def _discard(backend: Backend, endpoint: str, deployment: str) -> None:

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
-from fake_azure import SUBSCRIPTION, FakeAzure, FakeCredential
+from fake_azure import SUBSCRIPTION, FakeAzure
+from harness import LINEAGE_TAGS, azure_context
 from helpers import ROOT
-
-from mlops import lifecycle
-from mlops.backends.azure.backend import AzureBackend
-from mlops.progress import Progress
-
-LINEAGE_TAGS = {
-    "data_sha256": "d" * 64,
-    "onnx_sha256": "0" * 64,
-    "metric.accuracy": "0.97",
-    "metric.recall": "0.93",
-    "metric.roc_auc": "0.99",
-    "param.n_estimators": "100",
-}
 
 
 @pytest.fixture
@@ -41,16 +29,4 @@ def fake(monkeypatch):
 
 @pytest.fixture
 def ctx(fake, tmp_path):
-    context = lifecycle.Context(
-        root=ROOT, home=tmp_path / "home", backend_name="azure", progress=Progress()
-    )
-    for env in ("dev", "preprod", "prod"):
-        context._backends[env] = AzureBackend(
-            context.config(env),
-            ROOT,
-            context.home,
-            azure_credential=FakeCredential(),
-            transport=fake,
-            poll_seconds=0,
-        )
-    return context
+    return azure_context(fake, ROOT, tmp_path / "home")

@@ -1,6 +1,7 @@
 """Managed online endpoints on Azure, through the same rollout code as the local backend."""
 
 import pytest
+from harness import azure_context
 
 from mlops import lifecycle
 from mlops.errors import RolloutFailed
@@ -102,3 +103,23 @@ def test_status_and_down_on_azure(ctx, fake, shared):
     assert lifecycle.down(ctx, ["preprod"]) == 1
     assert fake.made("DELETE", ENDPOINT + "$")
     assert lifecycle.status(ctx, ["preprod"]) == {"preprod": []}
+
+
+def test_a_mirror_share_soaks_the_new_deployment_before_the_switch(fake, repo, tmp_path):
+
+    preprod = repo / "environments" / "preprod.yml"
+    preprod.write_text(
+        preprod.read_text()
+        .replace("mirror_percent: 0", "mirror_percent: 10")
+        .replace("mirror_seconds: 60", "mirror_seconds: 0")
+    )
+    ctx = azure_context(fake, repo, tmp_path / "home")
+    lifecycle.train(ctx, "dev")
+    lifecycle.register(ctx, "dev")
+    shared = lifecycle.share(ctx, "dev")
+    lifecycle.deploy(ctx, "preprod", shared.ref)  # first rollout: nothing live to mirror
+    mark = fake.mark()
+    lifecycle.deploy(ctx, "preprod", shared.ref)
+    bodies = [c.json()["properties"] for c in endpoint_puts(fake.since(mark))]
+    assert [b.get("mirrorTraffic") or {} for b in bodies] == [{"green": 10}, {}, {}]
+    assert bodies[-1]["traffic"]["green"] == 100

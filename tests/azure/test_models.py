@@ -1,6 +1,6 @@
 """Models on Azure: registered from the job output with lineage tags, shared once to the registry."""
 
-from conftest import LINEAGE_TAGS
+from harness import LINEAGE_TAGS
 
 from mlops import lifecycle
 

@@ -56,6 +56,12 @@ def edit(repo, env, old, new):
         ),
         (
             "preprod",
+            "mirror_percent: 0",
+            "mirror_percent: 80",
+            "field `endpoint.mirror_percent` must be from 0 to 50, not 80",
+        ),
+        (
+            "preprod",
             "instance_count: 1",
             "instance_count: 0",
             "field `endpoint.instance_count` must be at least 1, not 0",

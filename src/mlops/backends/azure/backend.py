@@ -321,6 +321,12 @@ class AzureBackend:
         self.ml.online_endpoints.begin_create_or_update(live).result()
         return self.get_endpoint(endpoint)
 
+    def set_mirror(self, endpoint: str, mirror: dict[str, int]) -> Endpoint:
+        live = self.ml.online_endpoints.get(endpoint)
+        live.mirror_traffic = dict(mirror)
+        self.ml.online_endpoints.begin_create_or_update(live).result()
+        return self.get_endpoint(endpoint)
+
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 

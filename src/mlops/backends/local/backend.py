@@ -338,6 +338,13 @@ class LocalBackend:
             write_json(self._state_path(endpoint), state)
         return self.get_endpoint(endpoint)
 
+    def set_mirror(self, endpoint: str, mirror: dict[str, int]) -> Endpoint:
+        with locked(self._endpoint_dir(endpoint) / ".lock"):
+            state = read_json(self._state_path(endpoint))
+            state["mirror_traffic"] = {name: int(pct) for name, pct in mirror.items()}
+            write_json(self._state_path(endpoint), state)
+        return self.get_endpoint(endpoint)
+
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
         with locked(self._endpoint_dir(endpoint) / ".lock"):
             state = read_json(self._state_path(endpoint)) or {}
