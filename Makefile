@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint lint-workflows infra-plan format down clean
+.PHONY: help install demo test lint lint-workflows infra-plan bench format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,8 +25,8 @@ test: lint lint-workflows ## Lint code and workflows, then run the test suite (o
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## Lint and check formatting
-	$(BIN)/ruff check src tests infra
-	$(BIN)/ruff format --check src tests infra
+	$(BIN)/ruff check src tests infra benchmarks
+	$(BIN)/ruff format --check src tests infra benchmarks
 
 lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON schemas
 	$(BIN)/zizmor --offline --quiet .
@@ -38,9 +38,12 @@ lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON 
 infra-plan: $(STAMP) ## Print what `pulumi up` would create per stack (offline, Pulumi mocks)
 	$(BIN)/python infra/plan.py
 
+bench: $(STAMP) ## Serving benchmark: ONNX vs scikit-learn vs mlflow serve vs empty script (loopback)
+	$(BIN)/python benchmarks/serving.py
+
 format: $(STAMP) ## Apply the formatter and safe lint fixes
-	$(BIN)/ruff format src tests infra
-	$(BIN)/ruff check --fix src tests infra
+	$(BIN)/ruff format src tests infra benchmarks
+	$(BIN)/ruff check --fix src tests infra benchmarks
 
 down: $(STAMP) ## Stop every local endpoint the lifecycle started
 	$(BIN)/mlops down --all --yes

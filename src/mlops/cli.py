@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--write", action="store_true", help="also write environments/prod.yml (CI only)"
     )
+    sub = verb(
+        "profile", "Load-test the endpoint (bounded); recommend an instance count.", env="preprod"
+    )
+    sub.add_argument("--seconds", type=float, default=10.0, help="at most this long (default 10)")
+    sub.add_argument(
+        "--max-requests", type=int, default=2000, help="at most this many (default 2000)"
+    )
+    sub.add_argument("--concurrency", type=int, default=2, help="client threads (default 2)")
     sub = verbs.add_parser(
         "status", help="Show endpoints, deployments and traffic.", parents=[common]
     )
@@ -119,6 +127,18 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
             lifecycle.test(ctx, args.env)
         elif verb == "promote":
             lifecycle.promote(ctx, args.env, args.model, write=args.write)
+        elif verb == "profile":
+            if not (
+                0 < args.seconds <= 300
+                and 0 < args.max_requests <= 100_000
+                and 0 < args.concurrency <= 32
+            ):
+                raise MlopsError(
+                    "profile bounds: --seconds 0-300, --max-requests 1-100000, --concurrency 1-32"
+                )
+            lifecycle.profile_endpoint(
+                ctx, args.env, args.concurrency, args.max_requests, args.seconds
+            )
     return 0
 
 

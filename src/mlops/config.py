@@ -36,6 +36,7 @@ class EnvConfig:
     azure: dict[str, str]
     mirror_percent: int = 0  # share of live traffic copied to a new deployment before the switch
     mirror_seconds: int = 0
+    target_rps: int | None = None  # the load `mlops profile` sizes the endpoint for
     training_data: str | None = None
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
@@ -124,6 +125,9 @@ def load(env: str, root: Path) -> EnvConfig:
     mirror_seconds = r.get("endpoint.mirror_seconds", int, required=False) or 0
     if not 0 <= mirror_seconds <= 3600:
         raise r.fail("endpoint.mirror_seconds", f"must be from 0 to 3600, not {mirror_seconds}")
+    target_rps = r.get("endpoint.target_rps", int, required=False)
+    if target_rps is not None and target_rps < 1:
+        raise r.fail("endpoint.target_rps", f"must be at least 1, not {target_rps}")
     azure = r.get("azure", dict)
     for key, value in azure.items():
         if not isinstance(value, str):
@@ -157,6 +161,7 @@ def load(env: str, root: Path) -> EnvConfig:
         instance_count=instance_count,
         mirror_percent=mirror_percent,
         mirror_seconds=mirror_seconds,
+        target_rps=target_rps,
         azure=dict(azure),
         training_data=training_data,
         training_params=dict(params),

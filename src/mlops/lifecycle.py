@@ -31,6 +31,7 @@ from mlops.backends.local.state import read_json, write_json
 from mlops.errors import GateRefused, MlopsError
 from mlops.gate import Champion, Verdict, judge
 from mlops.github import set_outputs
+from mlops.profile import HEADROOM, Profile, profile
 from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
@@ -270,6 +271,50 @@ def test(ctx: Context, env: str) -> None:
     ctx.say(
         f"serving {live.model} from deployment {live.name!r} (sha256 {live.artifact_sha256[:12]}…)"
     )
+
+
+def profile_endpoint(
+    ctx: Context,
+    env: str,
+    concurrency: int = 2,
+    max_requests: int = 2000,
+    max_seconds: float = 10.0,
+) -> Profile:
+    """A bounded load on the environment's endpoint, and the instance count its target needs."""
+    cfg = ctx.config(env)
+    backend = ctx.backend(env)
+    endpoint = backend.get_endpoint(cfg.endpoint_name)
+    if endpoint is None or endpoint.live is None:
+        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    url, headers = backend.scoring_target(cfg.endpoint_name)
+    found = profile(
+        url,
+        headers,
+        load_sample(ctx.root),
+        backend.serving_instances(),
+        cfg.target_rps,
+        concurrency,
+        max_requests,
+        max_seconds,
+    )
+    write_json(ctx.home / env / "profile.json", found.as_dict())
+    ctx.say(
+        f"{found.requests} requests in {found.seconds}s, {found.errors} errors: {found.rps} req/s"
+    )
+    ctx.say(f"latency p50 {found.p50_ms} ms, p99 {found.p99_ms} ms")
+    ctx.say(
+        f"sustained per instance: {found.rps_per_instance} req/s ({found.instances} instance(s))"
+    )
+    if found.recommended_instances is None:
+        ctx.say(f"set endpoint.target_rps in {cfg.path.as_posix()} for an instance recommendation")
+    else:
+        ctx.say(
+            f"for {found.target_rps} req/s at {int(HEADROOM * 100)}% load per instance: "
+            f"instance_count {found.recommended_instances} (now {cfg.instance_count})"
+        )
+    if found.requests == 0:
+        raise MlopsError(f"{env} endpoint {url} answered no request successfully")
+    return found
 
 
 def status(ctx: Context, envs: list[str]) -> dict:

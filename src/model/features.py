@@ -161,10 +161,47 @@ def openapi(sample: dict) -> dict:
     }
 
 
-def contract_files(data_csv: str, rows: int = 3) -> dict[str, str]:
-    """The files generated from this contract, by name: the sample request and the OpenAPI document.
+def swagger2(sample: dict) -> dict:
+    """The same document in Swagger 2.0, which the inference server serves by default."""
+    modern = openapi(sample)
+    post = modern["paths"]["/score"]["post"]
+    request = post["requestBody"]["content"]["application/json"]
+    responses = {
+        code: {
+            "description": answer["description"],
+            "schema": answer["content"]["application/json"]["schema"],
+        }
+        for code, answer in post["responses"].items()
+    }
+    return {
+        "swagger": "2.0",
+        "info": modern["info"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "paths": {
+            "/score": {
+                "post": {
+                    "summary": post["summary"],
+                    "parameters": [
+                        {
+                            "in": "body",
+                            "name": "body",
+                            "required": True,
+                            "schema": {**request["schema"], "example": request["example"]},
+                        }
+                    ],
+                    "responses": responses,
+                }
+            }
+        },
+    }
 
-    The inference server publishes swagger3.json from the scoring script's folder."""
+
+def contract_files(data_csv: str, rows: int = 3) -> dict[str, str]:
+    """The files generated from this contract, by name: the sample request and the API documents.
+
+    The inference server publishes swagger.json (2.0) and swagger3.json from the
+    scoring script's folder."""
     import csv
 
     with open(data_csv, newline="") as handle:
@@ -173,6 +210,7 @@ def contract_files(data_csv: str, rows: int = 3) -> dict[str, str]:
         )
     return {
         "sample-request.json": json.dumps(sample, indent=2) + "\n",
+        "swagger.json": json.dumps(swagger2(sample), indent=2) + "\n",
         "swagger3.json": json.dumps(openapi(sample), indent=2) + "\n",
     }
 

@@ -168,6 +168,30 @@ def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
     assert old_deployments and not any(alive(pid, marker) for pid, marker in old_deployments)
 
 
+def test_the_endpoint_publishes_the_contracts_openapi_documents(world):
+    """The schema, the sample request and what the inference server publishes agree."""
+    from features import openapi, parse_request, swagger2
+
+    repo, home = world
+    sample = json.loads((repo / "src" / "model" / "sample-request.json").read_text())
+    assert len(parse_request(json.dumps(sample))) == len(sample["data"])
+    base = f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}"
+    for query, expected in (("?version=3", openapi(sample)), ("", swagger2(sample))):
+        with urllib.request.urlopen(f"{base}/swagger.json{query}", timeout=10) as reply:
+            assert json.loads(reply.read()) == expected, query or "default (2.0)"
+
+
+def test_profile_measures_the_endpoint_and_recommends_instances(world):
+    repo, home = world
+    result = run_mlops(
+        repo, home, "profile", "--env", "prod", "--seconds", "2", "--max-requests", "300"
+    )
+    assert "instance_count 1 (now 1)" in result.stdout
+    found = json.loads((home / "prod" / "profile.json").read_text())
+    assert found["requests"] > 0 and found["errors"] == 0
+    assert found["target_rps"] == 20 and found["recommended_instances"] >= 1
+
+
 def test_the_gate_refuses_a_worse_challenger(world):
     repo, home = world
     run_mlops(repo, home, "promote", "--env", "prod", "--write")  # prod now names version 1

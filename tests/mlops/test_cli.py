@@ -44,6 +44,12 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
             "environments/prod.yml: no `training.data`; prod is not a training environment",
         ),
         (("down",), 2, "say which environments to stop: --env NAME (repeatable) or --all"),
+        (
+            ("profile", "--env", "prod"),
+            2,
+            "prod has no endpoint bc-prod serving traffic; deploy first",
+        ),
+        (("profile", "--seconds", "999"), 2, "profile bounds: --seconds 0-300"),
     ],
 )
 def test_user_errors_are_one_sentence(mlops, args, code, message):

@@ -354,20 +354,25 @@ class AzureBackend:
         from azure.core.exceptions import ServiceRequestError
         from azure.core.rest import HttpRequest
 
-        live = self.ml.online_endpoints.get(endpoint)
-        key = self.ml.online_endpoints.get_keys(endpoint).primary_key
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        url, headers = self.scoring_target(endpoint)
+        headers["Content-Type"] = "application/json"
         if deployment:
             headers["azureml-model-deployment"] = deployment
-        client = PipelineClient(live.scoring_uri, **self._client_options)
+        client = PipelineClient(url, **self._client_options)
         try:
-            reply = client.send_request(
-                HttpRequest("POST", live.scoring_uri, content=body, headers=headers)
-            )
+            reply = client.send_request(HttpRequest("POST", url, content=body, headers=headers))
         except ServiceRequestError as failure:
             return Response(0, str(failure).encode(), deployment)
         answered_by = reply.headers.get("azureml-model-deployment", deployment)
         return Response(reply.status_code, reply.content, answered_by)
+
+    def serving_instances(self) -> int:
+        return self.config.instance_count
+
+    def scoring_target(self, endpoint: str) -> tuple[str, dict[str, str]]:
+        live = self.ml.online_endpoints.get(endpoint)
+        key = self.ml.online_endpoints.get_keys(endpoint).primary_key
+        return live.scoring_uri, {"Authorization": f"Bearer {key}"}
 
     def list_endpoints(self) -> list[Endpoint]:
         found = [self.get_endpoint(e.name) for e in self.ml.online_endpoints.list()]

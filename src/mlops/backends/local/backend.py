@@ -392,6 +392,15 @@ class LocalBackend:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             return Response(0, str(exc).encode())
 
+    def serving_instances(self) -> int:
+        return 1  # one server process per deployment, whatever instance_count says
+
+    def scoring_target(self, endpoint: str) -> tuple[str, dict[str, str]]:
+        state = read_json(self._state_path(endpoint))
+        if state is None:
+            raise MlopsError(f"endpoint {endpoint} does not exist in {self.env}; deploy first")
+        return f"http://127.0.0.1:{state['port']}/score", {}
+
     def list_endpoints(self) -> list[Endpoint]:
         found = []
         for path in sorted((self.dir / "endpoints").glob("*/endpoint.json")):
