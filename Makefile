@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint lint-workflows infra-plan bench format down clean
+.PHONY: help install init demo test lint lint-workflows infra-plan bench format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,10 +18,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the project with its test tools
 
+init: $(STAMP) ## Make a fork your own project: asks the answers, renders every dependent file
+	$(BIN)/mlops init
+
 demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, deploy preprod, promote, deploy prod
 	$(BIN)/mlops demo
 
-test: lint lint-workflows ## Lint code and workflows, then run the test suite (offline)
+test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
+	$(BIN)/mlops init --check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## Lint and check formatting

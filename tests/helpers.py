@@ -15,10 +15,18 @@ sys.path.insert(0, str(MODEL_DIR))  # src/model is a code snapshot, not a packag
 _IGNORED = shutil.ignore_patterns("__pycache__", "mlruns", "mlflow.db", "outputs")
 
 
-def copy_repo(target: Path) -> Path:
-    """The parts of the repository the lifecycle reads, copied so tests may change them."""
-    for part in ("environments", "src/model"):
-        shutil.copytree(ROOT / part, target / part, ignore=_IGNORED)
+def copy_repo(target: Path, whole: bool = False) -> Path:
+    """The parts of the repository the lifecycle reads (whole: also what `mlops init` renders),
+    copied so tests may change them."""
+    parts = ["environments", "src/model"]
+    if whole:
+        parts += ["infra", ".github", "README.md", "project.yml"]
+    for part in parts:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, ignore=_IGNORED)
+        else:
+            shutil.copy2(source, target / part)
     return target
 
 

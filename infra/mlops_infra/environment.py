@@ -18,7 +18,8 @@ from pulumi_azure_native import (
 )
 
 from mlops_infra import access
-from mlops_infra.settings import Names, Settings
+from mlops_infra.naming import Names
+from mlops_infra.settings import Settings
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"

@@ -9,7 +9,8 @@ from pulumi_azure_native import authorization, machinelearningservices, managedi
 
 from mlops_infra import access
 from mlops_infra.environment import GITHUB_AUDIENCE, GITHUB_ISSUER
-from mlops_infra.settings import Names, Settings
+from mlops_infra.naming import Names
+from mlops_infra.settings import Settings
 
 
 def pull_request_subject(repository: str) -> str:

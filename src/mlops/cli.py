@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlops import lifecycle
+from mlops import init, lifecycle
 from mlops.backends import BACKENDS
 from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
@@ -78,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--all", action="store_true", help="every environment")
     sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     verbs.add_parser("demo", help="Run the whole lifecycle locally, dev to prod.", parents=[common])
+    sub = verbs.add_parser(
+        "init", help="Turn a fork into its own project: answers -> every dependent file."
+    )
+    sub.add_argument("--check", action="store_true", help="fail if a dependent file disagrees")
+    sub.add_argument("--yes", action="store_true", help="never prompt; use flags and project.yml")
+    for question in init.QUESTIONS:
+        sub.add_argument(
+            f"--{question.key.replace('_', '-')}", dest=question.key, help=question.prompt
+        )
     return parser
 
 
@@ -85,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     root = project_root()
     ctx = lifecycle.Context(
-        root=root, home=state_home(root), backend_name=args.backend, progress=Progress()
+        root=root,
+        home=state_home(root),
+        backend_name=getattr(args, "backend", None),
+        progress=Progress(),
     )
     try:
         return run(ctx, args)
@@ -101,6 +113,8 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
     verb = args.verb
     if verb == "demo":
         return demo(ctx)
+    if verb == "init":
+        return run_init(ctx, args)
     if verb == "status":
         print(lifecycle.as_json(lifecycle.status(ctx, args.env or list(ENVIRONMENTS))))
         return 0
@@ -140,6 +154,49 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
                 ctx, args.env, args.concurrency, args.max_requests, args.seconds
             )
     return 0
+
+
+def run_init(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
+    if args.check:
+        problems = init.check(ctx.root)
+        if problems:
+            raise MlopsError("; ".join(problems) + "; run `mlops init` to render them again")
+        print(f"every dependent file agrees with {init.ANSWERS_FILE}")
+        return 0
+    raw = init.load_answers(ctx.root)
+    raw.update({q.key: getattr(args, q.key) for q in init.QUESTIONS if getattr(args, q.key)})
+    if not args.yes and sys.stdin.isatty():
+        raw = _ask(raw)
+    answers = init.validate(raw)
+    changed = init.write_all(init.render(ctx.root, answers))
+    for path in changed:
+        print(f"  wrote {path.relative_to(ctx.root).as_posix()}")
+    print(
+        "  nothing changed"
+        if not changed
+        else f"  {len(changed)} file(s) rendered from {init.ANSWERS_FILE}"
+    )
+    print(init.NEXT_STEPS)
+    return 0
+
+
+def _ask(raw: dict) -> dict:
+    """Prompt for each answer, showing the current one; ask again until it is valid."""
+    answers = dict(raw)
+    for question in init.QUESTIONS:
+        while True:
+            current = answers.get(question.key)
+            shown = ",".join(map(str, current)) if isinstance(current, list) else current
+            reply = input(f"{question.prompt} [{shown or ''}]: ").strip()
+            candidate = reply or current
+            try:
+                question.check(candidate)
+            except MlopsError as problem:
+                print(f"  {problem}")
+                continue
+            answers[question.key] = candidate
+            break
+    return answers
 
 
 def _confirm(ctx: lifecycle.Context, envs: list[str], yes: bool) -> None:

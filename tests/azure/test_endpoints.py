@@ -6,7 +6,7 @@ from harness import azure_context
 from mlops import lifecycle
 from mlops.errors import RolloutFailed
 
-ENDPOINT = r"/workspaces/mlw-mlops-preprod/onlineEndpoints/bc-preprod"
+ENDPOINT = r"/workspaces/mlw-mlops-preprod/onlineEndpoints/mlops-preprod"
 MODEL = "breast-cancer-classifier"
 
 
@@ -19,7 +19,7 @@ def shared(ctx):
 
 def endpoint_puts(calls):
     return [
-        c for c in calls if c.method == "PUT" and c.path.endswith("/onlineEndpoints/bc-preprod")
+        c for c in calls if c.method == "PUT" and c.path.endswith("/onlineEndpoints/mlops-preprod")
     ]
 
 
@@ -45,7 +45,7 @@ def test_blue_green_keeps_the_live_endpoint_and_smoke_tests_the_new_deployment_f
 ):
     lifecycle.deploy(ctx, "preprod", shared.ref)
     # Someone tuned the live endpoint outside this tool; a rollout must not undo it.
-    (path,) = [k for k in fake.resources if k.endswith("/onlineEndpoints/bc-preprod")]
+    (path,) = [k for k in fake.resources if k.endswith("/onlineEndpoints/mlops-preprod")]
     fake.resources[path]["tags"] = {"owner": "ml-engineers"}
     fake.resources[path]["properties"]["description"] = "preprod scoring"
     mark = fake.mark()
@@ -90,7 +90,7 @@ def test_a_failed_smoke_test_rolls_back_and_prints_the_logs(ctx, fake, shared):
     ]
     assert not endpoint_puts(calls), "traffic never moved"
     assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == ["green"]
-    endpoint = ctx.backend("preprod").get_endpoint("bc-preprod")
+    endpoint = ctx.backend("preprod").get_endpoint("mlops-preprod")
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 
 

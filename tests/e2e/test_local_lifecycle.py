@@ -46,7 +46,7 @@ def world(tmp_path_factory):
 
 
 def endpoint_state(home: Path, env: str) -> dict:
-    return json.loads((home / env / "endpoints" / f"bc-{env}" / "endpoint.json").read_text())
+    return json.loads((home / env / "endpoints" / f"mlops-{env}" / "endpoint.json").read_text())
 
 
 def live_folder(home: Path, env: str) -> Path:
@@ -271,7 +271,7 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     assert after["traffic"] == before["traffic"]
     assert list(after["deployments"]) == list(before["deployments"])
     run_mlops(repo, home, "test", "--env", "preprod")
-    endpoint_dir = home / "preprod" / "endpoints" / "bc-preprod"
+    endpoint_dir = home / "preprod" / "endpoints" / "mlops-preprod"
     assert not (endpoint_dir / "deployments" / "blue").exists(), (
         "the failed deployment is cleaned up"
     )

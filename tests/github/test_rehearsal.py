@@ -49,7 +49,9 @@ def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp
         assert deployed == ["mlops deploy --env prod", "mlops test --env prod"]
 
         (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
-        state = json.loads((home / "prod" / "endpoints" / "bc-prod" / "endpoint.json").read_text())
+        state = json.loads(
+            (home / "prod" / "endpoints" / "mlops-prod" / "endpoint.json").read_text()
+        )
         (live,) = [name for name, share in state["traffic"].items() if share == 100]
         served = state["deployments"][live]
         assert served["model"] == "breast-cancer-classifier:1"

@@ -6,8 +6,9 @@ from collections import Counter
 import pytest
 from mlops_infra import access
 from mlops_infra.github import GitHubConfigError
+from mlops_infra.naming import Names
 from mlops_infra.offline import run_stack
-from mlops_infra.settings import Names, Settings
+from mlops_infra.settings import Settings
 
 REPO = "your-org/azureml-mlops-template"
 ENVS = ("dev", "preprod", "prod")

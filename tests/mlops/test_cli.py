@@ -36,7 +36,7 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
         (
             ("test", "--env", "prod"),
             2,
-            "prod has no endpoint bc-prod serving traffic; deploy first",
+            "prod has no endpoint mlops-prod serving traffic; deploy first",
         ),
         (
             ("train", "--env", "prod"),
@@ -47,7 +47,7 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
         (
             ("profile", "--env", "prod"),
             2,
-            "prod has no endpoint bc-prod serving traffic; deploy first",
+            "prod has no endpoint mlops-prod serving traffic; deploy first",
         ),
         (("profile", "--seconds", "999"), 2, "profile bounds: --seconds 0-300"),
     ],

@@ -50,7 +50,7 @@ def edit(repo, env, old, new):
         ),
         (
             "preprod",
-            "name: bc-preprod",
+            "name: mlops-preprod",
             "name: BC_Preprod",
             "field `endpoint.name` must be 3-32 lowercase",
         ),

@@ -14,7 +14,7 @@ model:
   name: m
   version: null  # nothing promoted yet
 endpoint:
-  name: bc-prod
+  name: mlops-prod
   version: 9
 """
 

@@ -1,0 +1,326 @@
+"""`mlops init`: a fork's answers, kept in project.yml, rendered into every file using them.
+
+One source (project.yml), many places: environments/*.yml, infra/Pulumi*.yaml,
+.github/CODEOWNERS and the README's badge. Rendering edits only the dependent
+lines, so a second run with the same answers changes nothing. `--check` fails
+when any of those files disagrees with the answers (and so with each other).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlops.errors import MlopsError
+
+ANSWERS_FILE = "project.yml"
+ENVIRONMENTS = ("dev", "preprod", "prod")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Regions that offer Azure Machine Learning managed online endpoints and registries.
+LOCATIONS = (
+    "australiaeast", "brazilsouth", "canadacentral", "centralindia", "centralus", "eastasia",
+    "eastus", "eastus2", "francecentral", "germanywestcentral", "japaneast", "koreacentral",
+    "northcentralus", "northeurope", "norwayeast", "southafricanorth", "southcentralus",
+    "southeastasia", "swedencentral", "switzerlandnorth", "uaenorth", "uksouth", "westeurope",
+    "westus", "westus2", "westus3",
+)  # fmt: skip
+
+
+class AnswerError(MlopsError):
+    """An answer Azure or GitHub would refuse; nothing is written."""
+
+
+def _guid(label: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = str(value).strip().lower()
+        if not _GUID.match(text):
+            raise AnswerError(
+                f"{label} must be a GUID like 00000000-0000-0000-0000-000000000000, not {value!r}"
+            )
+        return text
+
+    return check
+
+
+def _project(value: object) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[a-z][a-z0-9]{2,11}", text):
+        raise AnswerError(
+            f"project name {text!r} must be 3-12 lowercase letters and digits, starting with "
+            "a letter (it becomes part of storage account and key vault names)"
+        )
+    return text
+
+
+def _location(value: object) -> str:
+    text = str(value).strip().lower().replace(" ", "")
+    if text not in LOCATIONS:
+        raise AnswerError(
+            f"location {value!r} is not a supported Azure region; "
+            f"choose one of {', '.join(LOCATIONS)}"
+        )
+    return text
+
+
+def _repository(value: object) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}", text):
+        raise AnswerError(f"GitHub repository {text!r} must be written OWNER/REPO")
+    return text
+
+
+def _team(value: object) -> str:
+    text = str(value).strip().removeprefix("@")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}", text):
+        raise AnswerError(f"GitHub team {value!r} must be written ORG/TEAM")
+    return text
+
+
+def _model(value: object) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", text):
+        raise AnswerError(f"model name {text!r} must be 3-32 lowercase letters, digits or dashes")
+    return text
+
+
+def _team_ids(value: object) -> list[int]:
+    items = value if isinstance(value, list) else str(value).replace(" ", "").split(",")
+    try:
+        ids = [int(item) for item in items if str(item)]
+    except ValueError:
+        raise AnswerError(
+            f"prod reviewer team ids must be numbers, comma-separated, not {value!r}"
+        ) from None
+    if not ids or any(i <= 0 for i in ids):
+        raise AnswerError("name at least one GitHub team id that must approve prod deployments")
+    return ids
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str
+    prompt: str
+    check: Callable[[object], object]
+
+
+QUESTIONS = (
+    Question("project", "Project name (3-12 lowercase letters and digits)", _project),
+    Question("subscription_id", "Azure subscription id", _guid("subscription id")),
+    Question("tenant_id", "Entra tenant id", _guid("tenant id")),
+    Question("location", "Azure region", _location),
+    Question("github_repository", "GitHub repository (OWNER/REPO)", _repository),
+    Question(
+        "data_scientists_group_id",
+        "Entra group id of the data scientists",
+        _guid("data scientists group id"),
+    ),
+    Question(
+        "ml_engineers_group_id",
+        "Entra group id of the ML engineers",
+        _guid("ML engineers group id"),
+    ),
+    Question(
+        "ml_engineers_team", "GitHub team of the ML engineers, for CODEOWNERS (ORG/TEAM)", _team
+    ),
+    Question("model_name", "Model name", _model),
+    Question(
+        "prod_reviewer_team_ids",
+        "GitHub team ids that approve prod deployments (comma-separated)",
+        _team_ids,
+    ),
+)
+
+
+def validate(raw: dict) -> dict:
+    unknown = set(raw) - {q.key for q in QUESTIONS}
+    if unknown:
+        raise AnswerError(f"{ANSWERS_FILE} has unknown field(s): {', '.join(sorted(unknown))}")
+    answers = {}
+    for question in QUESTIONS:
+        if raw.get(question.key) in (None, ""):
+            raise AnswerError(f"no answer for {question.key} ({question.prompt})")
+        answers[question.key] = question.check(raw[question.key])
+    return answers
+
+
+# ---- line-level YAML edits: only the dependent line changes, comments stay ----------------------
+
+
+def _key_lines(lines: list[str]):
+    """(index, indent, dotted path, value start) for every `key:` line."""
+    stack: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "- ")):
+            continue
+        match = re.match(r"^(\s*)([^\s#:][^\s]*?):(\s|$)", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, match.group(2)))
+        yield index, indent, ".".join(key for _, key in stack), match.end(2) + 1
+
+
+def set_scalar(text: str, dotted: str, value: object, where: str, literal: bool = False) -> str:
+    lines = text.splitlines(keepends=True)
+    for index, _, path, start in _key_lines(lines):
+        if path == dotted:
+            line = lines[index].rstrip("\n")
+            comment = re.search(r"\s+#.*$", line[start:])
+            tail = comment.group(0) if comment else ""
+            shown = str(value) if literal else _plain(value)
+            lines[index] = f"{line[:start]} {shown}{tail}\n"
+            return "".join(lines)
+    raise MlopsError(f"{where}: no `{dotted}` to set")
+
+
+def set_list(text: str, dotted: str, items: list, where: str) -> str:
+    lines = text.splitlines(keepends=True)
+    for index, indent, path, _ in _key_lines(lines):
+        if path == dotted:
+            end = index + 1
+            while end < len(lines) and lines[end].strip().startswith("- "):
+                end += 1
+            pad = " " * (indent + 2)
+            lines[index + 1 : end] = [f"{pad}- {_plain(item)}\n" for item in items]
+            return "".join(lines)
+    raise MlopsError(f"{where}: no `{dotted}` list to set")
+
+
+def _plain(value: object) -> str:
+    text = str(value)
+    return (
+        text if re.fullmatch(r"[A-Za-z0-9_./-]+", text) and not _GUID.match(text) else f'"{text}"'
+    )
+
+
+# ---- what depends on the answers ----------------------------------------------------------------
+
+
+def render(root: Path, answers: dict) -> dict[Path, str]:
+    """Every dependent file's new text, computed in memory."""
+    sys.path.insert(0, str(root / "infra"))
+    try:
+        from mlops_infra.naming import Names
+    finally:
+        sys.path.remove(str(root / "infra"))
+    project = answers["project"]
+    files: dict[Path, str] = {}
+    for env in ENVIRONMENTS:
+        path = root / "environments" / f"{env}.yml"
+        where = path.relative_to(root).as_posix()
+        names = Names.build(project, env, answers["subscription_id"])
+        text = path.read_text()
+        for dotted, value in (
+            ("azure.resource_group", names.resource_group),
+            ("azure.workspace", names.workspace),
+            ("azure.registry", names.registry),
+            ("model.name", answers["model_name"]),
+            ("endpoint.name", f"{project}-{env}"),
+        ):
+            text = set_scalar(text, dotted, value, where)
+        files[path] = text
+
+    pulumi = root / "infra" / "Pulumi.yaml"
+    text = pulumi.read_text()
+    for key, answer in (
+        ("project", "project"),
+        ("subscriptionId", "subscription_id"),
+        ("tenantId", "tenant_id"),
+        ("location", "location"),
+        ("githubRepository", "github_repository"),
+        ("dataScientistsGroupId", "data_scientists_group_id"),
+        ("mlEngineersGroupId", "ml_engineers_group_id"),
+    ):
+        text = set_scalar(text, f"config.mlops:{key}.value", answers[answer], "infra/Pulumi.yaml")
+    files[pulumi] = text
+
+    prod_stack = root / "infra" / "Pulumi.prod.yaml"
+    files[prod_stack] = set_list(
+        prod_stack.read_text(),
+        "config.mlops:prodReviewerTeamIds",
+        answers["prod_reviewer_team_ids"],
+        "infra/Pulumi.prod.yaml",
+    )
+
+    owners = root / ".github" / "CODEOWNERS"
+    team = "@" + answers["ml_engineers_team"]
+    files[owners] = re.sub(r"(?m)^(/\S+\s+)@\S+$", lambda m: m.group(1) + team, owners.read_text())
+
+    readme = root / "README.md"
+    repository = answers["github_repository"]
+    files[readme] = re.sub(
+        r"https://github\.com/[^/\s]+/[^/\s]+/actions/workflows/ci\.yml",
+        f"https://github.com/{repository}/actions/workflows/ci.yml",
+        readme.read_text(),
+    )
+    answers_path = root / ANSWERS_FILE
+    files[answers_path] = _answers_text(answers_path, answers)
+    return files
+
+
+def _answers_text(path: Path, answers: dict) -> str:
+    text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
+    for question in QUESTIONS:
+        value = answers[question.key]
+        if isinstance(value, list):
+            flow = "[" + ", ".join(str(item) for item in value) + "]"
+            text = set_scalar(text, question.key, flow, ANSWERS_FILE, literal=True)
+        else:
+            text = set_scalar(text, question.key, value, ANSWERS_FILE)
+    return text
+
+
+def load_answers(root: Path) -> dict:
+    path = root / ANSWERS_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise AnswerError(f"{ANSWERS_FILE} must be a mapping of answers")
+    return data
+
+
+def write_all(files: dict[Path, str]) -> list[Path]:
+    """Write the files that change, each by rename; return them."""
+    changed = [
+        path for path, text in files.items() if not path.exists() or path.read_text() != text
+    ]
+    staged = []
+    for path in changed:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(files[path])
+        staged.append((tmp, path))
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    return changed
+
+
+def check(root: Path) -> list[str]:
+    """The files that disagree with project.yml's answers (and so with each other)."""
+    answers = validate(load_answers(root))
+    return [
+        f"{path.relative_to(root).as_posix()} disagrees with {ANSWERS_FILE}"
+        for path, text in render(root, answers).items()
+        if path.read_text() != text
+    ]
+
+
+NEXT_STEPS = """
+Steps left that need a person:
+  1. az login, then create the Entra groups and GitHub team named above if they do not exist.
+  2. cd infra; pulumi login; pulumi stack init shared (then dev, preprod, prod).
+  3. pulumi up -s shared, then -s dev, -s preprod, -s prod (GITHUB_TOKEN set if mlops:manageGitHub).
+  4. Allow GitHub Actions to create pull requests (repository settings), push, and merge the
+     first promotion pull request once its review and the prod environment's approval pass.
+"""

@@ -1,0 +1,138 @@
+"""`mlops init` turns a fresh fork into its own project from one set of answers."""
+
+import difflib
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, copy_repo, run_mlops
+
+ANSWERS = {
+    "--project": "acme",
+    "--subscription-id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+    "--tenant-id": "12345678-1234-4234-8234-123456789abc",
+    "--location": "swedencentral",
+    "--github-repository": "acme-corp/churn-mlops",
+    "--data-scientists-group-id": "33333333-3333-4333-8333-333333333333",
+    "--ml-engineers-group-id": "44444444-4444-4444-8444-444444444444",
+    "--ml-engineers-team": "acme-corp/mlops-engineers",
+    "--model-name": "churn-classifier",
+    "--prod-reviewer-team-ids": "42,43",
+}
+
+
+def flags(**overrides) -> list[str]:
+    merged = {**ANSWERS, **overrides}
+    return [item for pair in merged.items() for item in pair]
+
+
+def snapshot(repo) -> dict:
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def fork(tmp_path):
+    return copy_repo(tmp_path / "fork", whole=True)
+
+
+def test_the_template_itself_agrees_with_its_answers():
+    result = run_mlops(ROOT, ROOT / ".mlops", "init", "--check")
+    assert "every dependent file agrees with project.yml" in result.stdout
+
+
+def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp_path):
+    result = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    assert "Steps left that need a person" in result.stdout
+    prod = (fork / "environments" / "prod.yml").read_text()
+    assert (
+        "workspace: mlw-acme-prod" in prod
+        and "name: churn-classifier" in prod
+        and "name: acme-prod" in prod
+    )
+    assert "@acme-corp/mlops-engineers" in (fork / ".github" / "CODEOWNERS").read_text()
+    assert "github.com/acme-corp/churn-mlops/actions" in (fork / "README.md").read_text()
+    pulumi = (fork / "infra" / "Pulumi.yaml").read_text()
+    assert "value: swedencentral" in pulumi and "value: acme\n" in pulumi
+    assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.prod.yaml").read_text()
+    run_mlops(fork, tmp_path / "home", "init", "--check")
+
+    plan = subprocess.run(
+        [sys.executable, str(fork / "infra" / "plan.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for name in (
+        "rg-acme-dev",
+        "mlw-acme-preprod",
+        "mlw-acme-prod",
+        "mlr-acme",
+        "id-acme-prod-github",
+    ):
+        assert name in plan.stdout, name
+
+    demo = run_mlops(fork, tmp_path / "home", "demo")
+    assert "churn-classifier:1" in demo.stdout
+    status = json.loads(run_mlops(fork, tmp_path / "home", "status", "--env", "prod").stdout)
+    assert status["prod"][0]["endpoint"] == "acme-prod"
+    run_mlops(fork, tmp_path / "home", "down", "--all")
+
+
+def test_a_second_run_with_the_same_answers_changes_nothing(fork, tmp_path):
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    before = snapshot(fork)
+    again = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    assert "nothing changed" in again.stdout
+    assert snapshot(fork) == before
+
+
+def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    before = snapshot(fork)
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(**{"--location": "northeurope"}))
+    after = snapshot(fork)
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed == {"infra/Pulumi.yaml", "project.yml"}
+    for name in changed:
+        diff = [
+            line
+            for line in difflib.unified_diff(
+                before[name].decode().splitlines(), after[name].decode().splitlines(), lineterm=""
+            )
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))
+        ]
+        assert diff == [
+            f"-{diff[0][1:]}",
+            f"+{diff[0][1:].replace('swedencentral', 'northeurope')}",
+        ], name
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"--subscription-id": "not-a-guid"}, "subscription id must be a GUID"),
+        ({"--location": "atlantis"}, "location 'atlantis' is not a supported Azure region"),
+        ({"--project": "averyveryverylongname"}, "must be 3-12 lowercase letters and digits"),
+        ({"--project": "Acme_1"}, "must be 3-12 lowercase letters and digits"),
+        ({"--model-name": "Churn Model"}, "model name 'Churn Model' must be 3-32 lowercase"),
+        ({"--github-repository": "no-slash"}, "must be written OWNER/REPO"),
+        ({"--prod-reviewer-team-ids": "ops"}, "prod reviewer team ids must be numbers"),
+    ],
+)
+def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, override, expected):
+    before = snapshot(fork)
+    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(**override), check=False)
+    assert refused.returncode == 2
+    assert expected in refused.stderr and refused.stderr.count("\n") == 1
+    assert snapshot(fork) == before
+
+
+def test_check_names_a_file_that_disagrees(fork, tmp_path):
+    prod = fork / "environments" / "prod.yml"
+    prod.write_text(
+        prod.read_text().replace("workspace: mlw-mlops-prod", "workspace: mlw-other-prod")
+    )
+    refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
+    assert refused.returncode == 2
+    assert "environments/prod.yml disagrees with project.yml" in refused.stderr
