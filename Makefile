@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install init demo test lint lint-workflows infra-plan bench format down clean
+.PHONY: help install init demo test lint lint-workflows infra-plan bench bench-monitor format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ infra-plan: $(STAMP) ## Print what `pulumi up` would create per stack (offline, 
 
 bench: $(STAMP) ## Serving benchmark: ONNX vs scikit-learn vs mlflow serve vs empty script (loopback)
 	$(BIN)/python benchmarks/serving.py
+
+bench-monitor: $(STAMP) ## Drift pass over one million collected records: time and peak memory
+	$(BIN)/python benchmarks/monitor.py
 
 format: $(STAMP) ## Apply the formatter and safe lint fixes
 	$(BIN)/ruff format src tests infra benchmarks

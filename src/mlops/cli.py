@@ -9,7 +9,7 @@ from pathlib import Path
 from mlops import init, lifecycle
 from mlops.backends import BACKENDS
 from mlops.config import ENVIRONMENTS
-from mlops.errors import MlopsError
+from mlops.errors import DriftDetected, MlopsError
 from mlops.paths import project_root, state_home
 from mlops.progress import Progress
 
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--write", action="store_true", help="also write environments/prod.yml (CI only)"
     )
+    verb("monitor", "Drift of collected inputs vs the served model's training data.", env="prod")
     sub = verb(
         "profile", "Load-test the endpoint (bounded); recommend an instance count.", env="preprod"
     )
@@ -141,6 +142,8 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
             lifecycle.test(ctx, args.env)
         elif verb == "promote":
             lifecycle.promote(ctx, args.env, args.model, write=args.write)
+        elif verb == "monitor":
+            lifecycle.monitor(ctx, args.env)
         elif verb == "profile":
             if not (
                 0 < args.seconds <= 300
@@ -232,6 +235,12 @@ def demo(ctx: lifecycle.Context) -> int:
         lifecycle.deploy(ctx, "prod", challenger.ref)
     with stage("test (prod)"):
         lifecycle.test(ctx, "prod")
+    with stage("monitor (prod, after shifted traffic)"):
+        lifecycle.send_shifted_traffic(ctx, "prod")
+        try:
+            lifecycle.monitor(ctx, "prod")
+        except DriftDetected as drift:
+            ctx.say(f"drift detected, as the shifted traffic should cause: {drift}")
     _where_to_look(ctx)
     return 0
 
@@ -248,6 +257,7 @@ def _where_to_look(ctx: lifecycle.Context) -> None:
     store = ctx.home / "dev" / "mlflow.db"
     print(f"  runs      .venv/bin/mlflow ui --backend-store-uri sqlite:///{store}")
     print(f"  PR        {ctx.home / 'promotion' / 'pr-body.md'}")
+    print(f"  drift     {ctx.home / 'prod' / 'monitor' / 'drift-report.md'}")
     print("  stop      make down")
 
 

@@ -25,6 +25,13 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Monitor:
+    psi: float
+    ks: float
+    min_rows: int
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str
     path: Path
@@ -40,11 +47,17 @@ class EnvConfig:
     training_data: str | None = None
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
+    monitor: Monitor | None = None
 
     def require_gate(self) -> Gate:
         if self.gate is None:
             raise ConfigError(f"{self.path.name}: no `gate` section; the gate needs thresholds")
         return self.gate
+
+    def require_monitor(self) -> Monitor:
+        if self.monitor is None:
+            raise ConfigError(f"{self.path.name}: no `monitor` section; drift needs thresholds")
+        return self.monitor
 
 
 class _Reader:
@@ -146,6 +159,19 @@ def load(env: str, root: Path) -> EnvConfig:
             raise r.fail("gate.tolerance", f"must be from 0 up to 1, not {tolerance!r}")
         gate = Gate({k: float(v) for k, v in thresholds.items()}, float(tolerance))
 
+    monitor = None
+    if "monitor" in data:
+        monitor_psi = r.get("monitor.psi", (int, float))
+        monitor_ks = r.get("monitor.ks", (int, float))
+        min_rows = r.get("monitor.min_rows", int)
+        if not 0 < monitor_psi <= 10:
+            raise r.fail("monitor.psi", f"must be above 0 and at most 10, not {monitor_psi!r}")
+        if not 0 < monitor_ks < 1:
+            raise r.fail("monitor.ks", f"must be between 0 and 1, not {monitor_ks!r}")
+        if min_rows < 1:
+            raise r.fail("monitor.min_rows", f"must be at least 1, not {min_rows}")
+        monitor = Monitor(float(monitor_psi), float(monitor_ks), min_rows)
+
     training_data = r.get("training.data", str, required=False)
     if training_data is not None and not (root / training_data).is_file():
         raise r.fail("training.data", f"names {training_data!r}, which is not a file")
@@ -166,4 +192,5 @@ def load(env: str, root: Path) -> EnvConfig:
         training_data=training_data,
         training_params=dict(params),
         gate=gate,
+        monitor=monitor,
     )

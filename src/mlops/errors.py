@@ -21,3 +21,9 @@ class RolloutFailed(MlopsError):
     """A new deployment failed to start or failed its smoke test; the old one still serves."""
 
     exit_code = 4
+
+
+class DriftDetected(MlopsError):
+    """Collected inputs have drifted from the training data beyond the thresholds."""
+
+    exit_code = 5

@@ -7,6 +7,7 @@ under the state home, so each verb can also run as its own process.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,10 @@ from mlops.backends.base import (
     TrainingSpec,
 )
 from mlops.backends.local.state import read_json, write_json
-from mlops.errors import GateRefused, MlopsError
+from mlops.errors import DriftDetected, GateRefused, MlopsError
 from mlops.gate import Champion, Verdict, judge
 from mlops.github import set_outputs
+from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
 from mlops.profile import HEADROOM, Profile, profile
 from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
@@ -315,6 +317,75 @@ def profile_endpoint(
     if found.requests == 0:
         raise MlopsError(f"{env} endpoint {url} answered no request successfully")
     return found
+
+
+def monitor(ctx: Context, env: str) -> DriftResult:
+    """Compare what the endpoint collected with the training data of the model it serves."""
+    cfg = ctx.config(env)
+    rules = cfg.require_monitor()
+    backend = ctx.backend(env)
+    endpoint = backend.get_endpoint(cfg.endpoint_name)
+    if endpoint is None or endpoint.live is None:
+        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    served = endpoint.deployments[endpoint.live].model
+    name, version = parse_model_ref(served)
+    model = backend.get_shared_model(name, version)
+    training = ctx.config("dev")
+    data = ctx.root / (training.training_data or "")
+    if model is None or not data.is_file() or lineage.sha256_of(data) != model.tags.get(TAG_DATA):
+        raise MlopsError(
+            f"the training data of {served} is not {training.path.as_posix()}'s training.data "
+            "(its data_sha256 differs); monitor against the data the model was trained on"
+        )
+    result = measure(
+        load_reference(data),
+        backend.collected_rows(cfg.endpoint_name),
+        rules.psi,
+        rules.ks,
+        rules.min_rows,
+    )
+    folder = ctx.home / env / "monitor"
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "drift-report.md"
+    report.write_text(report_markdown(env, served, result, rules.psi, rules.ks))
+    image = plot(result, folder / "drift.png")
+    set_outputs(drift=str(bool(result.drifted)).lower(), report=str(report))
+    for feature in result.features[:5]:
+        mark = " drifted" if feature.drifted else ""
+        ctx.say(f"{feature.name}: PSI {feature.psi:.3f}, KS {feature.ks:.3f}{mark}")
+    ctx.say(f"{result.rows} collected rows; report {report}, chart {image}")
+    if not result.judged:
+        ctx.say(f"fewer than {rules.min_rows} rows: reported, not judged")
+    if result.drifted:
+        names = ", ".join(f.name for f in result.drifted[:5])
+        raise DriftDetected(
+            f"{len(result.drifted)} feature(s) drifted in {env} ({names}); see {report}"
+        )
+    return result
+
+
+def send_shifted_traffic(
+    ctx: Context, env: str, requests: int = 30, rows: int = 10, scale: float = 1.4
+) -> int:
+    """Score training rows with size features scaled up: the drift a new scanner might cause."""
+    cfg = ctx.config(env)
+    data = ctx.root / (ctx.config("dev").training_data or "")
+    with open(data, newline="") as handle:
+        table = [
+            {
+                k: float(v) * (scale if "radius" in k or "area" in k or "perimeter" in k else 1)
+                for k, v in row.items()
+            }
+            for row in csv.DictReader(handle)
+        ]
+    features = set(json.loads(load_sample(ctx.root))["data"][0])
+    backend, sent = ctx.backend(env), 0
+    for i in range(requests):
+        batch = [{k: row[k] for k in features} for row in table[i * rows : (i + 1) * rows]]
+        if backend.invoke(cfg.endpoint_name, json.dumps({"data": batch}).encode()).status == 200:
+            sent += len(batch)
+    ctx.say(f"sent {sent} shifted rows to {env}")
+    return sent
 
 
 def status(ctx: Context, envs: list[str]) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,12 @@ from azureml_inference_server_http.api.aml_request import rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # features.py sits beside this file
+import collect  # noqa: E402
 from features import PayloadError, parse_request  # noqa: E402
 
 ONNX_FILE = "model.onnx"
 _session: ort.InferenceSession | None = None
+_collector = None
 
 
 def find_model(model_dir: str | Path) -> Path:
@@ -53,20 +56,31 @@ def predict(session: ort.InferenceSession, rows: list[list[float]]) -> dict:
 
 
 def init() -> None:
-    global _session
+    global _session, _collector
     _session = load_session(find_model(os.environ.get("AZUREML_MODEL_DIR", ".")))
+    _collector = collect.from_environment()
 
 
-def _json(body: dict, status: int) -> AMLResponse:
-    return AMLResponse(json.dumps(body), status, {"Content-Type": "application/json"})
+def _json(body: dict, status: int, request_id: str = "") -> AMLResponse:
+    headers = {"Content-Type": "application/json"}
+    if request_id:
+        headers["x-request-id"] = request_id
+    return AMLResponse(json.dumps(body), status, headers)
 
 
 @rawhttp
 def run(request):
     if request.method != "POST":
         return _json({"error": "send the rows with POST /score"}, 405)
+    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
     try:
         rows = parse_request(request.get_data(cache=False))
     except PayloadError as exc:
-        return _json({"error": str(exc)}, 400)
-    return _json(predict(_session, rows), 200)
+        return _json({"error": str(exc)}, 400, request_id)
+    answer = predict(_session, rows)
+    if _collector is not None:
+        try:
+            _collector.record(request_id, rows, answer)
+        except OSError as exc:  # losing a record must not lose the answer
+            print(f"data collection failed for {request_id}: {exc}", file=sys.stderr)
+    return _json(answer, 200, request_id)

@@ -192,6 +192,63 @@ def test_profile_measures_the_endpoint_and_recommends_instances(world):
     assert found["target_rps"] == 20 and found["recommended_instances"] >= 1
 
 
+def test_collected_records_survive_a_restart_and_concurrent_requests(world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo, home = world
+    url = f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}/score"
+    sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
+
+    def send(request_id: str) -> int:
+        request = urllib.request.Request(
+            url,
+            data=sample,
+            headers={"Content-Type": "application/json", "x-request-id": request_id},
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(send, [f"before-{i}" for i in range(40)])) == {200}
+    run_mlops(
+        repo, home, "deploy", "--env", "prod", "--model", f"{MODEL}:1"
+    )  # a new server process
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(send, [f"after-{i}" for i in range(40)])) == {200}
+
+    lines = [
+        line
+        for path in sorted(home.glob("prod/collected/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    records = [json.loads(line) for line in lines]  # every line whole
+    ids = [r["request_id"] for r in records if r["request_id"].startswith(("before-", "after-"))]
+    assert sorted(ids) == sorted(
+        [f"before-{i}" for i in range(40)] + [f"after-{i}" for i in range(40)]
+    )
+    assert {r["model"] for r in records} == {f"{MODEL}:1"}
+
+
+def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
+    """Prod saw the demo's scaled rows and the same sample rows over and over: that is drift."""
+    repo, home = world
+    drift = run_mlops(
+        repo,
+        home,
+        "monitor",
+        "--env",
+        "prod",
+        check=False,
+        extra_env={"GITHUB_OUTPUT": str(home / "out")},
+    )
+    assert drift.returncode == 5, drift.stderr
+    assert "feature(s) drifted in prod" in drift.stderr
+    assert "drift=true" in (home / "out").read_text()
+    report = (home / "prod" / "monitor" / "drift-report.md").read_text()
+    assert "| mean_radius |" in report and "**drift**" in report
+    assert (home / "prod" / "monitor" / "drift.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_the_gate_refuses_a_worse_challenger(world):
     repo, home = world
     run_mlops(repo, home, "promote", "--env", "prod", "--write")  # prod now names version 1
@@ -238,7 +295,7 @@ def test_an_unreadable_champion_fails_closed(world):
     ("sabotage", "expected"),
     [
         (
-            "    return _json(predict(_session, rows), 200)",
+            "    return _json(answer, 200, request_id)",
             "failed its smoke test: sample request sent 3 rows but got 0 predictions",
         ),
         ("    _session = load_session(", "failed to start"),
@@ -250,9 +307,10 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     score = repo / "src" / "model" / "score.py"
     original = score.read_text()
     broken = {
-        "    return _json(predict(_session, rows), 200)": '    return _json({"predictions": [], "probabilities": []}, 200)',
+        "    return _json(answer, 200, request_id)": '    return _json({"predictions": [], "probabilities": []}, 200)',
         "    _session = load_session(": '    raise RuntimeError("model store unreachable")\n    _session = load_session(',
     }[sabotage]
+    assert sabotage in original, "the sabotage must match score.py, or this test proves nothing"
     score.write_text(original.replace(sabotage, broken))
     before = endpoint_state(home, "preprod")
     try:

@@ -110,3 +110,15 @@ def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_pip(
 
     updates = yaml.safe_load(repo_path(".github/dependabot.yml").read_text())["updates"]
     assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip"}
+
+
+def test_drift_found_by_the_daily_monitor_starts_the_release_path():
+    monitor = load("monitor.yml")
+    assert monitor["on"]["schedule"] and "workflow_dispatch" in monitor["on"]
+    drift = monitor["jobs"]["drift"]
+    assert drift["environment"] == "prod"
+    assert [s["run"] for s in drift["steps"] if "run" in s] == ["mlops monitor --env prod"]
+    assert drift["outputs"]["drift"] == "${{ steps.monitor.outputs.drift }}"
+    retrain = monitor["jobs"]["retrain"]
+    assert retrain["uses"] == "$/.github/workflows/release.yml"
+    assert retrain["needs"] == "drift" and "needs.drift.outputs.drift == 'true'" in retrain["if"]

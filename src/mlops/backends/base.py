@@ -7,6 +7,7 @@ rollout, promotion, the command line) is written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -142,4 +143,8 @@ class Backend(Protocol):
         ...
 
     def list_endpoints(self) -> list[Endpoint]: ...
+    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
+        """The input rows the endpoint's deployments collected, oldest first, streamed."""
+        ...
+
     def delete_endpoint(self, name: str) -> None: ...

@@ -287,7 +287,12 @@ class AzureBackend:
         return self.get_endpoint(name)
 
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
-        from azure.ai.ml.entities import CodeConfiguration, ManagedOnlineDeployment
+        from azure.ai.ml.entities import (
+            CodeConfiguration,
+            DataCollector,
+            DeploymentCollection,
+            ManagedOnlineDeployment,
+        )
         from azure.core.exceptions import HttpResponseError
 
         environment = self.ensure_environment()
@@ -305,6 +310,14 @@ class AzureBackend:
             instance_type=self.config.instance_type,
             instance_count=self.config.instance_count,
             tags={"model": model.ref, TAG_ARTIFACT: model.artifact_sha256},
+            # inputs and outputs for drift monitoring; request logs in Application Insights
+            data_collector=DataCollector(
+                collections={
+                    "model_inputs": DeploymentCollection(enabled="true"),
+                    "model_outputs": DeploymentCollection(enabled="true"),
+                }
+            ),
+            app_insights_enabled=True,
         )
         try:
             self.ml.online_deployments.begin_create_or_update(spec).result()
@@ -373,6 +386,12 @@ class AzureBackend:
         live = self.ml.online_endpoints.get(endpoint)
         key = self.ml.online_endpoints.get_keys(endpoint).primary_key
         return live.scoring_uri, {"Authorization": f"Bearer {key}"}
+
+    def collected_rows(self, endpoint: str):
+        raise MlopsError(
+            "reading the Azure ML data collector's output (model_inputs in the workspace "
+            "blob store) is not built yet; run the monitor on the local backend for now"
+        )
 
     def list_endpoints(self) -> list[Endpoint]:
         found = [self.get_endpoint(e.name) for e in self.ml.online_endpoints.list()]

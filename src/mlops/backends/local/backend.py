@@ -10,6 +10,7 @@ State lives under MLOPS_HOME (default .mlops/):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlops import lineage
@@ -291,6 +293,9 @@ class LocalBackend:
             "AML_APP_ROOT": str(code),
             "AZUREML_ENTRY_SCRIPT": "score.py",
             "SERVICE_NAME": f"{endpoint}/{deployment}",
+            "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
+            "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
+            "MLOPS_MODEL": model.ref,
         }
         server = Path(sys.executable).with_name("azmlinfsrv")
         proc = processes.start(
@@ -400,6 +405,13 @@ class LocalBackend:
         if state is None:
             raise MlopsError(f"endpoint {endpoint} does not exist in {self.env}; deploy first")
         return f"http://127.0.0.1:{state['port']}/score", {}
+
+    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
+        for path in sorted((self.dir / "collected").glob("inference-*.jsonl")):
+            with open(path) as handle:
+                for line in handle:
+                    if line.strip():
+                        yield from json.loads(line)["inputs"]
 
     def list_endpoints(self) -> list[Endpoint]:
         found = []

@@ -1,0 +1,181 @@
+"""Data drift: collected inputs against the training data of the served model.
+
+Memory stays bounded whatever the volume: collected rows stream through in
+chunks and only per-feature histograms are kept. The bins are the reference's
+quantiles: deciles for the population stability index (PSI) and percentiles
+for the Kolmogorov–Smirnov statistic (KS, evaluated at the percentile edges).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+CHUNK_ROWS = 10_000
+_FLOOR = 1e-4  # proportions are floored so that an empty bin does not make PSI infinite
+
+
+@dataclass
+class FeatureHistogram:
+    name: str
+    coarse_edges: np.ndarray  # reference deciles
+    fine_edges: np.ndarray  # reference percentiles
+    reference_coarse: np.ndarray
+    reference_fine: np.ndarray
+    current_coarse: np.ndarray = field(init=False)
+    current_fine: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_coarse = np.zeros_like(self.reference_coarse)
+        self.current_fine = np.zeros_like(self.reference_fine)
+
+    @staticmethod
+    def from_reference(name: str, values: np.ndarray) -> FeatureHistogram:
+        coarse = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
+        fine = np.unique(np.quantile(values, np.linspace(0, 1, 101)[1:-1]))
+        return FeatureHistogram(name, coarse, fine, _counts(values, coarse), _counts(values, fine))
+
+    def add(self, values: np.ndarray) -> None:
+        self.current_coarse += _counts(values, self.coarse_edges)
+        self.current_fine += _counts(values, self.fine_edges)
+
+    def psi(self) -> float:
+        ref = np.maximum(self.reference_coarse / self.reference_coarse.sum(), _FLOOR)
+        cur = np.maximum(self.current_coarse / max(self.current_coarse.sum(), 1), _FLOOR)
+        return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+    def ks(self) -> float:
+        ref = np.cumsum(self.reference_fine) / self.reference_fine.sum()
+        cur = np.cumsum(self.current_fine) / max(self.current_fine.sum(), 1)
+        return float(np.max(np.abs(cur - ref)))
+
+
+def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    psi: float
+    ks: float
+    drifted: bool
+
+
+@dataclass
+class DriftResult:
+    rows: int
+    features: list[FeatureDrift]
+    judged: bool  # False when there were too few rows to judge
+    histograms: dict[str, FeatureHistogram] = field(default_factory=dict, repr=False)
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        return [f for f in self.features if f.drifted]
+
+
+def load_reference(path: Path) -> dict[str, np.ndarray]:
+    """The numeric columns of the training table, by name."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or []}
+        for row in reader:
+            for name, value in row.items():
+                columns[name].append(float(value))
+    return {name: np.asarray(values, dtype=float) for name, values in columns.items()}
+
+
+def measure(
+    reference: dict[str, np.ndarray],
+    rows: Iterable[dict[str, float]],
+    psi_threshold: float,
+    ks_threshold: float,
+    min_rows: int,
+) -> DriftResult:
+    """Stream rows (dicts of feature values) against the reference, chunk by chunk."""
+    iterator = iter(rows)
+    first = list(islice(iterator, CHUNK_ROWS))
+    names = [n for n in (first[0] if first else {}) if n in reference]
+    histograms = {n: FeatureHistogram.from_reference(n, reference[n]) for n in names}
+    total = 0
+    for chunk in _chunks(first, iterator):
+        matrix = np.asarray([[row.get(n, math.nan) for n in names] for row in chunk], dtype=float)
+        matrix = matrix[~np.isnan(matrix).any(axis=1)]
+        total += len(matrix)
+        for column, name in enumerate(names):
+            histograms[name].add(matrix[:, column])
+    judged = total >= min_rows
+    features = [
+        FeatureDrift(
+            h.name,
+            round(h.psi(), 4),
+            round(h.ks(), 4),
+            judged and (h.psi() >= psi_threshold or h.ks() >= ks_threshold),
+        )
+        for h in histograms.values()
+    ]
+    features.sort(key=lambda f: (f.psi, f.ks), reverse=True)
+    return DriftResult(total, features, judged, histograms)
+
+
+def _chunks(first: list, rest: Iterator) -> Iterator[list]:
+    if first:
+        yield first
+    while chunk := list(islice(rest, CHUNK_ROWS)):
+        yield chunk
+
+
+def report_markdown(env: str, model: str, result: DriftResult, psi: float, ks: float) -> str:
+    verdict = (
+        f"not judged: {result.rows} rows is fewer than the minimum"
+        if not result.judged
+        else f"**drift** in {len(result.drifted)} feature(s)"
+        if result.drifted
+        else "no drift"
+    )
+    lines = [
+        f"# Drift report: {env}",
+        "",
+        f"Model `{model}`, {result.rows} collected rows against its training data: {verdict}.",
+        f"A feature has drifted when PSI >= {psi} or KS >= {ks}.",
+        "",
+        "| feature | PSI | KS | drifted |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for f in result.features:
+        lines.append(f"| {f.name} | {f.psi:.4f} | {f.ks:.4f} | {'yes' if f.drifted else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: DriftResult, path: Path, top: int = 4) -> Path:
+    """Reference vs collected proportions per decile, for the most drifted features."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = result.features[:top]
+    count = max(len(chosen), 1)
+    fig, axes = plt.subplots(1, count, figsize=(4 * count, 3.5), dpi=100)
+    for axis, feature in zip(np.atleast_1d(axes), chosen, strict=False):
+        h = result.histograms[feature.name]
+        ref = h.reference_coarse / h.reference_coarse.sum()
+        cur = h.current_coarse / max(h.current_coarse.sum(), 1)
+        x = np.arange(len(ref))
+        axis.bar(x - 0.2, ref, width=0.4, label="training", color="#999")
+        axis.bar(
+            x + 0.2, cur, width=0.4, label="collected", color="#c63" if feature.drifted else "#2a7"
+        )
+        axis.set_title(f"{feature.name}\nPSI {feature.psi:.2f}, KS {feature.ks:.2f}", fontsize=9)
+        axis.set_xlabel("training decile")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
