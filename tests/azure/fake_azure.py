@@ -59,6 +59,7 @@ class FakeAzure(HttpTransport):
     calls: list = field(default_factory=list)
     job_tags: dict = field(default_factory=dict)  # what train.py would have tagged its run with
     broken_deployments: set = field(default_factory=set)  # deployments whose scoring is wrong
+    blobs: dict = field(default_factory=dict)  # "container/blob name" -> bytes
     logs: str = "2026-11-21 12:00:00 E scoring failed: model output has the wrong shape"
 
     # -- transport plumbing ------------------------------------------------------------------
@@ -105,9 +106,7 @@ class FakeAzure(HttpTransport):
         ):  # e.g. the managed identity endpoint: nothing listens here
             raise ServiceRequestError(f"connection refused by {host} (fake network)")
         if host.endswith("blob.core.windows.net"):
-            if call.method == "PUT":
-                return (200 if call.query.get("comp") == "metadata" else 201), b""
-            return 404, b""
+            return self._blob(call)
         if call.path.endswith("/discovery") and "registrymanagement" in call.path:
             name = call.path.split("/registries/")[1].split("/")[0]
             return 200, {
@@ -273,6 +272,40 @@ class FakeAzure(HttpTransport):
             return 200, {"predictions": [], "probabilities": []}
         return 200, {"predictions": [1] * len(rows), "probabilities": [0.9] * len(rows)}
 
+    def _blob(self, call: Call):
+        if call.method == "PUT":
+            return (200 if call.query.get("comp") == "metadata" else 201), b""
+        if call.query.get("comp") == "list":
+            container = call.path.strip("/")
+            prefix = f"{container}/{call.query.get('prefix', '')}"
+            items = "".join(
+                f"<Blob><Name>{key[len(container) + 1 :]}</Name><Properties>"
+                f"<Content-Length>{len(data)}</Content-Length><BlobType>BlockBlob</BlobType>"
+                "</Properties></Blob>"
+                for key, data in sorted(self.blobs.items())
+                if key.startswith(prefix)
+            )
+            xml = (
+                '<?xml version="1.0" encoding="utf-8"?><EnumerationResults '
+                f'ServiceEndpoint="https://stfake.blob.core.windows.net/" ContainerName="c">'
+                f"<Prefix>{prefix}</Prefix><Blobs>{items}</Blobs><NextMarker /></EnumerationResults>"
+            )
+            return 200, ("xml", xml.encode())
+        key = urllib.parse.unquote(call.path.lstrip("/"))
+        if call.method == "GET" and key in self.blobs:
+            data = self.blobs[key]
+            asked = call.headers.get("x-ms-range") or call.headers.get("range")
+            if not asked:
+                return 200, ("blob", data)
+            first, last = (int(x) for x in asked.removeprefix("bytes=").split("-"))
+            last = min(last, len(data) - 1)  # storage answers ranged reads with 206
+            return 206, (
+                "blob",
+                data[first : last + 1],
+                {"content-range": f"bytes {first}-{last}/{len(data)}"},
+            )
+        return 404, b""
+
     def _workspace(self, path: str) -> dict:
         return {
             "id": path,
@@ -333,13 +366,21 @@ def _not_found(path: str) -> dict:
 
 
 def _response(request, status: int, payload):
+    kind = "application/json"
+    extra = {}
+    if isinstance(payload, tuple):  # ("xml" | "blob", bytes[, headers])
+        kind = {"xml": "application/xml", "blob": "application/octet-stream"}[payload[0]]
+        extra = payload[2] if len(payload) > 2 else {}
+        payload = payload[1]
     content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     raw = requests.Response()
     raw.status_code = status
     raw._content = content
     raw._content_consumed = True
     raw.raw = io.BytesIO(content)
-    raw.headers["content-type"] = "application/json"
+    raw.headers["content-type"] = kind
+    raw.headers["content-length"] = str(len(content))
+    raw.headers.update(extra)
     raw.request = requests.Request(request.method, request.url).prepare()
     raw.url = request.url
     if isinstance(request, RestRequest):

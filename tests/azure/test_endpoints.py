@@ -1,5 +1,7 @@
 """Managed online endpoints on Azure, through the same rollout code as the local backend."""
 
+import json
+
 import pytest
 from harness import azure_context
 
@@ -123,3 +125,21 @@ def test_a_mirror_share_soaks_the_new_deployment_before_the_switch(fake, repo, t
     bodies = [c.json()["properties"] for c in endpoint_puts(fake.since(mark))]
     assert [b.get("mirrorTraffic") or {} for b in bodies] == [{"green": 10}, {}, {}]
     assert bodies[-1]["traffic"]["green"] == 100
+
+
+def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
+    """Collected inputs stream back from the workspace blob store, model_inputs only."""
+    row = {"mean_radius": 14.0, "mean_texture": 19.0}
+    line = json.dumps(
+        {"specversion": "1.0", "type": "azureml.inference.model_inputs", "data": [row, row]}
+    )
+    base = "azureml-blobstore/modelDataCollector/mlops-prod/blue"
+    fake.blobs[f"{base}/model_inputs/2026/11/21/12/a.jsonl"] = (
+        "\n".join([line] * 3) + "\n"
+    ).encode()
+    fake.blobs[f"{base}/model_outputs/2026/11/21/12/a.jsonl"] = b'{"data": [{"predictions": 1}]}\n'
+    fake.blobs["azureml-blobstore/modelDataCollector/other/blue/model_inputs/x.jsonl"] = (
+        line.encode()
+    )
+    rows = list(ctx.backend("prod").collected_rows("mlops-prod"))
+    assert rows == [row] * 6

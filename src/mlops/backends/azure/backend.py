@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlops import lineage
@@ -387,11 +388,33 @@ class AzureBackend:
         key = self.ml.online_endpoints.get_keys(endpoint).primary_key
         return live.scoring_uri, {"Authorization": f"Bearer {key}"}
 
-    def collected_rows(self, endpoint: str):
-        raise MlopsError(
-            "reading the Azure ML data collector's output (model_inputs in the workspace "
-            "blob store) is not built yet; run the monitor on the local backend for now"
+    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
+        """Stream the data collector's model_inputs, blob by blob, chunk by chunk.
+
+        The collector writes JSON Lines under modelDataCollector/<endpoint>/<deployment>/
+        model_inputs/YYYY/MM/DD/HH/ in the workspace's default blob store; each
+        line's `data` holds the collected rows."""
+        from azure.storage.blob import ContainerClient
+
+        store = self.ml.datastores.get_default()
+        container = ContainerClient(
+            f"https://{store.account_name}.blob.{store.endpoint}",
+            store.container_name,
+            credential=self.credential,
+            **self._client_options,
         )
+        names = sorted(
+            blob.name
+            for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
+            if "/model_inputs/" in blob.name and blob.name.endswith(".jsonl")
+        )
+        for name in names:
+            pending = b""
+            for chunk in container.download_blob(name).chunks():
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    yield from _collected_inputs(line)
+            yield from _collected_inputs(pending)
 
     def list_endpoints(self) -> list[Endpoint]:
         found = [self.get_endpoint(e.name) for e in self.ml.online_endpoints.list()]
@@ -399,6 +422,15 @@ class AzureBackend:
 
     def delete_endpoint(self, name: str) -> None:
         self.ml.online_endpoints.begin_delete(name=name).result()
+
+
+def _collected_inputs(line: bytes) -> Iterator[dict[str, float]]:
+    if not line.strip():
+        return
+    data = json.loads(line).get("data")
+    if isinstance(data, str):  # some collector versions nest the records as a JSON string
+        data = json.loads(data)
+    yield from data if isinstance(data, list) else [data] if isinstance(data, dict) else []
 
 
 def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:

@@ -1,0 +1,60 @@
+"""`mlops monitor` on Azure: the data collector's blobs against the served model's training data."""
+
+import csv
+import hashlib
+import json
+
+import pytest
+from helpers import ROOT
+
+from mlops import lifecycle
+from mlops.errors import DriftDetected
+
+DATA = ROOT / "src" / "model" / "data" / "breast_cancer.csv"
+BLOBS = "azureml-blobstore/modelDataCollector/mlops-prod/blue/model_inputs/2026/11/21"
+
+
+@pytest.fixture
+def serving_prod(ctx, fake):
+    fake.job_tags["data_sha256"] = hashlib.sha256(DATA.read_bytes()).hexdigest()
+    lifecycle.train(ctx, "dev")
+    lifecycle.register(ctx, "dev")
+    shared = lifecycle.share(ctx, "dev")
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    with open(DATA, newline="") as handle:
+        return [
+            {k: float(v) for k, v in row.items() if k != "malignant"}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def collect(fake, hour: str, rows: list[dict]) -> None:
+    lines = [
+        json.dumps({"type": "azureml.inference.model_inputs", "data": rows[i : i + 5]})
+        for i in range(0, len(rows), 5)
+    ]
+    fake.blobs[f"{BLOBS}/{hour}/part.jsonl"] = ("\n".join(lines) + "\n").encode()
+
+
+def test_training_like_traffic_is_no_drift(ctx, fake, serving_prod):
+    collect(fake, "10", serving_prod)
+    result = lifecycle.monitor(ctx, "prod")
+    assert result.rows == len(serving_prod) and result.drifted == []
+
+
+def test_shifted_traffic_is_drift(ctx, fake, serving_prod):
+    collect(fake, "10", serving_prod)
+    collect(
+        fake, "11", [{**row, "mean_texture": row["mean_texture"] * 1.6} for row in serving_prod]
+    )
+    with pytest.raises(DriftDetected, match="drifted in prod \\(mean_texture"):
+        lifecycle.monitor(ctx, "prod")
+    assert (ctx.home / "prod" / "monitor" / "drift.png").is_file()
+
+
+def test_a_model_trained_on_other_data_is_not_monitored_against_this_data(ctx, fake):
+    lifecycle.train(ctx, "dev")  # the fake job tags a data hash that is not the shipped file's
+    lifecycle.register(ctx, "dev")
+    lifecycle.deploy(ctx, "prod", lifecycle.share(ctx, "dev").ref)
+    with pytest.raises(Exception, match="data_sha256 differs"):
+        lifecycle.monitor(ctx, "prod")
