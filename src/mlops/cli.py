@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def _ask(raw: dict) -> dict:
 
 def _confirm(ctx: lifecycle.Context, envs: list[str], yes: bool) -> None:
     """Local endpoints are cheap to restart; cloud ones are not, so those need a yes."""
-    cloud = ctx.backend_name not in (None, "local")
+    cloud = (ctx.backend_name or os.environ.get("MLOPS_BACKEND", "local")) != "local"
     if not cloud or yes:
         return
     if not sys.stdin.isatty():

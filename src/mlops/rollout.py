@@ -63,13 +63,9 @@ def rollout(
             _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
         ) from None
 
-    smoke = smoke_test(lambda body: backend.invoke(endpoint_name, body, deployment=new), sample)
+    smoke = _test_directly(backend, endpoint_name, new, sample)
     if not smoke.ok:
-        logs = backend.deployment_logs(endpoint_name, new)
-        _discard(backend, endpoint_name, new)
-        raise RolloutFailed(
-            _explain(f"deployment {new!r} failed its smoke test: {smoke.detail}", logs)
-        )
+        raise _abandon(backend, endpoint_name, new, f"failed its smoke test: {smoke.detail}")
     say(f"deployment {new!r} passed its smoke test ({smoke.detail}, {smoke.latency_ms:.0f} ms)")
     if mirror_percent and endpoint.live:
         _soak(backend, endpoint_name, new, sample, mirror_percent, mirror_seconds, say)
@@ -81,9 +77,7 @@ def rollout(
     check = smoke_test(lambda body: backend.invoke(endpoint_name, body), sample)
     if not check.ok:
         backend.set_traffic(endpoint_name, before.traffic)
-        logs = backend.deployment_logs(endpoint_name, new)
-        _discard(backend, endpoint_name, new)
-        raise RolloutFailed(_explain(f"endpoint failed through {new!r}: {check.detail}", logs))
+        raise _abandon(backend, endpoint_name, new, f"failed behind the endpoint: {check.detail}")
     say(f"endpoint {endpoint_name} now sends 100% of traffic to {new!r}")
 
     retired = [name for name in after.deployments if name != new]
@@ -102,13 +96,21 @@ def _soak(
     say(f"mirroring {percent}% of live traffic to {new!r} for {seconds:.0f}s")
     time.sleep(seconds)
     backend.set_mirror(endpoint, {})
-    again = smoke_test(lambda body: backend.invoke(endpoint, body, deployment=new), sample)
+    again = _test_directly(backend, endpoint, new, sample)
     if not again.ok:
-        logs = backend.deployment_logs(endpoint, new)
-        _discard(backend, endpoint, new)
-        raise RolloutFailed(
-            _explain(f"deployment {new!r} failed after mirrored traffic: {again.detail}", logs)
-        )
+        raise _abandon(backend, endpoint, new, f"failed after mirrored traffic: {again.detail}")
+
+
+def _test_directly(backend: Backend, endpoint: str, deployment: str, sample: bytes):
+    """Requests aimed at one deployment by name, whatever the traffic split."""
+    return smoke_test(lambda body: backend.invoke(endpoint, body, deployment=deployment), sample)
+
+
+def _abandon(backend: Backend, endpoint: str, deployment: str, problem: str) -> RolloutFailed:
+    """Keep the failed deployment's log for the message, then remove the deployment."""
+    logs = backend.deployment_logs(endpoint, deployment)
+    _discard(backend, endpoint, deployment)
+    return RolloutFailed(_explain(f"deployment {deployment!r} {problem}", logs))
 
 
 def _discard(backend: Backend, endpoint: str, deployment: str) -> None:

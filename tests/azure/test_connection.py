@@ -61,3 +61,10 @@ def test_no_credential_is_one_sentence_not_a_traceback(azure_cli, fake, monkeypa
     assert "Traceback" not in err and err.count("\n") == 1
     hosts = {urllib.parse.urlsplit(c.url).netloc for c in fake.calls}
     assert "management.azure.com" not in hosts, "nothing is asked of Azure without a token"
+
+
+def test_down_on_azure_asks_for_yes_without_a_terminal(azure_cli, monkeypatch):
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
+    code, err = azure_cli("down", "--env", "preprod")  # MLOPS_BACKEND=azure, not --backend
+    assert code == 2
+    assert "deleting cloud endpoints needs --yes when there is no terminal to ask" in err
