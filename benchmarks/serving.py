@@ -100,7 +100,7 @@ def start_inference_server(key, label, entry, model_dir, workdir, payload) -> Se
     proc = processes.start(
         [str(server), "--entry_script", entry.name, "--port", str(port)], log, env, code
     )
-    processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log, 120)
+    _ready_or_stopped(f"http://127.0.0.1:{port}/", proc, log, 120)
     return Server(key, label, f"http://127.0.0.1:{port}/score", proc.pid, payload)
 
 
@@ -131,10 +131,18 @@ def start_mlflow_serve(model_dir, workdir) -> Server:
         env,
         workdir,
     )
-    processes.wait_ready(f"http://127.0.0.1:{port}/ping", proc, log, 180)
+    _ready_or_stopped(f"http://127.0.0.1:{port}/ping", proc, log, 180)
     return Server(
         "c", "mlflow models serve", f"http://127.0.0.1:{port}/invocations", proc.pid, mlflow_body
     )
+
+
+def _ready_or_stopped(url: str, proc, log: Path, timeout: float) -> None:
+    try:
+        processes.wait_ready(url, proc, log, timeout)
+    except Exception:
+        processes.stop(proc.pid, "")
+        raise
 
 
 def peak_memory_mb(group: int) -> float:
@@ -223,11 +231,11 @@ def main() -> int:
         model_dir = train(workdir)
         here = Path(__file__).resolve().parent
         print("starting four servers on loopback …", flush=True)
-        servers = [
-            start_inference_server(
+        starts = [
+            lambda: start_inference_server(
                 "a", "inference server, ONNX", MODEL_CODE / "score.py", model_dir, workdir, our_body
             ),
-            start_inference_server(
+            lambda: start_inference_server(
                 "b",
                 "inference server, scikit-learn",
                 here / "score_sklearn.py",
@@ -235,8 +243,8 @@ def main() -> int:
                 workdir,
                 our_body,
             ),
-            start_mlflow_serve(model_dir, workdir),
-            start_inference_server(
+            lambda: start_mlflow_serve(model_dir, workdir),
+            lambda: start_inference_server(
                 "d",
                 "inference server, empty script",
                 here / "score_empty.py",
@@ -245,6 +253,8 @@ def main() -> int:
                 our_body,
             ),
         ]
+        for start in starts:  # one by one, so a failed start still stops the ones before it
+            servers.append(start())
         results = {}
         for size in SIZES:
             for server in servers:
