@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: help install init demo test lint lint-workflows infra-plan bench bench-monitor format down clean
 
 help: ## List the targets with one line each
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ install: $(STAMP) ## Create .venv and install the project with its test tools
 init: $(STAMP) ## Make a fork your own project: asks the answers, renders every dependent file
 	$(BIN)/mlops init
 
-demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, deploy preprod, promote, deploy prod
+demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, preprod, promote, prod, monitor
 	$(BIN)/mlops demo
 
 test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
