@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT / "src"), str(MODEL_CODE)]
 
 from features import FEATURES  # noqa: E402
 
-from mlops.backends.local import processes  # noqa: E402
+from mlops.backends.local import inference_server, processes  # noqa: E402
 from mlops.load import LoadResult, run_load  # noqa: E402
 
 MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "3000"))
@@ -83,25 +83,10 @@ def train(workdir: Path) -> Path:
 
 
 def start_inference_server(key, label, entry, model_dir, workdir, payload) -> Server:
-    code = workdir / f"code-{key}"
-    code.mkdir()
-    for file in [*MODEL_CODE.glob("*.py"), *MODEL_CODE.glob("swagger*.json")]:
-        shutil.copy2(file, code / file.name)
-    shutil.copy2(entry, code / entry.name)
-    port = processes.free_port()
-    env = {
-        **os.environ,
-        "AZUREML_MODEL_DIR": str(model_dir),
-        "AML_APP_ROOT": str(code),
-        "AZUREML_ENTRY_SCRIPT": entry.name,
-    }
-    server = Path(sys.executable).with_name("azmlinfsrv")
-    log = workdir / f"{key}.log"
-    proc = processes.start(
-        [str(server), "--entry_script", entry.name, "--port", str(port)], log, env, code
-    )
-    _ready_or_stopped(f"http://127.0.0.1:{port}/", proc, log, 120)
-    return Server(key, label, f"http://127.0.0.1:{port}/score", proc.pid, payload)
+    """The same server the local backend deploys, with `entry` as its scoring script."""
+    code = inference_server.snapshot_code(MODEL_CODE, workdir / f"code-{key}", extra=entry)
+    server = inference_server.start(code, entry.name, model_dir, workdir / f"{key}.log", 120)
+    return Server(key, label, server.url, server.pid, payload)
 
 
 def start_mlflow_serve(model_dir, workdir) -> Server:

@@ -24,6 +24,7 @@ from mlops.backends.base import (
     TAG_JOB,
     TAG_RUN,
     Backend,
+    Endpoint,
     Job,
     ModelVersion,
     TrainingSpec,
@@ -241,6 +242,16 @@ def promote(
 # ---- deploy, test, status, down ------------------------------------------------------------
 
 
+def _live_endpoint(ctx: Context, env: str) -> tuple[config_module.EnvConfig, Backend, Endpoint]:
+    """The environment's endpoint, which must have a deployment taking traffic."""
+    cfg = ctx.config(env)
+    backend = ctx.backend(env)
+    endpoint = backend.get_endpoint(cfg.endpoint_name)
+    if endpoint is None or endpoint.live is None:
+        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    return cfg, backend, endpoint
+
+
 def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResult:
     cfg = ctx.config(env)
     model = resolve_shared(ctx, env, model_ref)
@@ -260,11 +271,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
 
 
 def test(ctx: Context, env: str) -> None:
-    cfg = ctx.config(env)
-    backend = ctx.backend(env)
-    endpoint = backend.get_endpoint(cfg.endpoint_name)
-    if endpoint is None or endpoint.live is None:
-        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    cfg, backend, endpoint = _live_endpoint(ctx, env)
     result = smoke_test(lambda body: backend.invoke(cfg.endpoint_name, body), load_sample(ctx.root))
     if not result.ok:
         raise MlopsError(f"{env} endpoint {endpoint.scoring_uri} failed its test: {result.detail}")
@@ -283,11 +290,7 @@ def profile_endpoint(
     max_seconds: float = 10.0,
 ) -> Profile:
     """A bounded load on the environment's endpoint, and the instance count its target needs."""
-    cfg = ctx.config(env)
-    backend = ctx.backend(env)
-    endpoint = backend.get_endpoint(cfg.endpoint_name)
-    if endpoint is None or endpoint.live is None:
-        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    cfg, backend, endpoint = _live_endpoint(ctx, env)
     url, headers = backend.scoring_target(cfg.endpoint_name)
     found = profile(
         url,
@@ -321,12 +324,8 @@ def profile_endpoint(
 
 def monitor(ctx: Context, env: str) -> DriftResult:
     """Compare what the endpoint collected with the training data of the model it serves."""
-    cfg = ctx.config(env)
-    rules = cfg.require_monitor()
-    backend = ctx.backend(env)
-    endpoint = backend.get_endpoint(cfg.endpoint_name)
-    if endpoint is None or endpoint.live is None:
-        raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
+    rules = ctx.config(env).require_monitor()
+    cfg, backend, endpoint = _live_endpoint(ctx, env)
     served = endpoint.deployments[endpoint.live].model
     name, version = parse_model_ref(served)
     model = backend.get_shared_model(name, version)

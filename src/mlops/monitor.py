@@ -111,15 +111,11 @@ def measure(
         for column, name in enumerate(names):
             histograms[name].add(matrix[:, column])
     judged = total >= min_rows
-    features = [
-        FeatureDrift(
-            h.name,
-            round(h.psi(), 4),
-            round(h.ks(), 4),
-            judged and (h.psi() >= psi_threshold or h.ks() >= ks_threshold),
-        )
-        for h in histograms.values()
-    ]
+    features = []
+    for h in histograms.values():
+        psi, ks = h.psi(), h.ks()
+        drifted = judged and (psi >= psi_threshold or ks >= ks_threshold)
+        features.append(FeatureDrift(h.name, round(psi, 4), round(ks, 4), drifted))
     features.sort(key=lambda f: (f.psi, f.ks), reverse=True)
     return DriftResult(total, features, judged, histograms)
 

@@ -11,7 +11,6 @@ traffic is always changed on the endpoint as read live.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from mlops.backends.base import (
     Response,
     TrainingSpec,
 )
-from mlops.backends.local.state import read_json, write_json
+from mlops.backends.local.state import remember_job, resolve_job
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
@@ -44,7 +43,7 @@ TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 
 def content_version(path: Path) -> str:
     """An asset version that changes exactly when the file's bytes do."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return lineage.sha256_of(path)[:16]
 
 
 class AzureBackend:
@@ -144,7 +143,7 @@ class AzureBackend:
         )
         submitted = self.ml.jobs.create_or_update(job)
         self.say(f"submitted job {submitted.name}: {submitted.studio_url}")
-        write_json(self.home / self.env / "last_job.json", {"id": submitted.name})
+        remember_job(self.home / self.env, submitted.name)
         final = self._wait(submitted.name)
         if final.status != "Completed":
             raise MlopsError(
@@ -168,10 +167,7 @@ class AzureBackend:
     def get_job(self, job_id: str) -> Job:
         from azure.core.exceptions import ResourceNotFoundError
 
-        if job_id == "last":
-            job_id = (read_json(self.home / self.env / "last_job.json") or {}).get("id", "")
-            if not job_id:
-                raise MlopsError(f"no training job has run in {self.env} yet; run `mlops train`")
+        job_id = resolve_job(self.home / self.env, self.env, job_id)
         try:
             job = self.ml.jobs.get(job_id)
         except ResourceNotFoundError:

@@ -33,15 +33,14 @@ from mlops.backends.base import (
     Response,
     TrainingSpec,
 )
-from mlops.backends.local import processes
+from mlops.backends.local import inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER
-from mlops.backends.local.state import locked, read_json, write_json
+from mlops.backends.local.state import locked, read_json, remember_job, resolve_job, write_json
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
 ONNX_FILE = "model.onnx"
 READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
-_CODE_FILES = ("*.py", "swagger*.json", "sample-request.json")
 
 
 class LocalBackend:
@@ -117,14 +116,11 @@ class LocalBackend:
             git_commit=spec.git_commit,
         )
         write_json(job_dir / "job.json", job.__dict__)
-        write_json(self.dir / "last_job.json", {"id": job_id})
+        remember_job(self.dir, job_id)
         return job
 
     def get_job(self, job_id: str) -> Job:
-        if job_id == "last":
-            job_id = (read_json(self.dir / "last_job.json") or {}).get("id", "")
-            if not job_id:
-                raise MlopsError(f"no training job has run in {self.env} yet; run `mlops train`")
+        job_id = resolve_job(self.dir, self.env, job_id)
         data = read_json(self.dir / "jobs" / job_id / "job.json")
         if data is None:
             raise MlopsError(f"no job {job_id!r} in {self.env}")
@@ -280,48 +276,23 @@ class LocalBackend:
         served = lineage.sha256_of(models / model.name / str(model.version) / ONNX_FILE)
         if served != model.artifact_sha256:
             raise DeploymentFailed(f"{model.ref}: copied {ONNX_FILE} does not match its sha256")
-        code = folder / "code"  # a snapshot, as Azure ML uploads code_configuration
-        code.mkdir()
-        for pattern in _CODE_FILES:
-            for file in (self.root / "src" / "model").glob(pattern):
-                shutil.copy2(file, code / file.name)
-        port = processes.free_port()
-        log_path = folder / "server.log"
-        env = {
-            **os.environ,
-            "AZUREML_MODEL_DIR": str(models),
-            "AML_APP_ROOT": str(code),
-            "AZUREML_ENTRY_SCRIPT": "score.py",
-            "SERVICE_NAME": f"{endpoint}/{deployment}",
-            "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
-            "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
-            "MLOPS_MODEL": model.ref,
-        }
-        server = Path(sys.executable).with_name("azmlinfsrv")
-        proc = processes.start(
-            [
-                str(server),
-                "--entry_script",
-                "score.py",
-                "--port",
-                str(port),
-                "--model_dir",
-                str(models),
-            ],
-            log_path,
-            env=env,
-            cwd=code,
+        server = inference_server.start(
+            inference_server.snapshot_code(self.root / "src" / "model", folder / "code"),
+            "score.py",
+            models,
+            folder / "server.log",
+            READY_TIMEOUT_S,
+            env={
+                "SERVICE_NAME": f"{endpoint}/{deployment}",
+                "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
+                "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
+                "MLOPS_MODEL": model.ref,
+            },
         )
-        marker = str(models)  # on the server's command line, so a recycled pid is never ours
-        try:
-            processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log_path, READY_TIMEOUT_S)
-        except DeploymentFailed:
-            processes.stop(proc.pid, marker)
-            raise
         record = {
-            "port": port,
-            "pid": proc.pid,
-            "marker": marker,
+            "port": server.port,
+            "pid": server.pid,
+            "marker": server.marker,
             "model": model.ref,
             "artifact_sha256": served,
             "folder": str(folder),
@@ -380,15 +351,11 @@ class LocalBackend:
         return processes.tail(log, lines)
 
     def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Response:
-        state = read_json(self._state_path(endpoint))
-        if state is None:
-            raise MlopsError(f"endpoint {endpoint} does not exist in {self.env}; deploy first")
-        headers = {"Content-Type": "application/json"}
+        url, headers = self.scoring_target(endpoint)
+        headers["Content-Type"] = "application/json"
         if deployment:
             headers[DEPLOYMENT_HEADER] = deployment
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{state['port']}/score", data=body, headers=headers, method="POST"
-        )
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as reply:
                 return Response(reply.status, reply.read(), reply.headers.get(DEPLOYMENT_HEADER))

@@ -1,0 +1,75 @@
+"""The Azure ML inference server (`azmlinfsrv`) on loopback, over a snapshot of src/model.
+
+Used by the local backend for every deployment and by benchmarks/ for its variants.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.backends.base import DeploymentFailed
+from mlops.backends.local import processes
+
+CODE_FILES = ("*.py", "swagger*.json", "sample-request.json")
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int
+    port: int
+    marker: str  # on the server's command line, so a recycled pid is never taken for it
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/score"
+
+
+def snapshot_code(source: Path, target: Path, extra: Path | None = None) -> Path:
+    """Copy the model code as Azure ML uploads code_configuration; later edits do not leak in."""
+    target.mkdir(parents=True)
+    for pattern in CODE_FILES:
+        for file in source.glob(pattern):
+            shutil.copy2(file, target / file.name)
+    if extra is not None:
+        shutil.copy2(extra, target / extra.name)
+    return target
+
+
+def start(
+    code: Path,
+    entry: str,
+    model_dir: Path,
+    log_path: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """Start the server and wait until it answers; stop it again if it never does."""
+    port = processes.free_port()
+    full_env = {
+        **os.environ,
+        "AZUREML_MODEL_DIR": str(model_dir),
+        "AML_APP_ROOT": str(code),
+        "AZUREML_ENTRY_SCRIPT": entry,
+        **(env or {}),
+    }
+    command = [
+        str(Path(sys.executable).with_name("azmlinfsrv")),
+        "--entry_script",
+        entry,
+        "--port",
+        str(port),
+        "--model_dir",
+        str(model_dir),
+    ]
+    proc = processes.start(command, log_path, env=full_env, cwd=code)
+    marker = str(model_dir)
+    try:
+        processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log_path, timeout)
+    except DeploymentFailed:
+        processes.stop(proc.pid, marker)
+        raise
+    return Server(proc.pid, port, marker)
