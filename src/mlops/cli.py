@@ -21,41 +21,46 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--backend", choices=BACKENDS, help="default: $MLOPS_BACKEND or local")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name: str, help_text: str, env: str | None = None, model: bool = False):
+    def verb(name: str, help_text: str, env: str | None = None, model: str | None = None):
+        """A sub-command; model: None (no --model), "required", or the help of its default."""
         sub = verbs.add_parser(name, help=help_text, description=help_text, parents=[common])
         if env:
             sub.add_argument("--env", choices=ENVIRONMENTS, default=env, help=f"default: {env}")
-        if model:
-            sub.add_argument("--model", metavar="NAME:VERSION", help="default: see the verb's help")
+        if model == "required":
+            sub.add_argument(
+                "--model", metavar="NAME:VERSION", required=True, help="the model, by version"
+            )
+        elif model:
+            sub.add_argument("--model", metavar="NAME:VERSION", help=model)
         return sub
 
     verb("train", "Run the training job in an environment's workspace.", env="dev")
-    sub = verb("register", "Register the trained model with its lineage tags.", env="dev")
-    sub.add_argument("--job", default="last", help="job id (default: the last training job)")
+    sub = verb("register", "Register a training job's model with its lineage tags.", env="dev")
+    sub.add_argument("--job", required=True, help="the job id `mlops train` printed")
     verb(
         "share",
-        "Copy a registered model into the shared registry (default: the last registered).",
+        "Copy a registered model version into the shared registry.",
         env="dev",
-        model=True,
+        model="required",
     )
     verb(
         "gate",
-        "Judge the challenger (default: the registry's latest) against floors and the champion.",
+        "Judge a shared model against the floors and, on the same exam, the champion.",
         env="prod",
-        model=True,
+        model="required",
     )
     verb(
         "deploy",
-        "Blue/green rollout to the endpoint (default model: the env file's model.version).",
+        "Blue/green rollout of a shared model version to the environment's endpoint.",
         env="preprod",
-        model=True,
+        model="default: the env file's model.version (nothing to do when it is empty)",
     )
     verb("test", "Smoke-test the environment's endpoint.", env="preprod")
     sub = verb(
         "promote",
-        "Gate, then render the promotion pull request for environments/prod.yml.",
+        "Check preprod serves the model, gate it, render the pull request for prod.yml.",
         env="prod",
-        model=True,
+        model="required",
     )
     sub.add_argument(
         "--write", action="store_true", help="also write environments/prod.yml (CI only)"
@@ -216,24 +221,24 @@ def _confirm(ctx: lifecycle.Context, envs: list[str], yes: bool) -> None:
 
 
 def demo(ctx: lifecycle.Context) -> int:
-    """The whole lifecycle on this machine, printing each stage and where to look."""
+    """The whole lifecycle on this machine, each stage handing the next its job or model."""
     stage = ctx.progress.stage
     with stage("train (dev)"):
-        lifecycle.train(ctx, "dev")
+        job = lifecycle.train(ctx, "dev")
     with stage("register (dev)"):
-        lifecycle.register(ctx, "dev")
+        registered = lifecycle.register(ctx, "dev", job.id)
     with stage("share to the registry"):
-        lifecycle.share(ctx, "dev")
+        model = lifecycle.share(ctx, "dev", registered.ref).ref
     with stage("gate (challenger vs prod champion)"):
-        challenger, _ = lifecycle.gate(ctx, "prod")
+        lifecycle.gate(ctx, "prod", model)
     with stage("deploy (preprod, blue/green)"):
-        lifecycle.deploy(ctx, "preprod", challenger.ref)
+        lifecycle.deploy(ctx, "preprod", model)
     with stage("test (preprod)"):
         lifecycle.test(ctx, "preprod")
     with stage("promote (render the pull request for prod)"):
-        lifecycle.promote(ctx, "prod", challenger.ref)
+        lifecycle.promote(ctx, "prod", model)
     with stage("deploy (prod, the promoted version)"):
-        lifecycle.deploy(ctx, "prod", challenger.ref)
+        lifecycle.deploy(ctx, "prod", model)
     with stage("test (prod)"):
         lifecycle.test(ctx, "prod")
     with stage("monitor (prod, after shifted traffic)"):

@@ -36,7 +36,7 @@ class EnvConfig:
     name: str
     path: Path
     model_name: str
-    model_version: int | str | None  # an int, "latest", or None (nothing promoted)
+    model_version: int | None  # the version this environment serves; None: nothing promoted
     endpoint_name: str
     instance_type: str
     instance_count: int
@@ -118,10 +118,12 @@ def load(env: str, root: Path) -> EnvConfig:
         raise r.fail(
             "model.name", f"must be 3-32 lowercase letters, digits or dashes, not {model_name!r}"
         )
-    version = r.get("model.version", (int, str), required=False)
-    if isinstance(version, str) and version != "latest" or isinstance(version, int) and version < 1:
+    # A version number or nothing: "latest" would make two readers at two times see two models.
+    version = r.get("model.version", (int, str, float), required=False)
+    if version is not None and (not isinstance(version, int) or version < 1):
         raise r.fail(
-            "model.version", f"must be a positive integer, latest or empty, not {version!r}"
+            "model.version",
+            f"must be a version number (a positive integer) or empty, not {version!r}",
         )
     endpoint_name = r.get("endpoint.name", str)
     if not _NAME.match(endpoint_name):
@@ -149,6 +151,8 @@ def load(env: str, root: Path) -> EnvConfig:
     gate = None
     if "gate" in data:
         thresholds = r.get("gate.thresholds", dict)
+        if not thresholds:
+            raise r.fail("gate.thresholds", "is empty; a gate with no floor would pass anything")
         for metric, floor in thresholds.items():
             if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 1:
                 raise r.fail(

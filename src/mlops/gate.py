@@ -3,13 +3,16 @@
 A challenger passes when every gated metric reaches its absolute floor and is
 not worse than the prod champion's by more than the tolerance. A champion that
 is declared but whose metrics cannot be read refuses the challenger: an
-unreadable champion is never a silent pass.
+unreadable champion is never a silent pass, and neither is a metric that is
+missing, not a number, NaN or infinite, on either side.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from mlops.backends.base import ModelVersion
 from mlops.config import Gate
 
 
@@ -18,8 +21,9 @@ class Champion:
     """What prod serves: nothing yet (ref None), readable metrics, or a problem reading them."""
 
     ref: str | None
-    metrics: dict[str, float] | None = None
+    metrics: dict[str, object] | None = None
     problem: str | None = None
+    source: str = ""  # where the champion was read: prod's live endpoint or its env file
 
 
 @dataclass
@@ -35,15 +39,41 @@ class Verdict:
         self.reasons.append(f"ok: {reason}")
 
 
-def judge(challenger: dict[str, float], champion: Champion, gate: Gate) -> Verdict:
+@dataclass(frozen=True)
+class GateResult:
+    challenger: ModelVersion
+    champion: Champion  # metrics: its figures on the exam, when it has one
+    champion_model: ModelVersion | None
+    figures: dict[str, float]  # the challenger's figures on the exam
+    paper: str  # the exam's data, seed and test fraction, said once
+    verdict: Verdict
+
+
+def _number(value: object) -> float | None:
+    """A finite number, or None: a metric that is not one can only refuse."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def judge(challenger: dict[str, object], champion: Champion, gate: Gate) -> Verdict:
     verdict = Verdict(passed=True)
+    ours: dict[str, float] = {}
     for metric, floor in sorted(gate.thresholds.items()):
-        value = challenger.get(metric)
-        if value is None:
+        raw = challenger.get(metric)
+        value = _number(raw)
+        if raw is None:
             verdict.refuse(f"challenger has no {metric} metric to compare with its floor {floor}")
+        elif value is None:
+            verdict.refuse(f"challenger {metric} is {raw!r}, not a finite number; failing closed")
         elif value < floor:
             verdict.refuse(f"challenger {metric} {value:.4f} is below the floor {floor:.4f}")
         else:
+            ours[metric] = value
             verdict.note(f"challenger {metric} {value:.4f} reaches the floor {floor:.4f}")
 
     if champion.ref is None:
@@ -55,20 +85,26 @@ def judge(challenger: dict[str, float], champion: Champion, gate: Gate) -> Verdi
         )
         return verdict
     for metric in sorted(gate.thresholds):
-        if metric not in challenger:
-            continue
-        if metric not in champion.metrics:
+        raw = champion.metrics.get(metric)
+        theirs = _number(raw)
+        if raw is None:
             verdict.refuse(f"champion {champion.ref} has no {metric} metric; failing closed")
             continue
-        ours, theirs = challenger[metric], champion.metrics[metric]
-        if ours < theirs - gate.tolerance:
+        if theirs is None:
             verdict.refuse(
-                f"challenger {metric} {ours:.4f} is worse than champion {champion.ref} "
+                f"champion {champion.ref} {metric} is {raw!r}, not a finite number; failing closed"
+            )
+            continue
+        if metric not in ours:
+            continue  # already refused above
+        if ours[metric] < theirs - gate.tolerance:
+            verdict.refuse(
+                f"challenger {metric} {ours[metric]:.4f} is worse than champion {champion.ref} "
                 f"{theirs:.4f} by more than the tolerance {gate.tolerance}"
             )
         else:
             verdict.note(
-                f"challenger {metric} {ours:.4f} vs champion {theirs:.4f} "
+                f"challenger {metric} {ours[metric]:.4f} vs champion {theirs:.4f} "
                 f"(tolerance {gate.tolerance})"
             )
     return verdict

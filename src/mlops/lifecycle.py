@@ -1,19 +1,22 @@
 """The lifecycle verbs, each one step of the data flow, the same for every backend.
 
-The command line and the workflows call these; results that a later verb needs
-(the last registered model, the last gate verdict) are kept in small JSON files
-under the state home, so each verb can also run as its own process.
+What a later verb needs is handed to it explicitly: `train` prints (and writes
+as a step output) the job id that `register --job` takes, `register` and
+`share` the NAME:VERSION that `gate`, `deploy` and `promote` take. Nothing is
+remembered between verbs and nothing resolves "latest", so one release acts on
+one model from the job that made it to prod.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops import config as config_module
-from mlops import lineage
+from mlops import exam, lineage
 from mlops.backends import open_backend
 from mlops.backends.base import (
     METRIC_PREFIX,
@@ -29,9 +32,9 @@ from mlops.backends.base import (
     ModelVersion,
     TrainingSpec,
 )
-from mlops.backends.local.state import read_json, write_json
+from mlops.backends.local.state import write_json
 from mlops.errors import DriftDetected, GateRefused, MlopsError
-from mlops.gate import Champion, Verdict, judge
+from mlops.gate import Champion, GateResult, judge
 from mlops.github import set_outputs
 from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
 from mlops.profile import HEADROOM, Profile, profile
@@ -41,6 +44,8 @@ from mlops.rollout import RolloutResult, rollout
 from mlops.smoke import load_sample, smoke_test
 
 CODE_DIR = Path("src") / "model"
+TRAINING_ENV = "dev"  # whose environment file names the training data
+PROMOTED_FROM = "preprod"  # prod takes only what this environment serves
 
 
 @dataclass
@@ -64,23 +69,18 @@ class Context:
             )
         return self._backends[env]
 
-    def remember(self, env: str, key: str, value: dict) -> None:
-        write_json(self.home / env / "session" / f"{key}.json", value)
-
-    def recall(self, env: str, key: str) -> dict | None:
-        return read_json(self.home / env / "session" / f"{key}.json")
-
     def say(self, message: str) -> None:
         self.progress.say(message)
 
 
-def parse_model_ref(ref: str) -> tuple[str, int | str]:
+def parse_model_ref(ref: str) -> tuple[str, int]:
     name, sep, version = ref.partition(":")
-    if not sep or not name or not (version.isdigit() and int(version) > 0 or version == "latest"):
+    if not sep or not name or not (version.isdigit() and int(version) > 0):
         raise MlopsError(
-            f"model {ref!r} must be written NAME:VERSION, e.g. breast-cancer-classifier:3"
+            f"model {ref!r} must be written NAME:VERSION with a version number, "
+            "e.g. breast-cancer-classifier:3"
         )
-    return name, int(version) if version.isdigit() else version
+    return name, int(version)
 
 
 # ---- train, register, share ----------------------------------------------------------
@@ -102,6 +102,8 @@ def train(ctx: Context, env: str) -> Job:
     job = ctx.backend(env).run_training_job(spec)
     ctx.say(f"job {job.id} completed: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
+    ctx.say(f"next: mlops register --env {env} --job {job.id}")
+    set_outputs(job=job.id)
     return job
 
 
@@ -118,7 +120,7 @@ def lineage_tags(job: Job) -> dict[str, str]:
     return tags
 
 
-def register(ctx: Context, env: str, job_id: str = "last") -> ModelVersion:
+def register(ctx: Context, env: str, job_id: str) -> ModelVersion:
     cfg = ctx.config(env)
     backend = ctx.backend(env)
     job = backend.get_job(job_id)
@@ -130,48 +132,35 @@ def register(ctx: Context, env: str, job_id: str = "last") -> ModelVersion:
             f"{model.ref} already holds these bytes "
             f"(sha256 {model.artifact_sha256[:12]}…): not registered again"
         )
-    ctx.remember(env, "registered", {"name": model.name, "version": model.version})
+    set_outputs(model=model.ref)
     return model
 
 
-def share(ctx: Context, env: str, model_ref: str | None = None) -> ModelVersion:
+def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     backend = ctx.backend(env)
-    if model_ref:
-        name, version = parse_model_ref(model_ref)
-    else:
-        last = ctx.recall(env, "registered")
-        if not last:
-            raise MlopsError(f"no model registered in {env} yet; run `mlops register --env {env}`")
-        name, version = last["name"], last["version"]
-    source = _registered(backend, env, name, version)
+    name, version = parse_model_ref(model_ref)
+    source = backend.get_registered_model(name, version)
+    if source is None:
+        raise MlopsError(f"{name}:{version} is not registered in {env}")
     shared, created = backend.share_model(source)
     verb = "shared" if created else "already in the registry:"
     ctx.say(f"{verb} {shared.ref} (sha256 {shared.artifact_sha256[:12]}…)")
+    set_outputs(model=shared.ref)
     return shared
-
-
-def _registered(backend: Backend, env: str, name: str, version: int | str) -> ModelVersion:
-    model = backend.get_registered_model(name, version)
-    if model is None:
-        raise MlopsError(f"{name}:{version} is not registered in {env}")
-    return model
 
 
 # ---- gate and promotion --------------------------------------------------------------
 
 
-def resolve_shared(ctx: Context, env: str, model_ref: str | None) -> ModelVersion:
-    """The model an environment should serve: --model, else its file's model.version."""
+def resolve_shared(ctx: Context, env: str, model_ref: str | None) -> ModelVersion | None:
+    """The model an environment should serve: --model, else its file's model.version, else None."""
     cfg = ctx.config(env)
     if model_ref:
         name, version = parse_model_ref(model_ref)
+    elif cfg.model_version is None:
+        return None
     else:
         name, version = cfg.model_name, cfg.model_version
-        if version is None:
-            raise MlopsError(
-                f"{cfg.path.as_posix()}: model.version is empty, so there is nothing to deploy "
-                "(merge a promotion pull request, or pass --model NAME:VERSION)"
-            )
     model = ctx.backend(env).get_shared_model(name, version)
     if model is None:
         raise MlopsError(f"the registry holds no model {name}:{version}")
@@ -179,56 +168,121 @@ def resolve_shared(ctx: Context, env: str, model_ref: str | None) -> ModelVersio
 
 
 def champion_of(ctx: Context, env: str) -> tuple[Champion, ModelVersion | None]:
+    """What the environment serves: its live endpoint's model, else its file's model.version.
+
+    Metrics are left empty here: the gate fills them from the exam. Any failure to
+    read is returned as the champion's problem, which the gate turns into a refusal."""
     cfg = ctx.config(env)
-    if cfg.model_version is None:
-        return Champion(None), None
-    ref = f"{cfg.model_name}:{cfg.model_version}"
+    backend = ctx.backend(env)
     try:
-        model = ctx.backend(env).get_shared_model(cfg.model_name, cfg.model_version)
-    except Exception as exc:  # any failure to read is a refusal, never a pass
-        return Champion(ref, None, f"reading the registry failed: {exc}"), None
+        endpoint = backend.get_endpoint(cfg.endpoint_name)
+    except Exception as exc:  # an unreadable champion refuses, never passes
+        where = f"{env}'s endpoint {cfg.endpoint_name}"
+        return Champion(f"the model {env} serves", None, f"reading {where} failed: {exc}"), None
+    live = endpoint.deployments.get(endpoint.live) if endpoint and endpoint.live else None
+    if live is not None:
+        ref, source = live.model, f"{env}'s live endpoint ({cfg.endpoint_name}/{live.name})"
+    elif cfg.model_version is not None:
+        ref = f"{cfg.model_name}:{cfg.model_version}"
+        source = f"{cfg.path.as_posix()} ({env} has no live endpoint)"
+    else:
+        return Champion(None, source=f"{cfg.path.as_posix()} and {env}'s endpoints"), None
+    try:
+        model = backend.get_shared_model(*parse_model_ref(ref))
+    except Exception as exc:  # same rule: doubt refuses
+        return Champion(ref, None, f"reading the registry failed: {exc}", source), None
     if model is None:
-        return Champion(ref, None, "the registry holds no such model"), None
-    if not model.metrics:
-        return Champion(ref, None, "it carries no metric tags"), model
-    return Champion(ref, model.metrics), model
+        return Champion(ref, None, "the registry holds no such model", source), None
+    if live is not None and live.artifact_sha256 != model.artifact_sha256:
+        problem = "the live deployment's bytes differ from the registry's"
+        return Champion(ref, None, problem, source), None
+    return Champion(ref, None, "not examined yet", source), model
 
 
-def gate(ctx: Context, env: str, model_ref: str | None = None) -> tuple[ModelVersion, Verdict]:
-    rules = ctx.config(env).require_gate()
-    challenger = resolve_shared(ctx, env, model_ref or f"{ctx.config(env).model_name}:latest")
-    champion, _ = champion_of(ctx, env)
-    verdict = judge(challenger.metrics, champion, rules)
-    for reason in verdict.reasons:
+def gate(ctx: Context, env: str, model_ref: str) -> GateResult:
+    """Examine the model and refuse it (exit 3) unless the verdict passes."""
+    result = examine(ctx, env, model_ref)
+    for reason in result.verdict.reasons:
         ctx.say(reason)
-    ctx.remember(
-        env, "gate", {"model": challenger.ref, "passed": verdict.passed, "reasons": verdict.reasons}
+    set_outputs(model=result.challenger.ref, passed=str(result.verdict.passed).lower())
+    if not result.verdict.passed:
+        raise GateRefused(f"the gate refused {result.challenger.ref} for {env}")
+    ctx.say(f"the gate lets {result.challenger.ref} through to {env}")
+    return result
+
+
+def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
+    """The gate's judgement of a shared model against env's floors and champion, on one exam."""
+    cfg = ctx.config(env)
+    rules = cfg.require_gate()
+    backend = ctx.backend(env)
+    challenger = resolve_shared(ctx, env, model_ref)
+    champion, champion_model = champion_of(ctx, env)
+    ctx.say(f"champion: {champion.ref or 'none'}, read from {champion.source}")
+
+    training = ctx.config(TRAINING_ENV)
+    data = ctx.root / (training.training_data or "")
+    paper = exam.paper_for(challenger, data, f"{training.path.as_posix()}'s training.data")
+    with tempfile.TemporaryDirectory(prefix="mlops-exam-") as folder:
+        artifacts = {"challenger": backend.download_model(challenger, Path(folder))}
+        if champion_model is not None:
+            try:
+                artifacts["champion"] = backend.download_model(champion_model, Path(folder))
+            except MlopsError as exc:
+                champion, champion_model = replace(champion, problem=str(exc)), None
+        scores = exam.sit(ctx.root, paper, artifacts)
+    if champion_model is not None:
+        champion = replace(champion, metrics=scores["champion"], problem=None)
+    shown_paper = paper.describe(ctx.root)
+    ctx.say(f"exam: {' and '.join(scores)} scored on the held-out rows of {shown_paper}")
+    verdict = judge(scores["challenger"], champion, rules)
+    figures = scores["challenger"]
+    return GateResult(challenger, champion, champion_model, figures, shown_paper, verdict)
+
+
+def serving_check(ctx: Context, env: str, model: ModelVersion) -> str:
+    """One sentence saying that env's live deployment serves exactly this model, or a refusal."""
+    cfg = ctx.config(env)
+    endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
+    live = endpoint.deployments.get(endpoint.live) if endpoint and endpoint.live else None
+    if live is None:
+        raise GateRefused(
+            f"{env} serves nothing, so {model.ref} cannot be promoted: prod takes only what "
+            f"{env} serves (deploy it there first)"
+        )
+    if live.model != model.ref or live.artifact_sha256 != model.artifact_sha256:
+        raise GateRefused(
+            f"{env}'s live deployment {live.name!r} serves {live.model} "
+            f"(sha256 {live.artifact_sha256[:12]}…), not {model.ref} "
+            f"(sha256 {model.artifact_sha256[:12]}…): prod takes only what {env} serves"
+        )
+    return (
+        f"{env}'s live deployment `{cfg.endpoint_name}/{live.name}` serves `{model.ref}` "
+        f"with the same model.onnx (sha256 `{model.artifact_sha256}`)"
     )
-    if not verdict.passed:
-        raise GateRefused(f"the gate refused {challenger.ref} for {env}")
-    ctx.say(f"the gate lets {challenger.ref} through to {env}")
-    return challenger, verdict
 
 
-def promote(
-    ctx: Context, env: str, model_ref: str | None = None, write: bool = False
-) -> Path | None:
+def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path | None:
     """Render the promotion pull request; with write=True also change environments/prod.yml."""
     cfg = ctx.config(env)
-    challenger, verdict = gate(ctx, env, model_ref)
-    if cfg.model_version == challenger.version:
-        ctx.say(f"{env} already names {challenger.ref}: nothing to promote")
+    if cfg.path.as_posix() != PROD_FILE:
+        raise MlopsError(f"a promotion pull request changes {PROD_FILE}; use --env prod")
+    candidate = resolve_shared(ctx, env, model_ref)
+    checked = serving_check(ctx, PROMOTED_FROM, candidate)
+    ctx.say(checked.replace("`", ""))
+    result = gate(ctx, env, model_ref)
+    if cfg.model_version == result.challenger.version:
+        ctx.say(f"{env} already names {result.challenger.ref}: nothing to promote")
+        set_outputs(title="")
         return None
-    _, champion = champion_of(ctx, env)
     prod_path = ctx.root / cfg.path
-    promotion = render(prod_path.read_text(), challenger, champion, verdict)
+    promotion = render(prod_path.read_text(), result, checked)
     folder = ctx.home / "promotion"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / Path(PROD_FILE).name).write_text(promotion.new_text)
     (folder / "prod.yml.diff").write_text(promotion.diff)
     (folder / "pr-title.txt").write_text(promotion.title + "\n")
     (folder / "pr-body.md").write_text(promotion.body)
-    ctx.remember(env, "promotion", {"model": challenger.ref})
     if write:
         prod_path.write_text(promotion.new_text)
         ctx.say(f"wrote {cfg.path.as_posix()}")
@@ -252,9 +306,16 @@ def _live_endpoint(ctx: Context, env: str) -> tuple[config_module.EnvConfig, Bac
     return cfg, backend, endpoint
 
 
-def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResult:
+def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResult | None:
     cfg = ctx.config(env)
     model = resolve_shared(ctx, env, model_ref)
+    if model is None:  # e.g. deploy-prod on a fork whose prod was never promoted
+        ctx.say(
+            f"notice: {cfg.path.as_posix()} names no model.version and no --model was given: "
+            "nothing to deploy (a merged promotion pull request sets it)"
+        )
+        set_outputs(deployed="false")
+        return None
     result = rollout(
         ctx.backend(env),
         cfg.endpoint_name,
@@ -267,6 +328,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"
     )
+    set_outputs(deployed="true", model=model.ref)
     return result
 
 
@@ -322,14 +384,20 @@ def profile_endpoint(
     return found
 
 
-def monitor(ctx: Context, env: str) -> DriftResult:
+def monitor(ctx: Context, env: str) -> DriftResult | None:
     """Compare what the endpoint collected with the training data of the model it serves."""
-    rules = ctx.config(env).require_monitor()
+    cfg = ctx.config(env)
+    rules = cfg.require_monitor()
+    endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
+    if cfg.model_version is None and (endpoint is None or endpoint.live is None):
+        ctx.say(f"notice: {env} serves no model yet ({cfg.path.as_posix()}): nothing to monitor")
+        set_outputs(drift="false")
+        return None
     cfg, backend, endpoint = _live_endpoint(ctx, env)
     served = endpoint.deployments[endpoint.live].model
     name, version = parse_model_ref(served)
     model = backend.get_shared_model(name, version)
-    training = ctx.config("dev")
+    training = ctx.config(TRAINING_ENV)
     data = ctx.root / (training.training_data or "")
     if model is None or not data.is_file() or lineage.sha256_of(data) != model.tags.get(TAG_DATA):
         raise MlopsError(
@@ -368,7 +436,7 @@ def send_shifted_traffic(
 ) -> int:
     """Score training rows with size features scaled up: the drift a new scanner might cause."""
     cfg = ctx.config(env)
-    data = ctx.root / (ctx.config("dev").training_data or "")
+    data = ctx.root / (ctx.config(TRAINING_ENV).training_data or "")
     with open(data, newline="") as handle:
         table = [
             {

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops.errors import MlopsError
+
+if TYPE_CHECKING:
+    from mlops.backends.base import ModelVersion
 
 UNCOMMITTED = "uncommitted"
+ONNX_FILE = "model.onnx"  # the served artifact, whose sha256 every registered version carries
 
 
 def sha256_of(path: str | Path) -> str:
@@ -15,6 +22,16 @@ def sha256_of(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def checked_artifact(folder: Path, model: ModelVersion) -> Path:
+    """The one model.onnx in a downloaded model folder, refused unless its bytes match the tag."""
+    found = sorted(folder.rglob(ONNX_FILE))
+    if len(found) != 1:
+        raise MlopsError(f"{model.ref}: expected one {ONNX_FILE} in its files, found {len(found)}")
+    if sha256_of(found[0]) != model.artifact_sha256:
+        raise MlopsError(f"{model.ref}: {ONNX_FILE} does not match its onnx_sha256 tag")
+    return found[0]
 
 
 def git_commit(root: Path, paths: tuple[str, ...] = ("src/model", "environments")) -> str:

@@ -19,10 +19,9 @@ from mlops.backends.base import (
     TAG_GIT,
     TAG_JOB,
     TAG_RUN,
-    ModelVersion,
 )
 from mlops.errors import MlopsError
-from mlops.gate import Verdict
+from mlops.gate import GateResult
 
 PROD_FILE = "environments/prod.yml"
 _MODEL_BLOCK = re.compile(r"^model:\s*(#.*)?$")
@@ -58,9 +57,8 @@ def bump_version(text: str, version: int) -> str:
     raise MlopsError(f"{PROD_FILE}: found no `version:` line under `model:` to change")
 
 
-def render(
-    current_text: str, challenger: ModelVersion, champion: ModelVersion | None, verdict: Verdict
-) -> Promotion:
+def render(current_text: str, result: GateResult, preprod_check: str) -> Promotion:
+    challenger = result.challenger
     new_text = bump_version(current_text, challenger.version)
     diff = "".join(
         difflib.unified_diff(
@@ -71,19 +69,37 @@ def render(
         )
     )
     title = f"Promote {challenger.ref} to prod"
-    return Promotion(new_text, diff, title, _body(challenger, champion, verdict, diff))
+    return Promotion(new_text, diff, title, _body(result, preprod_check, diff))
 
 
-def _body(
-    challenger: ModelVersion, champion: ModelVersion | None, verdict: Verdict, diff: str
-) -> str:
-    theirs = champion.metrics if champion else {}
+def _shown(value: object) -> str:
+    try:
+        return f"{float(value):.4f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "none" if value is None else f"`{value}`"
+
+
+def _change(ours: object, theirs: object) -> str:
+    try:
+        return f"{float(ours) - float(theirs):+.4f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def _metric_rows(ours: dict, theirs: dict) -> list[str]:
     rows = ["| metric | challenger | champion | change |", "| --- | ---: | ---: | ---: |"]
-    for metric, value in sorted(challenger.metrics.items()):
+    for metric in sorted(ours):
         old = theirs.get(metric)
-        change = f"{value - old:+.4f}" if old is not None else "n/a"
-        shown_old = f"{old:.4f}" if old is not None else "none"
-        rows.append(f"| {metric} | {value:.4f} | {shown_old} | {change} |")
+        rows.append(
+            f"| {metric} | {_shown(ours[metric])} | {_shown(old)} | {_change(ours[metric], old)} |"
+        )
+    return rows
+
+
+def _body(result: GateResult, preprod_check: str, diff: str) -> str:
+    challenger, champion = result.challenger, result.champion_model
+    exam_rows = _metric_rows(result.figures, result.champion.metrics or {})
+    recorded_rows = _metric_rows(challenger.metrics, champion.metrics if champion else {})
     lineage = [
         "| | challenger | champion |",
         "| --- | --- | --- |",
@@ -98,7 +114,12 @@ def _body(
     ):
         old = f"`{champion.tags.get(tag, 'unknown')}`" if champion else ""
         lineage.append(f"| {label} | `{challenger.tags.get(tag, 'unknown')}` | {old} |")
-    gate_lines = "\n".join(f"- {reason}" for reason in verdict.reasons)
+    gate_lines = "\n".join(f"- {reason}" for reason in result.verdict.reasons)
+    champion_line = (
+        f"Champion `{result.champion.ref}`, read from {result.champion.source}."
+        if result.champion.ref
+        else f"No champion: prod serves no model yet (read from {result.champion.source})."
+    )
     return "\n".join(
         [
             f"## Promote `{challenger.ref}` to prod",
@@ -106,13 +127,22 @@ def _body(
             "Merging this pull request deploys the model below to prod, blue/green, after the",
             "`prod` environment's required reviewers approve the deployment job.",
             "",
-            "### Metrics (held-out data)",
+            f"Checked before rendering: {preprod_check}.",
             "",
-            *rows,
+            "### The gate's exam (same held-out rows for both)",
+            "",
+            f"{champion_line} Both served artifacts (model.onnx) were scored on the held-out",
+            f"rows of {result.paper}; the gate judged these figures.",
+            "",
+            *exam_rows,
             "",
             "### Gate",
             "",
             gate_lines,
+            "",
+            "### Metrics each training run recorded (for reference; each on its own held-out rows)",
+            "",
+            *recorded_rows,
             "",
             "### Lineage",
             "",

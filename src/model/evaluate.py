@@ -1,11 +1,22 @@
-"""Evaluation: the metrics the gate reads and the plot logged with each run.
+"""Evaluation: the metrics the gate reads, the plot logged with each run, and the exam.
 
 Extension point: change `metrics` to report what your gate should judge; the
 thresholds live in environments/*.yml under `gate.thresholds`.
+
+The exam scores served artifacts (ONNX) on one held-out split, so the gate
+compares champion and challenger on the same rows:
+
+    python evaluate.py --data data/breast_cancer.csv --seed 42 --test-fraction 0.2 \
+        --model challenger=a/model.onnx --model champion=b/model.onnx
+
+prints {"rows": N, "metrics": {"challenger": {...}, "champion": {...}}} as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -48,3 +59,55 @@ def plot_roc(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def onnx_probabilities(path: Path, features: np.ndarray) -> np.ndarray:
+    """The positive-class probability the served artifact gives each row."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _, probabilities = session.run(None, {session.get_inputs()[0].name: features})
+    return np.asarray(probabilities)[:, 1]
+
+
+def exam(
+    data: Path, seed: int, test_fraction: float, models: dict[str, Path]
+) -> tuple[int, dict[str, dict[str, float]]]:
+    """Each model's metrics on the held-out split that `data`, `seed` and `test_fraction` make."""
+    import prep
+    from features import FEATURES, TARGET
+
+    _, test = prep.split(prep.load(data), test_fraction, seed)
+    x_test = test[list(FEATURES)].to_numpy(np.float32)
+    y_test = test[TARGET].to_numpy()
+    return len(test), {
+        label: metrics(y_test, onnx_probabilities(path, x_test)) for label, path in models.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Score ONNX models on one held-out split.")
+    parser.add_argument("--data", required=True, type=Path, help="raw CSV file (see features.py)")
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--test-fraction", required=True, type=float)
+    parser.add_argument("--model", action="append", required=True, metavar="LABEL=PATH")
+    args = parser.parse_args(argv)
+    models = {}
+    for item in args.model:
+        label, _, path = item.partition("=")
+        if not label or not path or not Path(path).is_file():
+            parser.error(f"--model {item!r} must be LABEL=PATH to an existing model.onnx")
+        models[label] = Path(path)
+    import prep
+
+    try:
+        rows, scores = exam(args.data, args.seed, args.test_fraction, models)
+    except (prep.DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"rows": rows, "metrics": scores}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

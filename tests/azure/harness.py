@@ -33,3 +33,10 @@ def azure_context(fake: FakeAzure, root: Path, home: Path) -> lifecycle.Context:
             poll_seconds=0,
         )
     return context
+
+
+def release_to_registry(ctx: lifecycle.Context):
+    """What release.yml's train job does: train, register that job, share that version."""
+    job = lifecycle.train(ctx, "dev")
+    registered = lifecycle.register(ctx, "dev", job.id)
+    return lifecycle.share(ctx, "dev", registered.ref)

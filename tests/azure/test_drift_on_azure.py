@@ -5,6 +5,7 @@ import hashlib
 import json
 
 import pytest
+from harness import release_to_registry
 from helpers import ROOT
 
 from mlops import lifecycle
@@ -17,9 +18,7 @@ BLOBS = "azureml-blobstore/modelDataCollector/mlops-prod/blue/model_inputs/2026/
 @pytest.fixture
 def serving_prod(ctx, fake):
     fake.job_tags["data_sha256"] = hashlib.sha256(DATA.read_bytes()).hexdigest()
-    lifecycle.train(ctx, "dev")
-    lifecycle.register(ctx, "dev")
-    shared = lifecycle.share(ctx, "dev")
+    shared = release_to_registry(ctx)
     lifecycle.deploy(ctx, "prod", shared.ref)
     with open(DATA, newline="") as handle:
         return [
@@ -53,8 +52,7 @@ def test_shifted_traffic_is_drift(ctx, fake, serving_prod):
 
 
 def test_a_model_trained_on_other_data_is_not_monitored_against_this_data(ctx, fake):
-    lifecycle.train(ctx, "dev")  # the fake job tags a data hash that is not the shipped file's
-    lifecycle.register(ctx, "dev")
-    lifecycle.deploy(ctx, "prod", lifecycle.share(ctx, "dev").ref)
+    # the fake job tags a data hash that is not the shipped file's
+    lifecycle.deploy(ctx, "prod", release_to_registry(ctx).ref)
     with pytest.raises(Exception, match="data_sha256 differs"):
         lifecycle.monitor(ctx, "prod")

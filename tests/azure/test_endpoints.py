@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from harness import azure_context
+from harness import azure_context, release_to_registry
 
 from mlops import lifecycle
 from mlops.errors import RolloutFailed
@@ -14,9 +14,7 @@ MODEL = "breast-cancer-classifier"
 
 @pytest.fixture
 def shared(ctx):
-    lifecycle.train(ctx, "dev")
-    lifecycle.register(ctx, "dev")
-    return lifecycle.share(ctx, "dev")
+    return release_to_registry(ctx)
 
 
 def endpoint_puts(calls):
@@ -116,9 +114,7 @@ def test_a_mirror_share_soaks_the_new_deployment_before_the_switch(fake, repo, t
         .replace("mirror_seconds: 60", "mirror_seconds: 0")
     )
     ctx = azure_context(fake, repo, tmp_path / "home")
-    lifecycle.train(ctx, "dev")
-    lifecycle.register(ctx, "dev")
-    shared = lifecycle.share(ctx, "dev")
+    shared = release_to_registry(ctx)
     lifecycle.deploy(ctx, "preprod", shared.ref)  # first rollout: nothing live to mirror
     mark = fake.mark()
     lifecycle.deploy(ctx, "preprod", shared.ref)

@@ -10,7 +10,7 @@ REGISTRY = "/registries/mlr-mlops"
 
 def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
     job = lifecycle.train(ctx, "dev")
-    model = lifecycle.register(ctx, "dev")
+    model = lifecycle.register(ctx, "dev", job.id)
     (created,) = fake.made("PUT", rf"{WS}/models/breast-cancer-classifier/versions/\d+$")
     properties = created.json()["properties"]
     assert properties["modelUri"].startswith(f"azureml://jobs/{job.id}/outputs/model")
@@ -27,20 +27,17 @@ def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
 
 
 def test_the_same_bytes_are_not_registered_twice(ctx, fake):
-    lifecycle.train(ctx, "dev")
-    first = lifecycle.register(ctx, "dev")
+    first = lifecycle.register(ctx, "dev", lifecycle.train(ctx, "dev").id)
     mark = fake.mark()
-    lifecycle.train(ctx, "dev")
-    second = lifecycle.register(ctx, "dev")
+    second = lifecycle.register(ctx, "dev", lifecycle.train(ctx, "dev").id)
     assert second.ref == first.ref
     assert not [c for c in fake.since(mark) if c.method == "PUT" and "/models/" in c.path]
 
 
 def test_share_copies_to_the_registry_once(ctx, fake):
-    lifecycle.train(ctx, "dev")
-    lifecycle.register(ctx, "dev")
+    registered = lifecycle.register(ctx, "dev", lifecycle.train(ctx, "dev").id)
     mark = fake.mark()
-    shared = lifecycle.share(ctx, "dev")
+    shared = lifecycle.share(ctx, "dev", registered.ref)
     sharing = fake.since(mark)
     assert [c for c in sharing if "registrymanagement" in c.url and c.path.endswith("/discovery")]
     writes = [c for c in sharing if c.method in ("PUT", "POST") and REGISTRY in c.path]
@@ -48,6 +45,6 @@ def test_share_copies_to_the_registry_once(ctx, fake):
     assert shared.artifact_sha256 == LINEAGE_TAGS["onnx_sha256"]
 
     mark = fake.mark()
-    again = lifecycle.share(ctx, "dev")
+    again = lifecycle.share(ctx, "dev", shared.ref)
     assert again.ref == shared.ref
     assert not [c for c in fake.since(mark) if c.method in ("PUT", "POST") and REGISTRY in c.path]

@@ -159,6 +159,8 @@ def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
     before = our_pids(home)
     result = run_mlops(repo, home, "demo")
     assert f"{MODEL}:1 already holds these bytes" in result.stdout
+    # the second run gates against what prod serves, not against prod.yml (still empty)
+    assert f"champion: {MODEL}:1, read from prod's live endpoint (mlops-prod/blue)" in result.stdout
     assert sorted(p.name for p in (home / "registry" / MODEL).iterdir()) == ["1"]
     for env in ("preprod", "prod"):
         state = endpoint_state(home, env)
@@ -251,7 +253,7 @@ def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
 
 def test_the_gate_refuses_a_worse_challenger(world):
     repo, home = world
-    run_mlops(repo, home, "promote", "--env", "prod", "--write")  # prod now names version 1
+    run_mlops(repo, home, "promote", "--env", "prod", "--model", f"{MODEL}:1", "--write")
     prod = repo / "environments" / "prod.yml"
     assert "version: 1" in prod.read_text()
     # floors low enough that only the comparison with the champion can refuse
@@ -262,31 +264,43 @@ def test_the_gate_refuses_a_worse_challenger(world):
         .replace("n_estimators: 100", "n_estimators: 1")
         .replace("max_depth: 8", "max_depth: 1")
     )
-    for verb in ("train", "register", "share"):
-        run_mlops(repo, home, verb, "--env", "dev")
+    outputs = home / "github-output"
+    output = {"GITHUB_OUTPUT": str(outputs)}
+    run_mlops(repo, home, "train", "--env", "dev", extra_env=output)
+    job = outputs.read_text().split("job=")[-1].strip()
+    run_mlops(repo, home, "register", "--env", "dev", "--job", job)
+    run_mlops(repo, home, "share", "--env", "dev", "--model", f"{MODEL}:2")
     before = prod.read_text()
-    for verb in ("gate", "promote"):
-        refused = run_mlops(repo, home, verb, "--env", "prod", check=False)
-        assert refused.returncode == 3, refused.stdout + refused.stderr
-        assert f"error: the gate refused {MODEL}:2 for prod" in refused.stderr
-        assert "worse than champion" in refused.stdout
+    refused = run_mlops(repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:2", check=False)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert f"error: the gate refused {MODEL}:2 for prod" in refused.stderr
+    assert "worse than champion" in refused.stdout
+    refused = run_mlops(
+        repo, home, "promote", "--env", "prod", "--model", f"{MODEL}:2", check=False
+    )
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert (
+        f"serves {MODEL}:1" in refused.stderr
+        and "prod takes only what preprod serves" in refused.stderr
+    )
     assert prod.read_text() == before
 
 
 def test_an_unreadable_champion_fails_closed(world):
+    """Prod serves version 1; with its registry entry unreadable, even a good challenger is refused."""
     repo, home = world
-    prod = repo / "environments" / "prod.yml"
-    original = prod.read_text()
-    prod.write_text(original.replace("version: 1", "version: 99"))
+    entry = home / "registry" / MODEL / "1"
+    hidden = entry.with_name(".hidden-1")
+    entry.rename(hidden)
     try:
         refused = run_mlops(
-            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
+            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:2", check=False
         )
     finally:
-        prod.write_text(original)
+        hidden.rename(entry)
     assert refused.returncode == 3
     assert (
-        f"champion {MODEL}:99: metrics cannot be read (the registry holds no such model); failing closed"
+        f"champion {MODEL}:1: metrics cannot be read (the registry holds no such model); failing closed"
         in refused.stdout
     )
 

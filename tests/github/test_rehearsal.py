@@ -1,60 +1,110 @@
 """A rehearsal of the release and the prod deployment, step by step, on the local backend.
 
-Every step of the two workflows runs in order, except those the workflow marks
-`MLOPS_REHEARSAL: skip` (checkout, set-up, Azure login, opening the pull request).
+Every step of the workflows runs in order, except those the workflow marks
+`MLOPS_REHEARSAL: skip` (checkout, set-up, Azure login, opening the pull
+request). Step outputs, job outputs and `if:` conditions flow as on GitHub, so
+the version the release names is the one each later job receives.
 """
 
 import hashlib
 import json
 
 from helpers import copy_repo, run_mlops
-from workflows import is_skipped_in_rehearsal, jobs_in_order, load, mlops_commands
+from workflows import (
+    condition_holds,
+    is_skipped_in_rehearsal,
+    jobs_in_order,
+    load,
+    mlops_commands,
+    read_outputs,
+    shell_expand,
+    substitute,
+)
+
+MODEL = "breast-cancer-classifier"
 
 
-def rehearse(workflow_name: str, repo, home, outputs) -> list[str]:
+def rehearse(workflow_name: str, repo, home, scratch) -> list[str]:
+    """Run the workflow's mlops steps; return the command lines as the shell would run them."""
     workflow, ran = load(workflow_name), []
+    outputs = {"needs": {}}
     for job_id in jobs_in_order(workflow):
-        for step in workflow["jobs"][job_id]["steps"]:
-            if is_skipped_in_rehearsal(step):
+        job = workflow["jobs"][job_id]
+        outputs["steps"] = {}
+        if not condition_holds(job.get("if"), outputs):
+            continue
+        if "uses" in job:  # a reusable workflow of this repository
+            ran += rehearse(job["uses"].rsplit("/", 1)[-1], repo, home, scratch)
+            continue
+        for index, step in enumerate(job["steps"]):
+            if is_skipped_in_rehearsal(step) or not condition_holds(step.get("if"), outputs):
                 continue
             commands = mlops_commands(step["run"])
-            assert commands, (
-                f"{workflow_name}:{job_id}: a step neither marked nor made of mlops verbs"
-            )
+            assert commands, f"{workflow_name}:{job_id}: a step neither marked nor made of mlops"
+            env = {
+                name: substitute(str(value), outputs)
+                for name, value in {**job.get("env", {}), **step.get("env", {})}.items()
+            }
+            step_output = scratch / f"{workflow_name}-{job_id}-{index}-{len(ran)}"
             for command in commands:
-                run_mlops(repo, home, *command[1:], extra_env={"GITHUB_OUTPUT": str(outputs)})
-                ran.append(" ".join(command))
+                line = shell_expand(" ".join(command), env)
+                run_mlops(
+                    repo, home, *line.split()[1:], extra_env={"GITHUB_OUTPUT": str(step_output)}
+                )
+                ran.append(line)
+            if "id" in step:
+                outputs["steps"][step["id"]] = read_outputs(step_output)
+        outputs["needs"][job_id] = {
+            name: substitute(value, outputs) for name, value in job.get("outputs", {}).items()
+        }
     return ran
 
 
+def served(home, env: str) -> dict:
+    state = json.loads((home / env / "endpoints" / f"mlops-{env}" / "endpoint.json").read_text())
+    (live,) = [name for name, share in state["traffic"].items() if share == 100]
+    return state["deployments"][live]
+
+
 def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp_path):
-    repo, home, outputs = (
-        copy_repo(tmp_path / "repo"),
-        tmp_path / "home",
-        tmp_path / "github-output",
-    )
+    repo, home = copy_repo(tmp_path / "repo"), tmp_path / "home"
+    scratch = tmp_path / "outputs"
+    scratch.mkdir()
     try:
-        released = rehearse("release.yml", repo, home, outputs)
-        assert (
-            released[0] == "mlops train --env dev"
-            and released[-1] == "mlops promote --env prod --write"
-        )
+        released = rehearse("release.yml", repo, home, scratch)
+        (job_id,) = [p.name for p in (home / "dev" / "jobs").iterdir()]
+        assert released == [
+            "mlops train --env dev",
+            f"mlops register --env dev --job {job_id}",
+            f"mlops share --env dev --model {MODEL}:1",
+            f"mlops gate --env prod --model {MODEL}:1",
+            f"mlops deploy --env preprod --model {MODEL}:1",
+            "mlops test --env preprod",
+            f"mlops promote --env prod --model {MODEL}:1 --write",
+        ]
         assert (
             "version: 1  # set by the promotion pull request"
             in (repo / "environments" / "prod.yml").read_text()
         )
-        assert "title=Promote breast-cancer-classifier:1 to prod" in outputs.read_text()
 
-        deployed = rehearse("deploy-prod.yml", repo, home, outputs)
+        deployed = rehearse("deploy-prod.yml", repo, home, scratch)
         assert deployed == ["mlops deploy --env prod", "mlops test --env prod"]
 
         (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
-        state = json.loads(
-            (home / "prod" / "endpoints" / "mlops-prod" / "endpoint.json").read_text()
+        assert served(home, "prod")["model"] == f"{MODEL}:1"
+        assert (
+            served(home, "prod")["artifact_sha256"]
+            == hashlib.sha256(trained.read_bytes()).hexdigest()
         )
-        (live,) = [name for name, share in state["traffic"].items() if share == 100]
-        served = state["deployments"][live]
-        assert served["model"] == "breast-cancer-classifier:1"
-        assert served["artifact_sha256"] == hashlib.sha256(trained.read_bytes()).hexdigest()
     finally:
         run_mlops(repo, home, "down", "--all", check=False)
+
+
+def test_a_never_promoted_prod_ends_deploy_and_monitor_green_with_a_notice(tmp_path):
+    repo, home = copy_repo(tmp_path / "repo"), tmp_path / "home"
+    scratch = tmp_path / "outputs"
+    scratch.mkdir()
+    assert "version: null" in (repo / "environments" / "prod.yml").read_text()
+    assert rehearse("deploy-prod.yml", repo, home, scratch) == ["mlops deploy --env prod"]
+    assert rehearse("monitor.yml", repo, home, scratch) == ["mlops monitor --env prod"]
+    assert not (home / "prod" / "endpoints").exists()

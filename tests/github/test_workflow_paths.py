@@ -14,7 +14,7 @@ def test_a_push_of_model_or_dev_settings_starts_the_release():
     bound = {job_id: job["environment"] for job_id, job in release["jobs"].items()}
     assert bound == {"train": "dev", "preprod": "preprod", "propose": "preprod"}
     assert release["jobs"]["preprod"]["needs"] == "train"
-    assert release["jobs"]["propose"]["needs"] == "preprod"
+    assert release["jobs"]["propose"]["needs"] == ["train", "preprod"]
 
 
 def test_the_release_orders_gate_before_preprod_and_promotion_last():
@@ -24,16 +24,26 @@ def test_the_release_orders_gate_before_preprod_and_promotion_last():
     ]
     assert runs == [
         "mlops train --env dev",
-        "mlops register --env dev",
-        "mlops share --env dev",
-        "mlops gate --env prod",
-        "mlops deploy --env preprod",
+        'mlops register --env dev --job "$JOB"',
+        'mlops share --env dev --model "$MODEL"',
+        'mlops gate --env prod --model "$MODEL"',
+        'mlops deploy --env preprod --model "$MODEL"',
         "mlops test --env preprod",
-        "mlops promote --env prod --write",
+        'mlops promote --env prod --model "$MODEL" --write',
     ]
     pull_request = release["jobs"]["propose"]["steps"][-1]
     assert pull_request["with"]["add-paths"] == "environments/prod.yml"
     assert pull_request["with"]["branch"] == "promotion/prod"  # one pull request, updated in place
+
+
+def test_one_model_version_travels_from_share_to_promotion_as_outputs():
+    jobs = load("release.yml")["jobs"]
+    steps = {step.get("id"): step for step in jobs["train"]["steps"]}
+    assert steps["register"]["env"] == {"JOB": "${{ steps.train.outputs.job }}"}
+    assert steps["share"]["env"] == {"MODEL": "${{ steps.register.outputs.model }}"}
+    assert jobs["train"]["outputs"] == {"model": "${{ steps.share.outputs.model }}"}
+    for later in ("preprod", "propose"):
+        assert jobs[later]["env"]["MODEL"] == "${{ needs.train.outputs.model }}"
 
 
 def test_a_merge_into_prod_yml_deploys_prod_behind_its_environment():
@@ -45,6 +55,8 @@ def test_a_merge_into_prod_yml_deploys_prod_behind_its_environment():
         "mlops deploy --env prod",
         "mlops test --env prod",
     ]
+    test_step = job["steps"][-1]
+    assert test_step["if"] == "steps.deploy.outputs.deployed == 'true'"  # none promoted: green
 
 
 def test_retraining_reuses_the_release_path():

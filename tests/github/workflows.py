@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -60,3 +61,60 @@ def is_skipped_in_rehearsal(step: dict) -> bool:
 
 def repo_path(relative: str) -> Path:
     return ROOT / relative
+
+
+# ---- the few GitHub expressions the workflows use, evaluated as GitHub does ----------
+# Contexts: https://docs.github.com/en/actions/reference/workflows-and-actions/contexts
+# (steps.<id>.outputs.<name>, needs.<job>.outputs.<name>; an unset output is an empty string).
+
+_EXPRESSION = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
+_REFERENCE = re.compile(r"^(steps|needs)\.([\w-]+)\.outputs\.([\w-]+)$")
+_COMPARISON = re.compile(r"^(\S+)\s*(==|!=)\s*'([^']*)'$")
+_SHELL_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def reference(expression: str, outputs: dict) -> str:
+    """The value of steps.ID.outputs.NAME or needs.JOB.outputs.NAME; vars.* are unset here."""
+    if expression.startswith("vars."):
+        return ""
+    match = _REFERENCE.match(expression)
+    assert match, f"the rehearsal cannot evaluate ${{{{ {expression} }}}}"
+    kind, owner, name = match.groups()
+    return outputs[kind].get(owner, {}).get(name, "")
+
+
+def substitute(text: str, outputs: dict) -> str:
+    return _EXPRESSION.sub(lambda m: reference(m.group(1), outputs), text)
+
+
+def condition_holds(condition: str | None, outputs: dict) -> bool:
+    """`if:` of the forms the workflows use: REF == 'v', REF != 'v', optionally after !cancelled()."""
+    if condition is None:
+        return True
+    text = condition.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2].strip()
+    text = text.removeprefix("!cancelled() &&").strip()  # a rehearsal is never cancelled
+    match = _COMPARISON.match(text)
+    assert match, f"the rehearsal cannot evaluate if: {condition}"
+    left, operator, value = match.groups()
+    return (reference(left, outputs) == value) == (operator == "==")
+
+
+def shell_expand(line: str, env: dict[str, str]) -> str:
+    """$NAME and ${NAME} from the step's environment; an unset one fails the rehearsal."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in env, f"{line}: ${name} is not set by the job or the step"
+        assert env[name], f"{line}: ${name} is empty: an output it reads was never written"
+        return env[name]
+
+    return _SHELL_VARIABLE.sub(value, line)
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """A step's $GITHUB_OUTPUT file: NAME=VALUE lines (the one-line form set_outputs writes)."""
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)

@@ -22,17 +22,13 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (
-            ("deploy", "--env", "prod"),
-            2,
-            "environments/prod.yml: model.version is empty, so there is nothing to deploy",
-        ),
         (("gate", "--model", "nope"), 2, "model 'nope' must be written NAME:VERSION"),
         (("gate", "--model", "m:0"), 2, "model 'm:0' must be written NAME:VERSION"),
-        (("gate",), 2, "the registry holds no model breast-cancer-classifier:latest"),
+        (("gate", "--model", "m:latest"), 2, "with a version number"),
+        (("gate", "--model", "m:7"), 2, "the registry holds no model m:7"),
+        (("deploy", "--model", "m:latest"), 2, "with a version number"),
+        (("promote", "--model", "m:2"), 2, "the registry holds no model m:2"),
         (("register", "--job", "xyz"), 2, "no job 'xyz' in dev"),
-        (("register",), 2, "no training job has run in dev yet; run `mlops train`"),
-        (("share",), 2, "no model registered in dev yet"),
         (
             ("test", "--env", "prod"),
             2,
@@ -60,6 +56,12 @@ def test_user_errors_are_one_sentence(mlops, args, code, message):
     assert "Traceback" not in err
 
 
+def test_sharing_an_unregistered_version_is_refused(mlops):
+    code, _, err = mlops("share", "--model", "m:1")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == "error: m:1 is not registered in dev"
+
+
 def test_an_unknown_backend_is_named(mlops, monkeypatch):
     monkeypatch.setenv("MLOPS_BACKEND", "gcp")
     code, _, err = mlops("status")
@@ -70,15 +72,44 @@ def test_an_unknown_backend_is_named(mlops, monkeypatch):
 def test_a_bad_config_stops_a_verb_before_any_work(mlops, repo):
     prod = repo / "environments" / "prod.yml"
     prod.write_text(prod.read_text().replace("tolerance: 0.01", "tolerance: 2"))
-    code, _, err = mlops("gate")
+    code, _, err = mlops("gate", "--model", "m:1")
     assert code == 2
     assert "environments/prod.yml: field `gate.tolerance` must be from 0 up to 1, not 2" in err
 
 
-def test_an_unknown_flag_is_refused_by_the_parser(mlops):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deploy", "--env", "qa"),
+        ("register",),  # which job: nothing is remembered between verbs
+        ("share",),
+        ("gate",),
+        ("promote",),
+    ],
+)
+def test_an_unknown_flag_or_a_missing_job_or_model_is_refused_by_the_parser(mlops, args, capsys):
     with pytest.raises(SystemExit) as stop:
-        mlops("deploy", "--env", "qa")
+        mlops(*args)
     assert stop.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_deploying_a_never_promoted_prod_is_a_notice_not_a_failure(mlops, tmp_path, monkeypatch):
+    outputs = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    code, out, err = mlops("deploy", "--env", "prod")
+    assert (code, err) == (0, "")
+    assert "notice: environments/prod.yml names no model.version" in out
+    assert outputs.read_text() == "deployed=false\n"
+
+
+def test_monitoring_a_never_promoted_prod_is_a_notice_not_a_failure(mlops, tmp_path, monkeypatch):
+    outputs = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    code, out, err = mlops("monitor", "--env", "prod")
+    assert (code, err) == (0, "")
+    assert "notice: prod serves no model yet" in out
+    assert outputs.read_text() == "drift=false\n"
 
 
 def test_status_on_a_fresh_home_is_empty(mlops):

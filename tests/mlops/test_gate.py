@@ -1,5 +1,7 @@
 """The gate refuses what it must, including on ties of doubt: it fails closed."""
 
+import pytest
+
 from mlops.config import Gate
 from mlops.gate import Champion, judge
 
@@ -66,3 +68,27 @@ def test_a_better_challenger_passes_with_every_comparison_printed():
     verdict = judge({"roc_auc": 0.99, "recall": 0.95}, Champion("m:1", GOOD), RULES)
     assert verdict.passed
     assert sum("vs champion" in r for r in verdict.reasons) == 2
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), float("-inf"), "nan", "inf", "high"])
+def test_an_odd_challenger_value_refuses(odd):
+    verdict = judge({**GOOD, "recall": odd}, Champion(None), RULES)
+    assert not verdict.passed
+    assert refusals(verdict) == [
+        f"REFUSED: challenger recall is {odd!r}, not a finite number; failing closed"
+    ]
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), "nan", "-inf", "n/a", None])
+def test_an_odd_champion_value_refuses_even_a_perfect_challenger(odd):
+    perfect = {"roc_auc": 1.0, "recall": 1.0}
+    verdict = judge(perfect, Champion("m:1", {"roc_auc": 0.9, "recall": odd}), RULES)
+    assert not verdict.passed
+    (reason,) = refusals(verdict)
+    assert reason.startswith("REFUSED: champion m:1 ")
+    assert "failing closed" in reason
+
+
+def test_a_boolean_is_not_a_metric():
+    verdict = judge({**GOOD, "recall": True}, Champion(None), RULES)
+    assert not verdict.passed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 # Lineage tags every registered model carries (values are strings, as Azure ML tags are).
@@ -57,9 +58,10 @@ class ModelVersion:
         return f"{self.name}:{self.version}"
 
     @property
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, str]:
+        """The metric tags as recorded (strings); the gate decides what counts as a number."""
         return {
-            key[len(METRIC_PREFIX) :]: float(value)
+            key[len(METRIC_PREFIX) :]: value
             for key, value in self.tags.items()
             if key.startswith(METRIC_PREFIX)
         }
@@ -122,6 +124,9 @@ class Backend(Protocol):
     # the registry shared by all environments
     def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]: ...
     def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None: ...
+    def download_model(self, model: ModelVersion, folder: Path) -> Path:
+        """The shared version's model.onnx, copied under `folder`, its sha256 checked."""
+        ...
 
     # online endpoints
     def get_endpoint(self, name: str) -> Endpoint | None: ...

@@ -32,7 +32,6 @@ from mlops.backends.base import (
     Response,
     TrainingSpec,
 )
-from mlops.backends.local.state import remember_job, resolve_job
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
@@ -143,7 +142,6 @@ class AzureBackend:
         )
         submitted = self.ml.jobs.create_or_update(job)
         self.say(f"submitted job {submitted.name}: {submitted.studio_url}")
-        remember_job(self.home / self.env, submitted.name)
         final = self._wait(submitted.name)
         if final.status != "Completed":
             raise MlopsError(
@@ -167,7 +165,6 @@ class AzureBackend:
     def get_job(self, job_id: str) -> Job:
         from azure.core.exceptions import ResourceNotFoundError
 
-        job_id = resolve_job(self.home / self.env, self.env, job_id)
         try:
             job = self.ml.jobs.get(job_id)
         except ResourceNotFoundError:
@@ -237,6 +234,11 @@ class AzureBackend:
 
     def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None:
         return _get_model(self.registry, name, version)
+
+    def download_model(self, model: ModelVersion, folder: Path) -> Path:
+        target = folder / model.name / str(model.version)
+        self.registry.models.download(model.name, str(model.version), download_path=target)
+        return lineage.checked_artifact(target, model)
 
     # ---- online endpoints ---------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from mlops.backends.base import (
 )
 from mlops.backends.local import inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER
-from mlops.backends.local.state import locked, read_json, remember_job, resolve_job, write_json
+from mlops.backends.local.state import locked, read_json, write_json
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
@@ -116,11 +116,9 @@ class LocalBackend:
             git_commit=spec.git_commit,
         )
         write_json(job_dir / "job.json", job.__dict__)
-        remember_job(self.dir, job_id)
         return job
 
     def get_job(self, job_id: str) -> Job:
-        job_id = resolve_job(self.dir, self.env, job_id)
         data = read_json(self.dir / "jobs" / job_id / "job.json")
         if data is None:
             raise MlopsError(f"no job {job_id!r} in {self.env}")
@@ -212,6 +210,12 @@ class LocalBackend:
             artifact_sha256=meta["artifact_sha256"],
             location=str(folder / str(version) / "model"),
         )
+
+    def download_model(self, model: ModelVersion, folder: Path) -> Path:
+        target = folder / model.name / str(model.version)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(model.location, target)
+        return lineage.checked_artifact(target, model)
 
     # ---- online endpoints ----------------------------------------------------------
 

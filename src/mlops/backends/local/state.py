@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import MlopsError
-
 
 def read_json(path: Path, default: Any = None) -> Any:
     try:
@@ -46,21 +44,3 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-LAST_JOB = "last_job.json"
-
-
-def remember_job(folder: Path, job_id: str) -> None:
-    """Note the environment's latest training job, so `register` can default to it."""
-    write_json(folder / LAST_JOB, {"id": job_id})
-
-
-def resolve_job(folder: Path, env: str, job_id: str) -> str:
-    """A job id as given, or for "last" the one remember_job noted."""
-    if job_id != "last":
-        return job_id
-    last = (read_json(folder / LAST_JOB) or {}).get("id", "")
-    if not last:
-        raise MlopsError(f"no training job has run in {env} yet; run `mlops train`")
-    return last

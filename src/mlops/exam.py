@@ -1,0 +1,78 @@
+"""The same exam for champion and challenger: both served artifacts scored on one held-out split.
+
+Metric tags come from each model's own training run, each on its own held-out
+rows; comparing them compares two different exams. The exam re-creates the
+challenger's split (its data, by sha256, and its seed and test fraction) and
+scores both ONNX files on it with `src/model/evaluate.py`, the data scientist's
+metrics, run as a subprocess since `src/model` is a code snapshot, not a package.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops import lineage
+from mlops.backends.base import PARAM_PREFIX, TAG_DATA, ModelVersion
+from mlops.errors import GateRefused
+
+EVALUATE = Path("src") / "model" / "evaluate.py"
+
+
+@dataclass(frozen=True)
+class ExamPaper:
+    """The held-out split the exam uses, as the challenger's training made it."""
+
+    data: Path
+    seed: int
+    test_fraction: float
+
+    def describe(self, root: Path) -> str:
+        shown = self.data.relative_to(root) if self.data.is_relative_to(root) else self.data
+        return (
+            f"{shown.as_posix()} (sha256 {lineage.sha256_of(self.data)[:12]}…), "
+            f"seed {self.seed}, test fraction {self.test_fraction}"
+        )
+
+
+def paper_for(challenger: ModelVersion, data: Path, data_file_label: str) -> ExamPaper:
+    """The challenger's split, refused in one sentence when it cannot be re-created exactly."""
+    wanted = challenger.tags.get(TAG_DATA)
+    if not data.is_file() or lineage.sha256_of(data) != wanted:
+        raise GateRefused(
+            f"{challenger.ref} was trained on data with sha256 {str(wanted)[:12]}…, which is not "
+            f"{data_file_label}; the gate cannot set the same exam for both models, failing closed"
+        )
+    try:
+        seed = int(challenger.tags[f"{PARAM_PREFIX}seed"])
+        fraction = float(challenger.tags[f"{PARAM_PREFIX}test_fraction"])
+    except (KeyError, ValueError):
+        raise GateRefused(
+            f"{challenger.ref} carries no usable param.seed and param.test_fraction tags, so its "
+            "held-out split cannot be re-created; failing closed"
+        ) from None
+    return ExamPaper(data, seed, fraction)
+
+
+def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """Each artifact's metrics on the paper's held-out rows; any failure refuses the gate."""
+    command = [
+        sys.executable,
+        str(root / EVALUATE),
+        f"--data={paper.data}",
+        f"--seed={paper.seed}",
+        f"--test-fraction={paper.test_fraction}",
+        *(f"--model={label}={path}" for label, path in artifacts.items()),
+    ]
+    done = subprocess.run(command, cwd=root / EVALUATE.parent, capture_output=True, text=True)
+    try:
+        scores = json.loads(done.stdout)["metrics"] if done.returncode == 0 else None
+    except (ValueError, KeyError):
+        scores = None
+    if not isinstance(scores, dict) or set(scores) != set(artifacts):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise GateRefused(f"the exam of {', '.join(artifacts)} failed ({last}); failing closed")
+    return scores
