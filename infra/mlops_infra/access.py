@@ -1,13 +1,22 @@
-"""Who may do what, where: the one matrix every role assignment is made from.
+"""Who may do what, where, and which GitHub jobs may act as which identity.
 
-Read it as: persona -> environment -> [(role, scope)]. Scopes name a resource
-of that environment (or the shared registry), never a subscription. No Owner,
-no User Access Administrator; Contributor appears once, for the identity that
-runs `pulumi up` inside its own resource group (see infra/README.md).
+Read MATRIX as: persona -> environment -> [(role, scope)]. Scopes name a
+resource of that environment (or the shared registry), never a subscription.
+No Owner, no User Access Administrator; Contributor appears once per
+environment, for the identity that runs `pulumi up` inside its own resource
+group. People hold nothing in prod beyond Reader: prod changes only through
+the gated workflows (see infra/README.md, "Break glass").
+
+IDENTITIES says where each workload identity's door is: the GitHub
+Environment whose jobs it trusts. No two identities share a door. The
+identities and their federated credentials live in the shared stack's
+resource group, which no infrastructure identity can write to, so no CI job
+can add trust to any of them.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 # Built-in role definition ids (the same in every tenant).
@@ -17,14 +26,42 @@ ROLES = {
     "Role Based Access Control Administrator": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     "AzureML Data Scientist": "f6c7c914-8db3-469d-8ca1-694a8f32e121",
     "AzureML Compute Operator": "e503ece1-11d0-4e8e-8e2c-7a6c3bf38815",
-    "AzureML Registry User": "1823dd4f-9b8c-4ab6-ab4e-7397a3684615",
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    # userAssignedIdentities/*/read and */assign/action; no federatedIdentityCredentials/write
+    # (learn.microsoft.com built-in roles, "Managed Identity Operator")
+    "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
 }
 FORBIDDEN_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+}
+# registries/assets/* includes delete (learn.microsoft.com built-in roles, "AzureML Registry User")
+REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    description: str
+    actions: tuple[str, ...]
+
+
+# Sharing needs read and write of registry assets, never delete: the built-in AzureML Registry
+# User grants registries/assets/*, so dev automation could delete what prod deploys from.
+# Actions: learn.microsoft.com/azure/machine-learning/how-to-manage-registries ("Allow users to
+# create and use assets from the registry"); a model version, once written, is immutable.
+REGISTRY_PUBLISHER = "Model Registry Publisher"
+CUSTOM_ROLES = {
+    REGISTRY_PUBLISHER: CustomRole(
+        "Reads the model registry and adds assets to it; cannot delete assets or change the "
+        "registry.",
+        (
+            "Microsoft.MachineLearningServices/registries/read",
+            "Microsoft.MachineLearningServices/registries/assets/read",
+            "Microsoft.MachineLearningServices/registries/assets/write",
+        ),
+    ),
 }
 
 # Scopes, by the resource they name.
@@ -33,16 +70,22 @@ RESOURCE_GROUP = "resource-group"
 STORAGE = "storage"
 CONTAINER_REGISTRY = "container-registry"
 MODEL_REGISTRY = "model-registry"
-SCOPES = (WORKSPACE, RESOURCE_GROUP, STORAGE, CONTAINER_REGISTRY, MODEL_REGISTRY)
+COMPUTE_IDENTITY = "compute-identity"  # the training cluster's identity, as a resource
+SCOPES = (WORKSPACE, RESOURCE_GROUP, STORAGE, CONTAINER_REGISTRY, MODEL_REGISTRY, COMPUTE_IDENTITY)
+# Scopes outside an environment's resource group: the shared stack (a platform administrator)
+# makes these grants, because no environment's infrastructure identity may write there.
+SHARED_SCOPES = (MODEL_REGISTRY, COMPUTE_IDENTITY)
 
 # Personas.
 DATA_SCIENTISTS = "data-scientists"  # an Entra group
 ML_ENGINEERS = "ml-engineers"  # an Entra group
 AUTOMATION = "automation"  # GitHub Actions, this environment's ML verbs
 INFRA_AUTOMATION = "infra-automation"  # GitHub Actions, this environment's `pulumi up`
+MONITOR = "monitor"  # GitHub Actions, the daily drift check of prod
 COMPUTE = "compute"  # the training cluster's identity
-ENDPOINT = "endpoint"  # the online endpoints' identity
 PREVIEW = "pull-request-preview"  # read-only, for `pulumi preview` on pull requests
+PEOPLE = (DATA_SCIENTISTS, ML_ENGINEERS)
+PEOPLE_IN_PROD = {"Reader"}  # the only role a person may hold in prod
 
 
 @dataclass(frozen=True)
@@ -51,30 +94,56 @@ class Grant:
     scope: str
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A user-assigned identity of one environment; `door` is the GitHub Environment whose jobs
+    it trusts ({env} is replaced), None for one no GitHub job may obtain."""
+
+    suffix: str  # id-<project>-<env>-<suffix>
+    door: str | None
+    envs: tuple[str, ...] = ("dev", "preprod", "prod")
+
+    def door_in(self, env: str) -> str | None:
+        return self.door.format(env=env) if self.door else None
+
+
+IDENTITIES = {
+    AUTOMATION: Identity("github", "{env}"),
+    INFRA_AUTOMATION: Identity("infra", "{env}-infra"),
+    MONITOR: Identity("monitor", "monitor", envs=("prod",)),
+    COMPUTE: Identity("compute", None),
+}
+
+
+def identities_in(env: str) -> dict[str, Identity]:
+    return {persona: i for persona, i in IDENTITIES.items() if env in i.envs}
+
+
 def _same_everywhere(*grants: Grant) -> dict[str, list[Grant]]:
     return {env: list(grants) for env in ("dev", "preprod", "prod")}
 
 
 MATRIX: dict[str, dict[str, list[Grant]]] = {
+    # Dev only: the promotion pull request shows prod's champion metrics and the monitor run
+    # shows drift, so reading preprod or prod would add exposure and no task.
     DATA_SCIENTISTS: {
         "dev": [
             Grant("AzureML Data Scientist", WORKSPACE),
             Grant("AzureML Compute Operator", WORKSPACE),
             Grant("Storage Blob Data Contributor", STORAGE),
         ],
-        "preprod": [Grant("Reader", WORKSPACE)],
-        "prod": [Grant("Reader", WORKSPACE)],
     },
+    # Deploy rights in prod only through deploy-prod.yml behind the prod reviewers.
     ML_ENGINEERS: {
         "dev": [Grant("AzureML Data Scientist", WORKSPACE)],
         "preprod": [Grant("AzureML Data Scientist", WORKSPACE)],
-        "prod": [Grant("AzureML Data Scientist", WORKSPACE)],
+        "prod": [Grant("Reader", WORKSPACE)],
     },
     AUTOMATION: {
         "dev": [
             Grant("AzureML Data Scientist", WORKSPACE),
             Grant("Storage Blob Data Contributor", STORAGE),
-            Grant("AzureML Registry User", MODEL_REGISTRY),  # shares models: writes
+            Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),  # shares models: adds, never deletes
         ],
         "preprod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
         "prod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
@@ -82,22 +151,59 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
     INFRA_AUTOMATION: _same_everywhere(
         Grant("Contributor", RESOURCE_GROUP),
         Grant("Role Based Access Control Administrator", RESOURCE_GROUP),
+        Grant("Managed Identity Operator", COMPUTE_IDENTITY),  # attach it to the cluster
     ),
-    COMPUTE: _same_everywhere(
-        Grant("AcrPull", CONTAINER_REGISTRY), Grant("Storage Blob Data Reader", STORAGE)
-    ),
-    ENDPOINT: _same_everywhere(
-        Grant("AcrPull", CONTAINER_REGISTRY),
-        Grant("Storage Blob Data Reader", STORAGE),
-        Grant("Reader", MODEL_REGISTRY),
-    ),
+    # Reads the live endpoint and workspace, the served model's tags in the registry, and the
+    # data collector's blobs: Reader alone reaches no blob data, hence Storage Blob Data Reader.
+    MONITOR: {
+        "prod": [
+            Grant("Reader", WORKSPACE),
+            Grant("Storage Blob Data Reader", STORAGE),
+            Grant("Reader", MODEL_REGISTRY),
+        ],
+    },
+    # Identity-based datastores: jobs read inputs and, in dev, write outputs as the cluster.
+    COMPUTE: {
+        "dev": [
+            Grant("AcrPull", CONTAINER_REGISTRY),
+            Grant("Storage Blob Data Contributor", STORAGE),
+        ],
+        "preprod": [
+            Grant("AcrPull", CONTAINER_REGISTRY),
+            Grant("Storage Blob Data Reader", STORAGE),
+        ],
+        "prod": [Grant("AcrPull", CONTAINER_REGISTRY), Grant("Storage Blob Data Reader", STORAGE)],
+    },
     PREVIEW: _same_everywhere(Grant("Reader", RESOURCE_GROUP)),
 }
+# Online endpoints use their system-assigned identity: Azure ML grants it AcrPull and Storage
+# Blob Data Reader on the workspace's registry and storage itself; a user-assigned one gets
+# nothing automatically (learn.microsoft.com/azure/machine-learning/concept-endpoints-online-auth).
+
+# Roles the Role Based Access Control Administrator may never hand out, even within the matrix.
+NOT_DELEGABLE = ("Contributor", "Role Based Access Control Administrator")
 
 
 def grants_for(env: str) -> list[tuple[str, Grant]]:
-    """Every (persona, grant) the environment's stack creates, in matrix order."""
+    """Every (persona, grant) of the environment, in matrix order, whichever stack makes it."""
     return [(persona, grant) for persona, by_env in MATRIX.items() for grant in by_env.get(env, [])]
+
+
+def environment_grants(env: str) -> list[tuple[str, Grant]]:
+    """The grants the environment's own stack makes (inside its resource group)."""
+    return [(p, g) for p, g in grants_for(env) if g.scope not in SHARED_SCOPES]
+
+
+def shared_grants(env: str) -> list[tuple[str, Grant]]:
+    """The environment's grants the shared stack makes (registry, identities)."""
+    return [(p, g) for p, g in grants_for(env) if g.scope in SHARED_SCOPES]
+
+
+def delegable_roles(env: str) -> list[str]:
+    """The roles the environment's infrastructure identity may assign: those its stack makes."""
+    return sorted(
+        {g.role for _, g in environment_grants(env) if g.role not in NOT_DELEGABLE}, key=str
+    )
 
 
 def as_table() -> str:
@@ -111,3 +217,13 @@ def as_table() -> str:
         ]
         lines.append(f"| {persona} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def role_guid(role: str, subscription_id: str, project: str) -> str:
+    """A role's definition id: fixed for built-in roles; for a custom role, derived from the
+    subscription and project, so two forks in one tenant never overwrite each other's role."""
+    if role in ROLES:
+        return ROLES[role]
+    if role not in CUSTOM_ROLES:
+        raise KeyError(f"{role!r} is neither a built-in role of ROLES nor one of CUSTOM_ROLES")
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription_id}/{project}/role/{role}"))

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pulumi
 from pulumi_azure_native import (
     applicationinsights,
-    authorization,
     containerregistry,
     keyvault,
     machinelearningservices,
-    managedidentity,
     operationalinsights,
     resources,
     storage,
 )
 
 from mlops_infra import access
+from mlops_infra.assignments import assign, delegation_condition, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-GITHUB_AUDIENCE = "api://AzureADTokenExchange"
 COMPUTE_NAME = "cpu-cluster"
-
-
-def github_subject(repository: str, env: str) -> str:
-    """The subject GitHub presents for a job bound to an environment (not the branch ref)."""
-    return f"repo:{repository}:environment:{env}"
 
 
 def registry_id(settings: Settings) -> str:
@@ -39,25 +29,20 @@ def registry_id(settings: Settings) -> str:
     )
 
 
-def delegation_condition(role_ids: list[str]) -> str:
-    """Limit a Role Based Access Control Administrator to assigning the matrix's own roles."""
-    allowed = "{" + ", ".join(sorted(role_ids)) + "}"
-    attribute = "Microsoft.Authorization/roleAssignments:RoleDefinitionId"
-
-    def only_allowed(action: str, source: str) -> str:
-        return (
-            f"((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})) OR "
-            f"(@{source}[{attribute}] ForAnyOfAnyValues:GuidEquals {allowed}))"
-        )
-
-    return only_allowed("write", "Request") + " AND " + only_allowed("delete", "Resource")
-
-
 class Environment(pulumi.ComponentResource):
     """Resource group, monitoring, key vault, storage, image registry, Azure ML workspace,
-    a compute cluster that scales to zero, identities and their role assignments."""
+    a compute cluster that scales to zero, and the role assignments inside the group.
 
-    def __init__(self, settings: Settings, preview_principal_id: pulumi.Input[str], opts=None):
+    `identities` is the shared stack's entry for this environment: per persona of
+    access.IDENTITIES, its `id`, `principalId` and `clientId`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        identities: pulumi.Output,
+        preview_principal_id: pulumi.Input[str],
+        opts=None,
+    ):
         env = settings.stack
         super().__init__("mlops:infra:Environment", env, None, opts)
         names = Names.of(settings)
@@ -116,6 +101,11 @@ class Environment(pulumi.ComponentResource):
             allow_blob_public_access=False,
             minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True,
+            # Entra only: no account key, no SAS signed with one; the workspace then needs
+            # identity-based system datastores (learn.microsoft.com/azure/machine-learning/
+            # how-to-disable-local-auth-storage, in preview)
+            allow_shared_key_access=False,
+            default_to_o_auth_authentication=True,
             opts=child,
         )
         images = containerregistry.Registry(
@@ -138,35 +128,15 @@ class Environment(pulumi.ComponentResource):
             key_vault=vault.id,
             application_insights=insights.id,
             container_registry=images.id,
+            # the system datastores use Entra identities, not the (disabled) account key
+            system_datastores_auth_mode="Identity",
             opts=child,
         )
 
-        def identity(role: str) -> managedidentity.UserAssignedIdentity:
-            return managedidentity.UserAssignedIdentity(
-                f"{role}-identity",
-                resource_name_=names.identity(role),
-                resource_group_name=rg,
-                location=settings.location,
-                opts=child,
-            )
+        def of(persona: str, key: str) -> pulumi.Output[str]:
+            return identities.apply(lambda found: found[persona][key])
 
-        self.automation = identity("github")
-        self.infra_automation = identity("infra")
-        compute_identity = identity("compute")
-        self.endpoint_identity = identity("endpoint")
-        subject = github_subject(settings.github_repository, env)
-        for role, ident in (("github", self.automation), ("infra", self.infra_automation)):
-            managedidentity.FederatedIdentityCredential(
-                f"{role}-federation",
-                federated_identity_credential_resource_name=f"github-{env}",
-                resource_name_=ident.name,
-                resource_group_name=rg,
-                issuer=GITHUB_ISSUER,
-                subject=subject,
-                audiences=[GITHUB_AUDIENCE],
-                opts=child,
-            )
-
+        compute_identity = of(access.COMPUTE, "id")
         self.compute = machinelearningservices.Compute(
             "compute",
             compute_name=COMPUTE_NAME,
@@ -175,7 +145,7 @@ class Environment(pulumi.ComponentResource):
             location=settings.location,
             identity={
                 "type": "UserAssigned",
-                "user_assigned_identities": [compute_identity.id],
+                "user_assigned_identities": [compute_identity],
             },
             # typed arguments: `properties` is a union, so a plain dict would keep snake_case keys
             properties=machinelearningservices.AmlComputeArgs(
@@ -183,6 +153,11 @@ class Environment(pulumi.ComponentResource):
                 properties=machinelearningservices.AmlComputePropertiesArgs(
                     vm_size=settings.compute_vm_size,
                     vm_priority="Dedicated",
+                    # SSH closed on every node; NotSpecified opens it on nodes without a VNet
+                    remote_login_port_public_access="Disabled",
+                    # Nodes without public IPs need a subnet or a managed network, which this
+                    # workspace has not; the policy demands it once a subnet is set.
+                    enable_node_public_ip=True,
                     scale_settings=machinelearningservices.ScaleSettingsArgs(
                         min_node_count=0,
                         max_node_count=settings.compute_max_nodes,
@@ -196,10 +171,10 @@ class Environment(pulumi.ComponentResource):
         principals = {
             access.DATA_SCIENTISTS: (settings.data_scientists_group, "Group"),
             access.ML_ENGINEERS: (settings.ml_engineers_group, "Group"),
-            access.AUTOMATION: (self.automation.principal_id, "ServicePrincipal"),
-            access.INFRA_AUTOMATION: (self.infra_automation.principal_id, "ServicePrincipal"),
-            access.COMPUTE: (compute_identity.principal_id, "ServicePrincipal"),
-            access.ENDPOINT: (self.endpoint_identity.principal_id, "ServicePrincipal"),
+            **{
+                persona: (of(persona, "principalId"), "ServicePrincipal")
+                for persona in access.identities_in(env)
+            },
             access.PREVIEW: (preview_principal_id, "ServicePrincipal"),
         }
         scopes = {
@@ -207,31 +182,34 @@ class Environment(pulumi.ComponentResource):
             access.RESOURCE_GROUP: group.id,
             access.STORAGE: account.id,
             access.CONTAINER_REGISTRY: images.id,
-            access.MODEL_REGISTRY: registry_id(settings),
         }
-        delegable = [
-            access.ROLES[g.role]
-            for _, g in access.grants_for(env)
-            if g.role not in ("Contributor", "Role Based Access Control Administrator")
-        ]
-        for persona, grant in access.grants_for(env):
+        grants = access.environment_grants(env)
+        # the matrix's own principals of this stack, the only ones the delegate may assign to
+        delegates_to = pulumi.Output.all(
+            *{principals[p][0] for p, g in grants if g.role not in access.NOT_DELEGABLE}
+        ).apply(sorted)
+        condition = delegates_to.apply(
+            lambda ids: delegation_condition(
+                [
+                    access.role_guid(r, settings.subscription_id, settings.project)
+                    for r in access.delegable_roles(env)
+                ],
+                ids,
+            )
+        )
+        for persona, grant in grants:
             principal, kind = principals[persona]
-            key = f"{persona}/{grant.role}/{grant.scope}"
             delegating = grant.role == "Role Based Access Control Administrator"
-            authorization.RoleAssignment(
-                f"{persona}-{grant.role.lower().replace(' ', '-')}-{grant.scope}",
-                # a stable name per (stack, persona, role, scope): re-runs update, never duplicate
-                role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{names.suffix}/{key}")),
-                principal_id=principal,
-                principal_type=kind,
-                role_definition_id=(
-                    f"/subscriptions/{settings.subscription_id}/providers/"
-                    f"Microsoft.Authorization/roleDefinitions/{access.ROLES[grant.role]}"
-                ),
-                scope=scopes[grant.scope],
-                condition=delegation_condition(delegable) if delegating else None,
-                condition_version="2.0" if delegating else None,
-                opts=child,
+            assign(
+                slug(persona, grant),
+                f"{names.suffix}/{persona}/{grant.role}/{grant.scope}",
+                settings,
+                principal,
+                kind,
+                grant.role,
+                scopes[grant.scope],
+                child,
+                condition=condition if delegating else None,
             )
 
         self.register_outputs({})

@@ -20,43 +20,49 @@ def provider(settings: Settings) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(provider=github.Provider("github", owner=owner))
 
 
+# Each ML environment's gate also guards the door of its infrastructure identity; the monitor's
+# environment opens only a read-only identity, so a daily run waits for no one.
+REVIEWED = {"prod": "prod", "prod-infra": "prod"}
+
+
 def environment(
-    settings: Settings, variables: dict[str, pulumi.Input[str]]
+    settings: Settings, name: str, variables: dict[str, pulumi.Input[str]]
 ) -> github.RepositoryEnvironment:
-    """The GitHub Environment that jobs bind to; prod's waits for required reviewers."""
-    env, repo = settings.stack, settings.github_repository.split("/")[1]
+    """A GitHub Environment jobs bind to; prod's and prod-infra's wait for required reviewers.
+    Creating them as code matters: a job naming a missing one gets it made unprotected."""
+    repo = settings.github_repository.split("/")[1]
     opts = provider(settings)
     reviewers = None
-    if env == "prod":
+    if name in REVIEWED:
         if not settings.prod_reviewer_team_ids:
             raise GitHubConfigError(
                 "mlops:prodReviewerTeamIds must name at least one team: "
-                "without reviewers the prod gate would do nothing"
+                f"without reviewers the {name} gate would do nothing"
             )
         reviewers = [{"teams": settings.prod_reviewer_team_ids}]
     created = github.RepositoryEnvironment(
-        f"github-environment-{env}",
+        f"github-environment-{name}",
         repository=repo,
-        environment=env,
+        environment=name,
         reviewers=reviewers,
-        prevent_self_review=env == "prod",
+        prevent_self_review=name in REVIEWED,
         can_admins_bypass=False,
         deployment_branch_policy={"protected_branches": False, "custom_branch_policies": True},
         opts=opts,
     )
     github.RepositoryEnvironmentDeploymentPolicy(
-        f"github-environment-{env}-main-only",
+        f"github-environment-{name}-main-only",
         repository=repo,
         environment=created.environment,
         branch_pattern="main",
         opts=opts,
     )
-    for name, value in variables.items():
+    for variable, value in variables.items():
         github.ActionsEnvironmentVariable(
-            f"github-variable-{env}-{name}",
+            f"github-variable-{name}-{variable}",
             repository=repo,
             environment=created.environment,
-            variable_name=name,
+            variable_name=variable,
             value=value,
             opts=opts,
         )

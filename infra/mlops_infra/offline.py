@@ -69,6 +69,15 @@ class Record:
         return self.logical_name
 
 
+def identity_ids(resource_id: str) -> dict[str, str]:
+    """The principal and client ids the mocks give the identity with this resource id."""
+    return {
+        "id": resource_id,
+        "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal/{resource_id}")),
+        "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"client/{resource_id}")),
+    }
+
+
 class AzureShapedMocks(pulumi.runtime.Mocks):
     def __init__(self, subscription: str, shared_outputs: dict):
         self.subscription = subscription
@@ -91,8 +100,7 @@ class AzureShapedMocks(pulumi.runtime.Mocks):
                 "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]},
             }
         if args.typ.endswith(":UserAssignedIdentity"):
-            outputs["principalId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal/{resource_id}"))
-            outputs["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"client/{resource_id}"))
+            outputs.update(identity_ids(resource_id))
         return [resource_id, outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -127,15 +135,39 @@ def stack_config(stack: str, infra: Path = INFRA) -> dict[str, str]:
 
 
 def run_stack(stack: str, infra: Path = INFRA, overrides: dict | None = None) -> list[Record]:
-    """Build the stack under mocks; return what it would create."""
+    """Build the stack under mocks; return what it would create. An environment reads the
+    outputs the shared stack's own mocked run gives, as a stack reference would."""
+    config = {**stack_config(stack, infra), **(overrides or {})}
+    shared_outputs = {} if stack == "shared" else shared_stack_outputs(infra, overrides)
+    return _run(stack, config, shared_outputs)
+
+
+def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> dict:
+    from mlops_infra import access
+    from mlops_infra.naming import Names
+    from mlops_infra.settings import ENVIRONMENTS
+
+    records = run_stack("shared", infra, overrides)
+    by_name = {r.azure_name: r for r in records if r.type.endswith(":UserAssignedIdentity")}
+    config = {**stack_config("shared", infra), **(overrides or {})}
+    project, subscription = config["mlops:project"], config[SUBSCRIPTION_KEY]
+    identities = {
+        env: {
+            persona: identity_ids(
+                by_name[Names.build(project, env, subscription).identity(spec.suffix)].id
+            )
+            for persona, spec in access.identities_in(env).items()
+        }
+        for env in ENVIRONMENTS
+    }
+    preview = identity_ids(by_name[f"id-{project}-pr-preview"].id)
+    return {"identities": identities, "previewPrincipalId": preview["principalId"]}
+
+
+def _run(stack: str, config: dict, shared_outputs: dict) -> list[Record]:
     from mlops_infra.program import build
 
-    config = {**stack_config(stack, infra), **(overrides or {})}
-    subscription = config[SUBSCRIPTION_KEY]
-    shared_outputs = {
-        "previewPrincipalId": str(uuid.uuid5(uuid.NAMESPACE_URL, "preview-principal"))
-    }
-    mocks = AzureShapedMocks(subscription, shared_outputs)
+    mocks = AzureShapedMocks(config[SUBSCRIPTION_KEY], shared_outputs)
     pulumi.runtime.set_all_config(config)
     pulumi.runtime.set_mocks(mocks, project="mlops-infra", stack=stack, preview=False)
 

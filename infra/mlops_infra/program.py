@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pulumi
 
-from mlops_infra import github
-from mlops_infra.environment import Environment, registry_id
+from mlops_infra import access, github
+from mlops_infra.environment import Environment
+from mlops_infra.naming import Names
 from mlops_infra.settings import ENVIRONMENTS, SHARED, Settings
 
 
@@ -26,6 +27,7 @@ def build_shared(settings: Settings) -> None:
     pulumi.export("registryName", shared.registry.name)
     pulumi.export("previewPrincipalId", shared.preview.principal_id)
     pulumi.export("previewClientId", shared.preview.client_id)
+    pulumi.export("identities", shared.identity_outputs())
     if settings.manage_github:
         variables = {
             "AZURE_PREVIEW_CLIENT_ID": shared.preview.client_id,
@@ -43,18 +45,36 @@ def build_environment(settings: Settings) -> None:
         pulumi.Config("mlops").get("sharedStack") or f"organization/{pulumi.get_project()}/shared"
     )
     shared = pulumi.StackReference(shared_stack)
-    env = Environment(settings, preview_principal_id=shared.require_output("previewPrincipalId"))
-    outputs = {
-        "AZURE_CLIENT_ID": env.automation.client_id,
-        "AZURE_INFRA_CLIENT_ID": env.infra_automation.client_id,
+    env = settings.stack
+    identities = shared.require_output("identities").apply(lambda found: found[env])
+
+    def client_id(persona: str) -> pulumi.Output[str]:
+        return identities.apply(lambda found: found[persona]["clientId"])
+
+    environment = Environment(
+        settings, identities, preview_principal_id=shared.require_output("previewPrincipalId")
+    )
+    common = {
         "AZURE_TENANT_ID": settings.tenant_id,
         "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
-        "AZURE_RESOURCE_GROUP": env.names.resource_group,
-        "AZURE_ML_WORKSPACE": env.names.workspace,
-        "AZURE_ML_REGISTRY_ID": registry_id(settings),
-        "AZURE_ENDPOINT_IDENTITY_ID": env.endpoint_identity.id,
+        "AZURE_RESOURCE_GROUP": environment.names.resource_group,
+        "AZURE_ML_WORKSPACE": environment.names.workspace,
+        "AZURE_ML_REGISTRY": Names.of(settings, "shared").registry,  # the name the code reads
     }
-    for name, value in outputs.items():
+    # One GitHub Environment per identity: its variables name only the identity it opens.
+    doors = {
+        access.IDENTITIES[persona].door_in(env): {
+            "AZURE_INFRA_CLIENT_ID" if persona == access.INFRA_AUTOMATION else "AZURE_CLIENT_ID": (
+                client_id(persona)
+            ),
+            **common,
+        }
+        for persona in access.identities_in(env)
+        if access.IDENTITIES[persona].door
+    }
+    for name, value in doors[env].items():
         pulumi.export(name, value)
+    pulumi.export("AZURE_INFRA_CLIENT_ID", doors[f"{env}-infra"]["AZURE_INFRA_CLIENT_ID"])
     if settings.manage_github:
-        github.environment(settings, outputs)
+        for door, variables in doors.items():
+            github.environment(settings, door, variables)

@@ -26,6 +26,10 @@ class Settings:
     purge_protection: bool
     name_generation: int
     prod_reviewer_team_ids: list[int] = field(default_factory=list)
+    # GitHub's immutable ids, for OIDC subjects (`gh api repos/OWNER/REPO --jq '.owner.id, .id'`)
+    github_owner_id: int = 0
+    github_repository_id: int = 0
+    github_name_only_subjects: bool = False  # also trust repo:OWNER/REPO:... (old claim format)
 
     @staticmethod
     def from_config(stack: str) -> Settings:
@@ -45,4 +49,7 @@ class Settings:
             purge_protection=config.get_bool("purgeProtection") or False,
             name_generation=config.get_int("nameGeneration") or 1,
             prod_reviewer_team_ids=config.get_object("prodReviewerTeamIds") or [],
+            github_owner_id=config.require_int("githubOwnerId"),
+            github_repository_id=config.require_int("githubRepositoryId"),
+            github_name_only_subjects=config.get_bool("githubNameOnlySubjects") or False,
         )

@@ -1,20 +1,19 @@
-"""The shared stack: the model registry every environment uses, and the preview identity."""
+"""The shared stack: the model registry every environment uses, and every workload identity.
+
+Identities and their federated credentials live here, in a resource group no
+environment's infrastructure identity can write to: `pulumi up` from CI can
+neither add trust to an identity nor hand it a registry role. A platform
+administrator runs this stack (infra/README.md)."""
 
 from __future__ import annotations
-
-import uuid
 
 import pulumi
 from pulumi_azure_native import authorization, machinelearningservices, managedidentity, resources
 
-from mlops_infra import access
-from mlops_infra.environment import GITHUB_AUDIENCE, GITHUB_ISSUER
+from mlops_infra import access, federation
+from mlops_infra.assignments import assign, slug
 from mlops_infra.naming import Names
-from mlops_infra.settings import Settings
-
-
-def pull_request_subject(repository: str) -> str:
-    return f"repo:{repository}:pull_request"
+from mlops_infra.settings import ENVIRONMENTS, Settings
 
 
 class Shared(pulumi.ComponentResource):
@@ -51,35 +50,91 @@ class Shared(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        self.preview = managedidentity.UserAssignedIdentity(
-            "preview-identity",
-            resource_name_=f"id-{settings.project}-pr-preview",
-            resource_group_name=group.name,
-            location=settings.location,
-            opts=child,
+        custom_roles = [
+            authorization.RoleDefinition(
+                f"role-{role.lower().replace(' ', '-')}",
+                role_definition_id=access.role_guid(
+                    role, settings.subscription_id, settings.project
+                ),
+                role_name=f"{role} ({settings.project}, {names.suffix})",  # unique per tenant
+                description=spec.description,
+                role_type="CustomRole",
+                permissions=[{"actions": list(spec.actions)}],
+                assignable_scopes=[self.registry.id],
+                scope=self.registry.id,
+                opts=child,
+            )
+            for role, spec in access.CUSTOM_ROLES.items()
+        ]
+
+        def identity(logical: str, name: str) -> managedidentity.UserAssignedIdentity:
+            return managedidentity.UserAssignedIdentity(
+                logical,
+                resource_name_=name,
+                resource_group_name=group.name,
+                location=settings.location,
+                opts=child,
+            )
+
+        self.preview = identity("preview-identity", f"id-{settings.project}-pr-preview")
+        federation.trust(
+            "preview", self.preview, group.name, settings, federation.PULL_REQUEST, child
         )
-        managedidentity.FederatedIdentityCredential(
-            "preview-federation",
-            federated_identity_credential_resource_name="github-pull-requests",
-            resource_name_=self.preview.name,
-            resource_group_name=group.name,
-            issuer=GITHUB_ISSUER,
-            subject=pull_request_subject(settings.github_repository),
-            audiences=[GITHUB_AUDIENCE],
-            opts=child,
-        )
-        authorization.RoleAssignment(
+        assign(
             f"{access.PREVIEW}-reader-{access.RESOURCE_GROUP}",
-            role_assignment_name=str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"{names.suffix}/preview-reader")
-            ),
-            principal_id=self.preview.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=(
-                f"/subscriptions/{settings.subscription_id}/providers/"
-                f"Microsoft.Authorization/roleDefinitions/{access.ROLES['Reader']}"
-            ),
-            scope=group.id,
-            opts=child,
+            f"{names.suffix}/preview-reader",
+            settings,
+            self.preview.principal_id,
+            "ServicePrincipal",
+            "Reader",
+            group.id,
+            child,
         )
+
+        # Every environment's workload identities, each behind its own GitHub Environment.
+        self.identities: dict[str, dict[str, managedidentity.UserAssignedIdentity]] = {}
+        after_roles = pulumi.ResourceOptions(parent=self, depends_on=custom_roles)
+        for env in ENVIRONMENTS:
+            env_names = Names.of(settings, env)
+            made = {
+                persona: identity(f"{env}-{spec.suffix}-identity", env_names.identity(spec.suffix))
+                for persona, spec in access.identities_in(env).items()
+            }
+            self.identities[env] = made
+            for persona, spec in access.identities_in(env).items():
+                door = spec.door_in(env)
+                if door:
+                    federation.trust(
+                        f"{env}-{spec.suffix}",
+                        made[persona],
+                        group.name,
+                        settings,
+                        federation.environment_context(door),
+                        child,
+                    )
+            scopes = {
+                access.MODEL_REGISTRY: self.registry.id,
+                access.COMPUTE_IDENTITY: made[access.COMPUTE].id,
+            }
+            for persona, grant in access.shared_grants(env):
+                assign(
+                    f"{slug(persona, grant)}-{env}",
+                    f"{names.suffix}/{env}/{persona}/{grant.role}/{grant.scope}",
+                    settings,
+                    made[persona].principal_id,
+                    "ServicePrincipal",
+                    grant.role,
+                    scopes[grant.scope],
+                    after_roles,
+                )
         self.register_outputs({})
+
+    def identity_outputs(self) -> dict:
+        """What the environment stacks read: per environment and persona, the ids they need."""
+        return {
+            env: {
+                persona: {"id": i.id, "principalId": i.principal_id, "clientId": i.client_id}
+                for persona, i in made.items()
+            }
+            for env, made in self.identities.items()
+        }

@@ -1,7 +1,10 @@
-"""The guardrails as plain functions: (resource type, properties, stack) -> problems.
+"""The guardrails as plain functions.
 
-__main__.py wraps each in a mandatory pulumi-policy ResourceValidationPolicy;
-tests call them directly on violating and compliant resources.
+RULES: (resource type, properties, stack) -> problems, one resource at a time.
+STACK_RULES: (resources as [(type, properties)], stack) -> problems, across a stack.
+__main__.py wraps each in a mandatory pulumi-policy Resource/StackValidationPolicy;
+tests call them directly on violating and compliant resources, and on mutated plans.
+Self-contained on purpose: the pack runs without the Pulumi program on its path.
 """
 
 from __future__ import annotations
@@ -11,11 +14,28 @@ from collections.abc import Callable
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"  # registries/assets/*: deletes too
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# repo:OWNER@OWNER_ID/REPO@REPO_ID:CONTEXT (docs.github.com OIDC reference, immutable subjects)
+_IMMUTABLE = re.compile(r"^repo:[^/@:]+@\d+/[^/@:]+@\d+:(.+)$")
+_NAME_ONLY = re.compile(r"^repo:[^/@:]+/[^/@:]+:(.+)$")
+_RESOURCE_GROUP = re.compile(r"^/subscriptions/[^/]+/resourceGroups/([^/]+)$", re.I)
+ROLE = "azure-native:authorization:RoleAssignment"
+FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
 _SUBSCRIPTION_OR_WIDER = re.compile(
     r"^(/|/subscriptions/[^/]+/?|/providers/Microsoft\.Management/managementGroups/[^/]+/?)$", re.I
 )
 
 Rule = Callable[[str, dict, str], list[str]]
+StackRule = Callable[[list[tuple[str, dict]], str], list[str]]
+
+
+def _role(props: dict) -> str:
+    return str(props.get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
 
 
 def storage_blocks_public_blobs(kind: str, props: dict, stack: str) -> list[str]:
@@ -75,11 +95,94 @@ def role_assignments_stay_narrow(kind: str, props: dict, stack: str) -> list[str
         problems.append(
             f"role assignments must not be made at subscription scope or wider ({scope})"
         )
-    role = str(props.get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
+    role = _role(props)
     if role in (OWNER, USER_ACCESS_ADMINISTRATOR):
         name = "Owner" if role == OWNER else "User Access Administrator"
         problems.append(f"role assignments must not grant {name}")
     return problems
+
+
+def storage_disallows_shared_keys(kind: str, props: dict, stack: str) -> list[str]:
+    if (
+        kind == "azure-native:storage:StorageAccount"
+        and props.get("allowSharedKeyAccess") is not False
+    ):
+        return ["storage accounts must set allowSharedKeyAccess to false (Entra only)"]
+    return []
+
+
+def workspace_uses_identity_datastores(kind: str, props: dict, stack: str) -> list[str]:
+    mode = str(props.get("systemDatastoresAuthMode", "")).lower()
+    if kind == "azure-native:machinelearningservices:Workspace" and mode != "identity":
+        return ["workspaces must set systemDatastoresAuthMode to identity"]
+    return []
+
+
+def compute_has_no_public_ssh(kind: str, props: dict, stack: str) -> list[str]:
+    if kind != "azure-native:machinelearningservices:Compute":
+        return []
+    aml = (props.get("properties") or {}).get("properties") or {}
+    problems = []
+    if aml.get("remoteLoginPortPublicAccess") != "Disabled":
+        problems.append("compute clusters must set remoteLoginPortPublicAccess to Disabled")
+    if aml.get("subnet") and aml.get("enableNodePublicIp") is not False:
+        problems.append("a compute cluster in a subnet must set enableNodePublicIp to false")
+    return problems
+
+
+def delegation_is_conditioned(kind: str, props: dict, stack: str) -> list[str]:
+    """A Role Based Access Control Administrator must be bounded, for writes and deletes, to
+    listed roles and to listed principals or principal types, and never list a role that
+    grants more rights than the matrix."""
+    if kind != ROLE or _role(props) != RBAC_ADMINISTRATOR:
+        return []
+    condition = str(props.get("condition") or "")
+    problems = []
+    for source in ("Request", "Resource"):
+        attribute = f"@{source}[Microsoft.Authorization/roleAssignments:"
+        if attribute + "RoleDefinitionId]" not in condition:
+            problems.append(f"the delegation's condition must limit roles in @{source}")
+        if not any(attribute + a + "]" in condition for a in ("PrincipalType", "PrincipalId")):
+            problems.append(f"the delegation's condition must limit principals in @{source}")
+    listed = {
+        g
+        for g in (OWNER, USER_ACCESS_ADMINISTRATOR, CONTRIBUTOR, RBAC_ADMINISTRATOR)
+        if g in condition.lower()
+    }
+    if listed:
+        problems.append(f"the delegation's condition must not allow {', '.join(sorted(listed))}")
+    if props.get("conditionVersion") != "2.0":
+        problems.append("the delegation's condition must be version 2.0")
+    return problems
+
+
+def contributor_only_on_own_group(kind: str, props: dict, stack: str) -> list[str]:
+    if kind != ROLE or _role(props) != CONTRIBUTOR:
+        return []
+    group = _RESOURCE_GROUP.match(str(props.get("scope", "")))
+    if stack == "shared" or not group or not group.group(1).endswith(f"-{stack}"):
+        return [
+            f"Contributor only on the {stack} stack's own resource group, not {props.get('scope')}"
+        ]
+    return []
+
+
+def registry_roles_cannot_delete(kind: str, props: dict, stack: str) -> list[str]:
+    if kind == ROLE and _role(props) == REGISTRY_USER:
+        return ["AzureML Registry User deletes registry assets; assign the publisher role"]
+    if kind == "azure-native:authorization:RoleDefinition":
+        actions = [a for p in props.get("permissions") or [] for a in p.get("actions") or []]
+        wide = [a for a in actions if a.endswith(("/delete", "*"))]
+        if wide:
+            return [f"custom roles must not delete or use wildcards: {', '.join(wide)}"]
+    return []
+
+
+def people_only_read_prod(kind: str, props: dict, stack: str) -> list[str]:
+    people = props.get("principalType") in ("User", "Group")
+    if kind == ROLE and stack == "prod" and people and _role(props) != READER:
+        return ["people hold nothing in prod beyond Reader: deploy through the gated workflow"]
+    return []
 
 
 RULES: dict[str, tuple[str, Rule]] = {
@@ -106,6 +209,140 @@ RULES: dict[str, tuple[str, Rule]] = {
     "role-assignments-narrow": (
         "No role assignment at subscription scope or wider; no Owner or User Access Admin.",
         role_assignments_stay_narrow,
+    ),
+    "storage-no-shared-key": (
+        "Storage accounts refuse shared-key (account key and SAS) authorization.",
+        storage_disallows_shared_keys,
+    ),
+    "workspace-identity-datastores": (
+        "Workspaces reach their system datastores with identities, not keys.",
+        workspace_uses_identity_datastores,
+    ),
+    "compute-no-public-ssh": (
+        "Compute clusters close public SSH; no public node IPs in a subnet.",
+        compute_has_no_public_ssh,
+    ),
+    "delegation-conditioned": (
+        "A delegated RBAC Administrator is limited to the matrix's roles and principals.",
+        delegation_is_conditioned,
+    ),
+    "contributor-own-resource-group": (
+        "Contributor only on the stack's own resource group.",
+        contributor_only_on_own_group,
+    ),
+    "registry-no-delete": (
+        "No registry role that deletes assets.",
+        registry_roles_cannot_delete,
+    ),
+    "prod-people-read-only": (
+        "People hold nothing in prod beyond Reader.",
+        people_only_read_prod,
+    ),
+}
+
+
+# ---- across a stack ----------------------------------------------------------------------------
+
+
+def _doors(resources: list[tuple[str, dict]]) -> dict[str, set[str]]:
+    """identity name -> the GitHub subjects its federated credentials trust"""
+    doors: dict[str, set[str]] = {}
+    for kind, props in resources:
+        if kind == FEDERATION and props.get("issuer") == GITHUB_ISSUER:
+            doors.setdefault(str(props.get("resourceName")), set()).add(str(props.get("subject")))
+    return doors
+
+
+def subjects_are_immutable(resources: list[tuple[str, dict]], stack: str) -> list[str]:
+    """Every GitHub door has the immutable subject; a name-only one only beside its twin."""
+    problems = []
+    for identity, subjects in sorted(_doors(resources).items()):
+        immutable = {m.group(1) for s in subjects if (m := _IMMUTABLE.match(s))}
+        if not immutable:
+            problems.append(f"{identity} trusts no immutable subject (repo:OWNER@ID/REPO@ID:...)")
+        for subject in sorted(subjects):
+            name_only = _NAME_ONLY.match(subject)
+            if name_only and name_only.group(1) not in immutable:
+                problems.append(f"{identity} trusts {subject} without its immutable twin")
+    return problems
+
+
+def one_identity_per_subject(resources: list[tuple[str, dict]], stack: str) -> list[str]:
+    """Two identities that trust one subject are one identity to whoever runs that job; and the
+    infrastructure identities open only from the *-infra environments, which nothing else does."""
+    problems = []
+    owners: dict[str, set[str]] = {}
+    for identity, subjects in _doors(resources).items():
+        for subject in subjects:
+            owners.setdefault(subject, set()).add(identity)
+            infra_door = subject.endswith("-infra")
+            if infra_door != identity.endswith("-infra"):
+                problems.append(f"{identity} must not trust {subject}")
+    problems += [
+        f"{subject} is trusted by {', '.join(sorted(ids))}"
+        for subject, ids in sorted(owners.items())
+        if len(ids) > 1
+    ]
+    return problems
+
+
+def _assignments(resources: list[tuple[str, dict]]) -> dict[str, set[tuple[str, str]]]:
+    """principal id -> {(role guid, scope)}"""
+    held: dict[str, set[tuple[str, str]]] = {}
+    for kind, props in resources:
+        if kind == ROLE:
+            held.setdefault(str(props.get("principalId")), set()).add(
+                (_role(props), str(props.get("scope")))
+            )
+    return held
+
+
+def contributor_is_only_the_infra_identity(
+    resources: list[tuple[str, dict]], stack: str
+) -> list[str]:
+    """Whoever holds Contributor holds only that and the delegation: not an ML identity."""
+    problems = []
+    for principal, held in sorted(_assignments(resources).items()):
+        roles = {role for role, _ in held}
+        if CONTRIBUTOR in roles and roles - {CONTRIBUTOR, RBAC_ADMINISTRATOR}:
+            problems.append(
+                f"{principal} holds Contributor and other roles: use separate identities"
+            )
+    return problems
+
+
+def prod_monitor_can_read_collected_data(
+    resources: list[tuple[str, dict]], stack: str
+) -> list[str]:
+    """Prod has a read-only principal for the drift monitor: Reader on the workspace and
+    Storage Blob Data Reader on the storage account, nothing else (Reader reaches no blobs)."""
+    if stack != "prod":
+        return []
+    for held in _assignments(resources).values():
+        kinds = {
+            (role, "/workspaces/" in scope, "/storageAccounts/" in scope) for role, scope in held
+        }
+        if kinds == {(READER, True, False), (BLOB_DATA_READER, False, True)}:
+            return []
+    return ["prod needs a read-only monitor: Reader on the workspace and Storage Blob Data Reader"]
+
+
+STACK_RULES: dict[str, tuple[str, StackRule]] = {
+    "github-subjects-immutable": (
+        "Every GitHub door trusts the immutable subject.",
+        subjects_are_immutable,
+    ),
+    "one-identity-per-subject": (
+        "No GitHub subject opens two identities; infrastructure identities open only from *-infra.",
+        one_identity_per_subject,
+    ),
+    "contributor-separate-identity": (
+        "The Contributor identity holds no ML role.",
+        contributor_is_only_the_infra_identity,
+    ),
+    "prod-monitor-read-path": (
+        "Prod's monitor can read the workspace and the collected data, and nothing else.",
+        prod_monitor_can_read_collected_data,
     ),
 }
 
