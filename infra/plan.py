@@ -14,15 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlops_infra import access  # noqa: E402
-from mlops_infra.offline import run_stack  # noqa: E402
+from mlops_infra import access, audit  # noqa: E402
+from mlops_infra.offline import run_stack, stack_config  # noqa: E402
 from mlops_infra.settings import ENVIRONMENTS, SHARED  # noqa: E402
 
 ROLE_NAMES = {guid: name for name, guid in access.ROLES.items()}
 
 
-def describe(stack: str) -> str:
-    records = run_stack(stack)
+def describe(stack: str, shared: list) -> str:
+    records = shared if stack == SHARED else run_stack(stack)
     lines = [f"## stack {stack}", "", "| resource type | name |", "| --- | --- |"]
     for record in records:
         if record.type.startswith("azure-native:") and not record.type.endswith(":RoleAssignment"):
@@ -40,12 +40,35 @@ def describe(stack: str) -> str:
     ]
     for record in assignments:
         persona = next((p for p in access.MATRIX if record.logical_name.startswith(p + "-")), "?")
-        role = ROLE_NAMES.get(record.inputs["roleDefinitionId"].rsplit("/", 1)[-1], "?")
+        role = ROLE_NAMES.get(record.inputs["roleDefinitionId"].rsplit("/", 1)[-1], "custom")
         scope = record.inputs["scope"].split("/resourceGroups/", 1)[-1]
         lines.append(f"| {persona} | {role} | {scope} |")
     counts = Counter(r.type.split(":")[1] for r in records if r.type.startswith("azure-native:"))
     lines += ["", "totals: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())), ""]
+    if stack != SHARED:
+        lines += identities(stack, shared, records)
     return "\n".join(lines)
+
+
+def identities(env: str, shared: list, records: list) -> list[str]:
+    """Who opens each identity of the environment, what it holds, and the design's checks."""
+    project = stack_config(env)["mlops:project"]
+    doors = audit.doors(shared, records, env, project)
+    lines = [
+        f"### identities of {env}: trusted subjects and roles (both stacks)",
+        "",
+        "| identity | trusted subjects | roles |",
+        "| --- | --- | --- |",
+    ]
+    for door in doors:
+        subjects = "<br>".join(f"`{s}`" for s in door.subjects) or "none (no GitHub job)"
+        roles = "<br>".join(f"{role} @ {scope}" for role, scope in door.roles)
+        lines.append(f"| {door.identity} | {subjects} | {roles} |")
+    people = audit.people_roles(records, project)
+    lines += ["", "people: " + (", ".join(f"{p}: {r} @ {s}" for p, r, s in people) or "none"), ""]
+    for statement, holds in audit.checks(doors, people, env).items():
+        lines.append(f"- [{'x' if holds else ' '}] {statement}")
+    return [*lines, ""]
 
 
 def main(argv: list[str]) -> int:
@@ -53,9 +76,13 @@ def main(argv: list[str]) -> int:
     print("# Offline plan (Pulumi mocks: nothing is created)\n")
     print("## Access matrix (persona x environment -> role @ scope)\n")
     print(access.as_table() + "\n")
+    shared = run_stack(SHARED)
+    failed = False
     for stack in stacks:
-        print(describe(stack))
-    return 0
+        text = describe(stack, shared)
+        failed = failed or "- [ ]" in text
+        print(text)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

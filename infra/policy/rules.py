@@ -300,14 +300,15 @@ def _assignments(resources: list[tuple[str, dict]]) -> dict[str, set[tuple[str, 
 def contributor_is_only_the_infra_identity(
     resources: list[tuple[str, dict]], stack: str
 ) -> list[str]:
-    """Whoever holds Contributor holds only that and the delegation: not an ML identity."""
-    problems = []
-    for principal, held in sorted(_assignments(resources).items()):
-        roles = {role for role, _ in held}
-        if CONTRIBUTOR in roles and roles - {CONTRIBUTOR, RBAC_ADMINISTRATOR}:
-            problems.append(
-                f"{principal} holds Contributor and other roles: use separate identities"
-            )
+    """One principal holds Contributor, and only that and the delegation: not an ML identity."""
+    holders = {p: h for p, h in _assignments(resources).items() if CONTRIBUTOR in {r for r, _ in h}}
+    problems = [
+        f"{principal} holds Contributor and other roles: use separate identities"
+        for principal, held in sorted(holders.items())
+        if {role for role, _ in held} - {CONTRIBUTOR, RBAC_ADMINISTRATOR}
+    ]
+    if len(holders) > 1:
+        problems.append(f"{len(holders)} principals hold Contributor; only the infra identity may")
     return problems
 
 
