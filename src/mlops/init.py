@@ -103,6 +103,29 @@ def _team_ids(value: object) -> list[int]:
     return ids
 
 
+def _github_id(label: str) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        text = str(value).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise AnswerError(
+                f"{label} must be a positive number (gh api repos/OWNER/REPO --jq "
+                f"'.owner.id, .id'), not {value!r}"
+            )
+        return int(text)
+
+    return check
+
+
+def _yes_no(label: str) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        text = str(value).strip().lower()
+        if text not in ("yes", "no", "true", "false"):
+            raise AnswerError(f"{label} must be yes or no, not {value!r}")
+        return text in ("yes", "true")
+
+    return check
+
+
 @dataclass(frozen=True)
 class Question:
     key: str
@@ -116,6 +139,22 @@ QUESTIONS = (
     Question("tenant_id", "Entra tenant id", _guid("tenant id")),
     Question("location", "Azure region", _location),
     Question("github_repository", "GitHub repository (OWNER/REPO)", _repository),
+    Question(
+        "github_owner_id",
+        "GitHub owner id (gh api repos/OWNER/REPO --jq .owner.id)",
+        _github_id("GitHub owner id"),
+    ),
+    Question(
+        "github_repository_id",
+        "GitHub repository id (gh api repos/OWNER/REPO --jq .id)",
+        _github_id("GitHub repository id"),
+    ),
+    Question(
+        "github_name_only_subjects",
+        "Does the repository still present name-only OIDC subjects (created before "
+        "2026-07-15 and not opted in)? yes/no",
+        _yes_no("github_name_only_subjects"),
+    ),
     Question(
         "data_scientists_group_id",
         "Entra group id of the data scientists",
@@ -197,6 +236,8 @@ def set_list(text: str, dotted: str, items: list, where: str) -> str:
 
 
 def _plain(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     text = str(value)
     return (
         text if re.fullmatch(r"[A-Za-z0-9_./-]+", text) and not _GUID.match(text) else f'"{text}"'
@@ -238,6 +279,9 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         ("tenantId", "tenant_id"),
         ("location", "location"),
         ("githubRepository", "github_repository"),
+        ("githubOwnerId", "github_owner_id"),
+        ("githubRepositoryId", "github_repository_id"),
+        ("githubNameOnlySubjects", "github_name_only_subjects"),
         ("dataScientistsGroupId", "data_scientists_group_id"),
         ("mlEngineersGroupId", "ml_engineers_group_id"),
     ):
@@ -272,6 +316,8 @@ def _answers_text(path: Path, answers: dict) -> str:
     text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
     for question in QUESTIONS:
         value = answers[question.key]
+        if not re.search(rf"(?m)^{question.key}:", text):  # a question added since the last init
+            text += f"{question.key}:\n"
         if isinstance(value, list):
             flow = "[" + ", ".join(str(item) for item in value) + "]"
             text = set_scalar(text, question.key, flow, ANSWERS_FILE, literal=True)

@@ -14,6 +14,9 @@ ANSWERS = {
     "--tenant-id": "12345678-1234-4234-8234-123456789abc",
     "--location": "swedencentral",
     "--github-repository": "acme-corp/churn-mlops",
+    "--github-owner-id": "5544123",
+    "--github-repository-id": "821093847",
+    "--github-name-only-subjects": "no",
     "--data-scientists-group-id": "33333333-3333-4333-8333-333333333333",
     "--ml-engineers-group-id": "44444444-4444-4444-8444-444444444444",
     "--ml-engineers-team": "acme-corp/mlops-engineers",
@@ -69,6 +72,7 @@ def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp
         "mlw-acme-prod",
         "mlr-acme",
         "id-acme-prod-github",
+        "repo:acme-corp@5544123/churn-mlops@821093847:environment:prod-infra",
     ):
         assert name in plan.stdout, name
 
@@ -118,6 +122,9 @@ def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
         ({"--model-name": "Churn Model"}, "model name 'Churn Model' must be 3-32 lowercase"),
         ({"--github-repository": "no-slash"}, "must be written OWNER/REPO"),
         ({"--prod-reviewer-team-ids": "ops"}, "prod reviewer team ids must be numbers"),
+        ({"--github-owner-id": "0"}, "GitHub owner id must be a positive number"),
+        ({"--github-repository-id": "acme"}, "GitHub repository id must be a positive number"),
+        ({"--github-name-only-subjects": "maybe"}, "github_name_only_subjects must be yes or no"),
     ],
 )
 def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, override, expected):

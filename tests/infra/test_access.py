@@ -1,0 +1,238 @@
+"""The access design, read back from the mocked plan of every stack (infra/mlops_infra/audit.py):
+who opens which identity, with which subject, holding which roles."""
+
+import json
+
+import pytest
+from mlops_infra import access, audit
+from mlops_infra.federation import SubjectError
+from mlops_infra.github import GitHubConfigError
+from mlops_infra.offline import run_stack, stack_config
+
+ENVS = ("dev", "preprod", "prod")
+CONFIG = stack_config("shared")
+PROJECT, REPO = CONFIG["mlops:project"], CONFIG["mlops:githubRepository"]
+OWNER, NAME = REPO.split("/")
+IMMUTABLE = (
+    f"repo:{OWNER}@{CONFIG['mlops:githubOwnerId']}/{NAME}@{CONFIG['mlops:githubRepositoryId']}"
+)
+
+
+def of_type(records, suffix):
+    return [r for r in records if r.type.endswith(suffix)]
+
+
+@pytest.fixture(scope="module")
+def doors(stacks):
+    return {env: audit.doors(stacks["shared"], stacks[env], env, PROJECT) for env in ENVS}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_identity_trusts_only_its_own_github_environment_in_the_immutable_form(doors, env):
+    expected = {
+        access.AUTOMATION: [f"{IMMUTABLE}:environment:{env}"],
+        access.INFRA_AUTOMATION: [f"{IMMUTABLE}:environment:{env}-infra"],
+        access.MONITOR: [f"{IMMUTABLE}:environment:monitor"],
+        access.COMPUTE: [],
+    }
+    found = {door.persona: list(door.subjects) for door in doors[env]}
+    assert found == {p: s for p, s in expected.items() if p in access.identities_in(env)}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_subject_opens_two_identities_and_the_contributor_has_its_own(doors, env):
+    assert audit.shared_subjects(doors[env]) == {}
+    (contributor,) = [d for d in doors[env] if ("Contributor", access.RESOURCE_GROUP) in d.roles]
+    assert contributor.persona == access.INFRA_AUTOMATION
+    assert all(s.endswith(f":environment:{env}-infra") for s in contributor.subjects)
+    everywhere = [s for e in ENVS for d in doors[e] if d is not contributor for s in d.subjects]
+    assert not set(contributor.subjects) & set(everywhere)
+
+
+def test_every_github_door_across_stacks_is_distinct(stacks):
+    subjects = [
+        f.inputs["subject"] for f in of_type(stacks["shared"], ":FederatedIdentityCredential")
+    ]
+    assert len(subjects) == len(set(subjects))
+    assert f"{IMMUTABLE}:pull_request" in subjects  # the read-only preview identity
+    for f in of_type(stacks["shared"], ":FederatedIdentityCredential"):
+        assert f.inputs["issuer"] == "https://token.actions.githubusercontent.com"
+        assert f.inputs["audiences"] == ["api://AzureADTokenExchange"]
+
+
+def test_no_identity_or_trust_lives_where_an_infra_identity_can_write(stacks):
+    for env in ENVS:
+        for kind in (":UserAssignedIdentity", ":FederatedIdentityCredential"):
+            assert not of_type(stacks[env], kind), f"{env} stack makes {kind}"
+    (group,) = of_type(stacks["shared"], "resources:ResourceGroup")
+    for identity in of_type(stacks["shared"], ":UserAssignedIdentity"):
+        assert identity.inputs["resourceGroupName"] == group.inputs["resourceGroupName"]
+    for env in ENVS:  # no environment stack grants anything on the shared group
+        for r in of_type(stacks[env], ":RoleAssignment"):
+            assert group.inputs["resourceGroupName"] not in r.inputs["scope"]
+
+
+def test_name_only_subjects_are_added_beside_the_immutable_ones_while_needed():
+    records = run_stack("shared", overrides={"mlops:githubNameOnlySubjects": "true"})
+    subjects = {
+        f.logical_name: f.inputs["subject"]
+        for f in of_type(records, ":FederatedIdentityCredential")
+    }
+    assert subjects["prod-infra-federation-name-only"] == f"repo:{REPO}:environment:prod-infra"
+    assert subjects["prod-infra-federation-immutable"] == f"{IMMUTABLE}:environment:prod-infra"
+    per_identity = {}
+    for f in of_type(records, ":FederatedIdentityCredential"):
+        per_identity.setdefault(f.inputs["resourceName"], []).append(f)
+    assert max(len(fs) for fs in per_identity.values()) <= 20  # Entra's limit per identity
+
+
+@pytest.mark.parametrize("ids", [("0", "5"), ("7", "-1")])
+def test_missing_github_ids_are_refused_in_one_sentence(ids):
+    overrides = {"mlops:githubOwnerId": ids[0], "mlops:githubRepositoryId": ids[1]}
+    with pytest.raises(SubjectError, match="githubOwnerId and mlops:githubRepositoryId must be"):
+        run_stack("shared", overrides=overrides)
+
+
+def test_the_prod_monitor_has_a_read_path_and_nothing_else(doors):
+    (monitor,) = [d for d in doors["prod"] if d.persona == access.MONITOR]
+    assert set(monitor.roles) == {
+        ("Reader", access.WORKSPACE),
+        ("Storage Blob Data Reader", access.STORAGE),  # Reader alone reaches no blob data
+        ("Reader", access.MODEL_REGISTRY),  # the served model's data hash
+    }
+    assert all(access.MONITOR not in {d.persona for d in doors[e]} for e in ("dev", "preprod"))
+
+
+def test_people_hold_nothing_in_prod_beyond_reader_and_data_scientists_work_in_dev(stacks):
+    prod = audit.people_roles(stacks["prod"], PROJECT)
+    assert prod == [(access.ML_ENGINEERS, "Reader", access.WORKSPACE)]
+    assert audit.people_roles(stacks["preprod"], PROJECT) == [
+        (access.ML_ENGINEERS, "AzureML Data Scientist", access.WORKSPACE)
+    ]
+    dev = {p for p, _, _ in audit.people_roles(stacks["dev"], PROJECT)}
+    assert dev == {access.DATA_SCIENTISTS, access.ML_ENGINEERS}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_check_of_the_plan_holds(stacks, doors, env):
+    results = audit.checks(doors[env], audit.people_roles(stacks[env], PROJECT), env)
+    assert len(results) == (4 if env == "prod" else 3) and all(results.values()), results
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_role_assignment_is_in_the_matrix_and_the_matrix_is_complete(stacks, env):
+    subscription = audit.environment_subscription(stacks[env])
+    made = sorted(
+        (
+            audit.persona_of(r),
+            audit.role_of(r, subscription, PROJECT),
+            audit.scope_kind(r.inputs["scope"]),
+        )
+        for r in audit.assignments(stacks[env])
+        + [r for r in audit.assignments(stacks["shared"]) if r.logical_name.endswith(f"-{env}")]
+    )
+    assert made == sorted((p, g.role, g.scope) for p, g in access.grants_for(env))
+
+
+def test_sharing_adds_to_the_registry_but_cannot_delete(stacks):
+    (role,) = of_type(stacks["shared"], ":RoleDefinition")
+    actions = role.inputs["permissions"][0]["actions"]
+    assert "Microsoft.MachineLearningServices/registries/assets/write" in actions
+    assert not [a for a in actions if a.endswith(("delete", "*"))]
+    assert role.inputs["assignableScopes"] == [role.inputs["scope"]]
+    writers = [
+        r
+        for r in of_type(stacks["shared"], ":RoleAssignment")
+        if r.inputs["roleDefinitionId"].endswith(role.inputs["roleDefinitionId"])
+    ]
+    assert [w.logical_name for w in writers] == [
+        "automation-model-registry-publisher-model-registry-dev"
+    ]
+    for r in of_type(stacks["shared"], ":RoleAssignment"):
+        assert not r.inputs["roleDefinitionId"].endswith(access.REGISTRY_USER)
+
+
+def test_the_delegation_is_bound_to_the_matrix_roles_principals_and_types(stacks):
+    (delegation,) = [
+        r
+        for r in of_type(stacks["prod"], ":RoleAssignment")
+        if r.inputs["roleDefinitionId"].endswith(
+            access.ROLES["Role Based Access Control Administrator"]
+        )
+    ]
+    condition = delegation.inputs["condition"]
+    assert delegation.inputs["conditionVersion"] == "2.0"
+    for role in access.delegable_roles("prod"):
+        assert access.ROLES[role] in condition
+    for role in (
+        "Contributor",
+        "Role Based Access Control Administrator",
+        "Managed Identity Operator",
+    ):
+        assert access.ROLES[role] not in condition
+    assert "8e3af657" not in condition  # Owner
+    for source in ("Request", "Resource"):
+        assert (
+            f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {{'Group', 'ServicePrincipal'}}"
+            in condition
+        )
+    delegated = {
+        r.inputs["principalId"]
+        for r in of_type(stacks["prod"], ":RoleAssignment")
+        if not r.logical_name.startswith(access.INFRA_AUTOMATION)
+    }
+    infra = {
+        r.inputs["principalId"]
+        for r in of_type(stacks["prod"], ":RoleAssignment")
+        if r.logical_name.startswith(access.INFRA_AUTOMATION)
+    }
+    assert all(i in condition for i in delegated)  # groups, monitor, automation, compute, preview
+    assert not any(i in condition for i in infra)  # it cannot grant itself more
+
+
+def github(records, kind):
+    return [r for r in records if r.type == f"github:index/{kind}"]
+
+
+def test_github_environments_one_per_identity_gated_like_their_ml_environment():
+    records = run_stack("prod", overrides={"mlops:manageGitHub": "true"})
+    environments = {
+        r.inputs["environment"]: r
+        for r in github(records, "repositoryEnvironment:RepositoryEnvironment")
+    }
+    assert set(environments) == {"prod", "prod-infra", "monitor"}
+    for name in ("prod", "prod-infra"):
+        assert environments[name].inputs["reviewers"] == [{"teams": [1234567]}]
+        assert environments[name].inputs["preventSelfReview"] is True
+        assert environments[name].inputs["canAdminsBypass"] is False
+    assert environments["monitor"].inputs.get("reviewers") is None  # a daily run waits for no one
+    policies = github(
+        records, "repositoryEnvironmentDeploymentPolicy:RepositoryEnvironmentDeploymentPolicy"
+    )
+    assert {p.inputs["branchPattern"] for p in policies} == {"main"} and len(policies) == 3
+    variables = {}
+    for r in github(records, "actionsEnvironmentVariable:ActionsEnvironmentVariable"):
+        variables.setdefault(r.inputs["environment"], {})[r.inputs["variableName"]] = r.inputs[
+            "value"
+        ]
+    assert "AZURE_INFRA_CLIENT_ID" in variables["prod-infra"]
+    assert "AZURE_INFRA_CLIENT_ID" not in variables["prod"] | variables["monitor"]
+    assert variables["prod"]["AZURE_CLIENT_ID"] != variables["monitor"]["AZURE_CLIENT_ID"]
+    assert variables["monitor"]["AZURE_ML_REGISTRY"] == f"mlr-{PROJECT}"  # the name the code reads
+    assert not any(
+        "AZURE_ENDPOINT_IDENTITY_ID" in v or "AZURE_ML_REGISTRY_ID" in v for v in variables.values()
+    )
+
+
+def test_dev_environments_have_no_reviewers_and_no_monitor():
+    records = run_stack("dev", overrides={"mlops:manageGitHub": "true"})
+    environments = github(records, "repositoryEnvironment:RepositoryEnvironment")
+    assert {e.inputs["environment"] for e in environments} == {"dev", "dev-infra"}
+
+
+def test_prod_without_reviewers_is_refused():
+    with pytest.raises(GitHubConfigError, match="prodReviewerTeamIds must name at least one team"):
+        run_stack(
+            "prod",
+            overrides={"mlops:manageGitHub": "true", "mlops:prodReviewerTeamIds": json.dumps([])},
+        )
