@@ -73,7 +73,7 @@ def test_infrastructure_goes_up_dev_then_preprod_then_prod_each_in_its_environme
     (job,) = infra["jobs"].values()
     assert job["strategy"]["matrix"]["stack"] == ["dev", "preprod", "prod"]
     assert job["strategy"]["max-parallel"] == 1
-    assert job["environment"] == "${{ matrix.stack }}"
+    assert job["environment"] == "${{ matrix.stack }}-infra"  # never the ML environment
     assert job["steps"][-1]["with"]["command"] == "up"
 
 
@@ -128,7 +128,7 @@ def test_drift_found_by_the_daily_monitor_starts_the_release_path():
     monitor = load("monitor.yml")
     assert monitor["on"]["schedule"] and "workflow_dispatch" in monitor["on"]
     drift = monitor["jobs"]["drift"]
-    assert drift["environment"] == "prod"
+    assert drift["environment"] == "monitor"  # its own read-only identity, no reviewers
     assert [s["run"] for s in drift["steps"] if "run" in s] == ["mlops monitor --env prod"]
     assert drift["outputs"]["drift"] == "${{ steps.monitor.outputs.drift }}"
     retrain = monitor["jobs"]["retrain"]
