@@ -21,6 +21,9 @@ def test_the_offline_plan_lists_every_stack_and_the_matrix():
     for env in ("dev", "preprod", "prod"):
         assert f"### identities of {env}: trusted subjects and roles" in result.stdout
         assert f"@2000002:environment:{env}-infra` |" in result.stdout  # immutable form
-    assert "- [x] the monitor reads the workspace and the collected data, nothing more" in result.stdout
+    assert (
+        "- [x] the monitor reads the workspace and the collected data, nothing more"
+        in result.stdout
+    )
     assert result.stdout.count("- [x] people hold nothing in prod beyond Reader") == 3
     assert "- [ ]" not in result.stdout  # a failed check would also exit non-zero
