@@ -76,6 +76,8 @@ def main(argv: list[str]) -> int:
     print("# Offline plan (Pulumi mocks: nothing is created)\n")
     print("## Access matrix (persona x environment -> role @ scope)\n")
     print(access.as_table() + "\n")
+    print("## Doors (which GitHub Environment opens which identity)\n")
+    print(access.doors_table() + "\n")
     shared = run_stack(SHARED)
     failed = False
     for stack in stacks:

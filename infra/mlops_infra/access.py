@@ -227,3 +227,17 @@ def role_guid(role: str, subscription_id: str, project: str) -> str:
     if role not in CUSTOM_ROLES:
         raise KeyError(f"{role!r} is neither a built-in role of ROLES nor one of CUSTOM_ROLES")
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription_id}/{project}/role/{role}"))
+
+
+def doors_table() -> str:
+    """Which GitHub Environment opens which identity, as a markdown table (plan and README)."""
+    lines = ["| identity | trusted GitHub Environment | stacks |", "| --- | --- | --- |"]
+    for persona, spec in IDENTITIES.items():
+        door = f"`{spec.door.replace('{env}', '<env>')}`" if spec.door else "none (no GitHub job)"
+        lines.append(
+            f"| `id-<project>-<env>-{spec.suffix}` ({persona}) | {door} | {', '.join(spec.envs)} |"
+        )
+    lines.append(
+        f"| `id-<project>-pr-preview` ({PREVIEW}) | any pull request (`pull_request`) | shared |"
+    )
+    return "\n".join(lines)

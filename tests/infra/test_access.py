@@ -236,3 +236,11 @@ def test_prod_without_reviewers_is_refused():
             "prod",
             overrides={"mlops:manageGitHub": "true", "mlops:prodReviewerTeamIds": json.dumps([])},
         )
+
+
+def test_the_readme_access_tables_are_the_matrix_the_plan_is_checked_against():
+    from helpers import ROOT
+
+    readme = (ROOT / "infra" / "README.md").read_text()
+    assert access.as_table() in readme, "infra/README.md's roles table differs from access.MATRIX"
+    assert access.doors_table() in readme, "infra/README.md's doors table differs from IDENTITIES"
