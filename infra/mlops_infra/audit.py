@@ -46,17 +46,16 @@ def assignments(records: list[Record]) -> list[Record]:
 def doors(shared: list[Record], environment: list[Record], env: str, project: str) -> list[Door]:
     """Each identity of the environment: the subjects it trusts and the roles it holds in the
     environment's stack and, for this environment, in the shared stack."""
-    from mlops_infra.naming import Names
+    from mlops_infra.shared import identity_logical_name
 
     subscription = environment_subscription(environment)
-    names = Names.build(project, env, subscription)
-    identities = {r.azure_name: r for r in shared if r.type.endswith(":UserAssignedIdentity")}
+    identities = {r.logical_name: r for r in shared if r.type.endswith(":UserAssignedIdentity")}
     held = assignments(environment) + [
         r for r in assignments(shared) if r.logical_name.endswith(f"-{env}")
     ]
     found = []
     for persona, spec in access.identities_in(env).items():
-        record = identities[names.identity(spec.suffix)]
+        record = identities[identity_logical_name(env, spec)]
         principal = identity_ids(record.id)["principalId"]
         subjects = sorted(
             r.inputs["subject"]

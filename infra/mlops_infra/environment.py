@@ -187,7 +187,7 @@ class Environment(pulumi.ComponentResource):
         # the matrix's own principals of this stack, the only ones the delegate may assign to
         delegates_to = pulumi.Output.all(
             *{principals[p][0] for p, g in grants if g.role not in access.NOT_DELEGABLE}
-        ).apply(sorted)
+        ).apply(lambda ids: sorted(set(ids)))
         condition = delegates_to.apply(
             lambda ids: delegation_condition(
                 [

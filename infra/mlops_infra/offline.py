@@ -144,23 +144,19 @@ def run_stack(stack: str, infra: Path = INFRA, overrides: dict | None = None) ->
 
 def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> dict:
     from mlops_infra import access
-    from mlops_infra.naming import Names
     from mlops_infra.settings import ENVIRONMENTS
+    from mlops_infra.shared import PREVIEW_LOGICAL_NAME, identity_logical_name
 
     records = run_stack("shared", infra, overrides)
-    by_name = {r.azure_name: r for r in records if r.type.endswith(":UserAssignedIdentity")}
-    config = {**stack_config("shared", infra), **(overrides or {})}
-    project, subscription = config["mlops:project"], config[SUBSCRIPTION_KEY]
+    by_name = {r.logical_name: r for r in records if r.type.endswith(":UserAssignedIdentity")}
     identities = {
         env: {
-            persona: identity_ids(
-                by_name[Names.build(project, env, subscription).identity(spec.suffix)].id
-            )
+            persona: identity_ids(by_name[identity_logical_name(env, spec)].id)
             for persona, spec in access.identities_in(env).items()
         }
         for env in ENVIRONMENTS
     }
-    preview = identity_ids(by_name[f"id-{project}-pr-preview"].id)
+    preview = identity_ids(by_name[PREVIEW_LOGICAL_NAME].id)
     return {"identities": identities, "previewPrincipalId": preview["principalId"]}
 
 

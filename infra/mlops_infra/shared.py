@@ -16,6 +16,13 @@ from mlops_infra.naming import Names
 from mlops_infra.settings import ENVIRONMENTS, Settings
 
 
+def identity_logical_name(env: str, spec: access.Identity) -> str:
+    return f"{env}-{spec.suffix}-identity"
+
+
+PREVIEW_LOGICAL_NAME = "preview-identity"
+
+
 class Shared(pulumi.ComponentResource):
     def __init__(self, settings: Settings, opts=None):
         super().__init__("mlops:infra:Shared", "shared", None, opts)
@@ -76,7 +83,7 @@ class Shared(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.preview = identity("preview-identity", f"id-{settings.project}-pr-preview")
+        self.preview = identity(PREVIEW_LOGICAL_NAME, f"id-{settings.project}-pr-preview")
         federation.trust(
             "preview", self.preview, group.name, settings, federation.PULL_REQUEST, child
         )
@@ -97,7 +104,7 @@ class Shared(pulumi.ComponentResource):
         for env in ENVIRONMENTS:
             env_names = Names.of(settings, env)
             made = {
-                persona: identity(f"{env}-{spec.suffix}-identity", env_names.identity(spec.suffix))
+                persona: identity(identity_logical_name(env, spec), env_names.identity(spec.suffix))
                 for persona, spec in access.identities_in(env).items()
             }
             self.identities[env] = made
