@@ -21,14 +21,6 @@ from mlops_infra.settings import Settings
 COMPUTE_NAME = "cpu-cluster"
 
 
-def registry_id(settings: Settings) -> str:
-    shared = Names.of(settings, "shared")
-    return (
-        f"/subscriptions/{settings.subscription_id}/resourceGroups/{shared.resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/registries/{shared.registry}"
-    )
-
-
 class Environment(pulumi.ComponentResource):
     """Resource group, monitoring, key vault, storage, image registry, Azure ML workspace,
     a compute cluster that scales to zero, and the role assignments inside the group.

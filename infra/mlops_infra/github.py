@@ -22,7 +22,7 @@ def provider(settings: Settings) -> pulumi.ResourceOptions:
 
 # Each ML environment's gate also guards the door of its infrastructure identity; the monitor's
 # environment opens only a read-only identity, so a daily run waits for no one.
-REVIEWED = {"prod": "prod", "prod-infra": "prod"}
+REVIEWED = {"prod", "prod-infra"}
 
 
 def environment(
