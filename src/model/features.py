@@ -29,6 +29,9 @@ FEATURES: tuple[str, ...] = tuple(
 )
 TARGET = "malignant"  # 1 = malignant, 0 = benign
 MAX_ROWS = 1000  # rows per request; bigger batches belong to batch endpoints
+# The model computes in float32: a larger magnitude would become an infinity inside it.
+FLOAT32_MAX = 3.4028234663852886e38
+_MAX_INT_DIGITS = 40  # beyond float32's range whatever the digits; refused before conversion
 
 _FEATURE_SET = frozenset(FEATURES)
 _NUMBER_TYPES = frozenset({int, float})
@@ -42,14 +45,29 @@ def _refuse_constant(name: str) -> float:
     raise PayloadError(f"request body contains {name}, which is not a finite number")
 
 
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise PayloadError(
+            f"request body contains an integer of {len(digits.lstrip('-'))} digits, "
+            "outside the float32 range the model accepts"
+        )
+    return int(digits)
+
+
 def parse_request(body: bytes | str) -> list[list[float]]:
-    """Turn a request body into rows of floats in FEATURES order, or raise PayloadError."""
+    """Turn a request body into rows of floats in FEATURES order, or raise PayloadError.
+
+    Never raises anything else: whatever the JSON parser throws becomes one sentence."""
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant)
+        payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except PayloadError:
         raise
+    except RecursionError:
+        raise PayloadError("request body is nested too deeply to be a request") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"request body is not valid JSON ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - any other parser failure is still the body's fault
+        raise PayloadError(f"request body could not be read as JSON ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or set(payload) != {"data"}:
         raise PayloadError('request body must be a JSON object with exactly one key, "data"')
     rows = payload["data"]
@@ -64,7 +82,7 @@ def parse_request(body: bytes | str) -> list[list[float]]:
         if not isinstance(row, dict) or row.keys() != _FEATURE_SET:
             _explain_row_shape(index, row)
         values = [row[name] for name in FEATURES]
-        if not set(map(type, values)) <= _NUMBER_TYPES or not all(map(math.isfinite, values)):
+        if not set(map(type, values)) <= _NUMBER_TYPES or not all(map(_in_float32, values)):
             _explain_row_values(index, values)
         matrix.append(values)
     return matrix
@@ -88,6 +106,15 @@ def _explain_row_values(index: int, values: list[object]) -> None:
             )
         if not math.isfinite(value):
             raise PayloadError(f"row {index}, feature {name!r}: {value} is not a finite number")
+        if not _in_float32(value):
+            raise PayloadError(
+                f"row {index}, feature {name!r}: {value:.6g} is outside float32's finite range "
+                f"(magnitude at most {FLOAT32_MAX:.6g})"
+            )
+
+
+def _in_float32(value: float) -> bool:
+    return -FLOAT32_MAX <= value <= FLOAT32_MAX  # False for NaN and the infinities too
 
 
 def _kind(value: object) -> str:

@@ -14,6 +14,15 @@ def body(rows) -> bytes:
     return json.dumps({"data": rows}).encode()
 
 
+def with_value(literal: str) -> bytes:
+    """A one-row request whose mean_area is the given JSON literal, written as is."""
+    return body([{**ROW, "mean_area": "HERE"}]).replace(b'"HERE"', literal.encode())
+
+
+def test_the_largest_float32_is_still_a_number():
+    assert parse_request(with_value("3.4e38"))[0][FEATURES.index("mean_area")] == 3.4e38
+
+
 def test_a_valid_request_becomes_rows_in_feature_order():
     row = {name: float(i) for i, name in enumerate(FEATURES)}
     assert parse_request(body([row, ROW])) == [[float(i) for i in range(len(FEATURES))], [1.5] * 30]
@@ -48,6 +57,14 @@ def test_integers_are_numbers_too():
         (body([ROW]).replace(b"1.5", b"Infinity", 1), "Infinity, which is not a finite number"),
         (body([ROW]).replace(b"1.5", b"1e999", 1), "inf is not a finite number"),
         (body([ROW] * (MAX_ROWS + 1)), f"at most {MAX_ROWS} are accepted"),
+        (with_value("1" * 401), "an integer of 401 digits"),
+        (b'{"data": ' + b"[" * 100_000, "nested too deeply"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (with_value("1e300"), "outside float32's finite range"),
+        (with_value("-1e300"), "outside float32's finite range"),
+        (with_value("3.5e38"), "outside float32's finite range"),
+        (with_value("-" + "9" * 39), "outside float32's finite range"),
+        ("\ud800".encode("utf-8", "surrogatepass"), "not valid JSON"),
     ],
     ids=[
         "non-json",
@@ -66,6 +83,14 @@ def test_integers_are_numbers_too():
         "infinity",
         "overflow",
         "oversized-batch",
+        "huge-integer",
+        "deep-nesting-open",
+        "deep-nesting-closed",
+        "beyond-float32",
+        "beyond-float32-negative",
+        "just-beyond-float32",
+        "huge-negative-integer",
+        "lone-surrogate",
     ],
 )
 def test_each_bad_request_gets_one_sentence(raw, expected):
