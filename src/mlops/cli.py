@@ -65,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--write", action="store_true", help="also write environments/prod.yml (CI only)"
     )
-    verb("monitor", "Drift of collected inputs vs the served model's training data.", env="prod")
+    sub = verb(
+        "monitor", "Drift of collected inputs vs the served model's training data.", env="prod"
+    )
+    sub.add_argument(
+        "--since",
+        metavar="WINDOW",
+        help="30m, 24h, 7d, an ISO date or time, or all (default: the env file's monitor.window)",
+    )
+    verb("key", "Print the endpoint's key, for 'Authorization: Bearer <key>'.", env="prod")
     sub = verb(
         "profile", "Load-test the endpoint (bounded); recommend an instance count.", env="preprod"
     )
@@ -132,6 +140,9 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
         _confirm(ctx, envs, args.yes)
         lifecycle.down(ctx, envs)
         return 0
+    if verb == "key":  # bare, for $(mlops key --env prod)
+        print(lifecycle.endpoint_key(ctx, args.env))
+        return 0
     title = f"{verb} ({args.env})"
     with ctx.progress.stage(title):
         if verb == "train":
@@ -149,7 +160,7 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
         elif verb == "promote":
             lifecycle.promote(ctx, args.env, args.model, write=args.write)
         elif verb == "monitor":
-            lifecycle.monitor(ctx, args.env)
+            lifecycle.monitor(ctx, args.env, args.since)
         elif verb == "profile":
             if not (
                 0 < args.seconds <= 300
@@ -259,7 +270,11 @@ def _where_to_look(ctx: lifecycle.Context) -> None:
             print(f"  {env:8} endpoint  {endpoint['scoring_uri']}")
     sample = Path("src") / "model" / "sample-request.json"
     prod = report["prod"][0]["scoring_uri"] if report["prod"] else "URL"
-    print(f"  try it    curl -s -H 'Content-Type: application/json' -d @{sample} {prod}")
+    print(
+        "  try it    curl -s -H 'Content-Type: application/json' "
+        '-H "Authorization: Bearer $(.venv/bin/mlops key --env prod)" '
+        f"-d @{sample} {prod}"
+    )
     store = ctx.home / "dev" / "mlflow.db"
     print(f"  runs      .venv/bin/mlflow ui --backend-store-uri sqlite:///{store}")
     print(f"  PR        {ctx.home / 'promotion' / 'pr-body.md'}")

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from mlops.errors import ConfigError
+from mlops import window as window_module
+from mlops.errors import ConfigError, MlopsError
 
 ENVIRONMENTS = ("dev", "preprod", "prod")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -29,6 +30,7 @@ class Monitor:
     psi: float
     ks: float
     min_rows: int
+    window: str = "7d"  # how far back `mlops monitor` looks unless --since says otherwise
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,12 @@ def load(env: str, root: Path) -> EnvConfig:
             raise r.fail("monitor.ks", f"must be between 0 and 1, not {monitor_ks!r}")
         if min_rows < 1:
             raise r.fail("monitor.min_rows", f"must be at least 1, not {min_rows}")
-        monitor = Monitor(float(monitor_psi), float(monitor_ks), min_rows)
+        window = r.get("monitor.window", str, required=False) or Monitor.window
+        try:
+            window_module.since(window)
+        except MlopsError as problem:
+            raise r.fail("monitor.window", str(problem)) from None
+        monitor = Monitor(float(monitor_psi), float(monitor_ks), min_rows, window)
 
     training_data = r.get("training.data", str, required=False)
     if training_data is not None and not (root / training_data).is_file():

@@ -27,3 +27,9 @@ class DriftDetected(MlopsError):
     """Collected inputs have drifted from the training data beyond the thresholds."""
 
     exit_code = 5
+
+
+class EndpointTestFailed(MlopsError):
+    """A live endpoint failed its test: the endpoint is at fault, not the command's input."""
+
+    exit_code = 6

@@ -33,15 +33,17 @@ from mlops.backends.base import (
     TrainingSpec,
 )
 from mlops.backends.local.state import write_json
-from mlops.errors import DriftDetected, GateRefused, MlopsError
+from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError
 from mlops.gate import Champion, GateResult, judge
 from mlops.github import set_outputs
+from mlops.locks import endpoint_lock
 from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
 from mlops.profile import HEADROOM, Profile, profile
 from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
 from mlops.smoke import load_sample, smoke_test
+from mlops.window import since
 
 CODE_DIR = Path("src") / "model"
 TRAINING_ENV = "dev"  # whose environment file names the training data
@@ -316,15 +318,16 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
         )
         set_outputs(deployed="false")
         return None
-    result = rollout(
-        ctx.backend(env),
-        cfg.endpoint_name,
-        model,
-        load_sample(ctx.root),
-        say=ctx.say,
-        mirror_percent=cfg.mirror_percent,
-        mirror_seconds=cfg.mirror_seconds,
-    )
+    with endpoint_lock(ctx.home, env, cfg.endpoint_name, ctx.say):
+        result = rollout(
+            ctx.backend(env),
+            cfg.endpoint_name,
+            model,
+            load_sample(ctx.root),
+            say=ctx.say,
+            mirror_percent=cfg.mirror_percent,
+            mirror_seconds=cfg.mirror_seconds,
+        )
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"
     )
@@ -336,12 +339,21 @@ def test(ctx: Context, env: str) -> None:
     cfg, backend, endpoint = _live_endpoint(ctx, env)
     result = smoke_test(lambda body: backend.invoke(cfg.endpoint_name, body), load_sample(ctx.root))
     if not result.ok:
-        raise MlopsError(f"{env} endpoint {endpoint.scoring_uri} failed its test: {result.detail}")
+        raise EndpointTestFailed(
+            f"{env} endpoint {endpoint.scoring_uri} failed its test: {result.detail}"
+        )
     live = endpoint.deployments[endpoint.live]
     ctx.say(f"{endpoint.scoring_uri}: {result.detail} in {result.latency_ms:.0f} ms")
     ctx.say(
         f"serving {live.model} from deployment {live.name!r} (sha256 {live.artifact_sha256[:12]}…)"
     )
+
+
+def endpoint_key(ctx: Context, env: str) -> str:
+    """The key a client sends as `Authorization: Bearer <key>` to the environment's endpoint."""
+    cfg = ctx.config(env)
+    _, headers = ctx.backend(env).scoring_target(cfg.endpoint_name)
+    return headers.get("Authorization", "").removeprefix("Bearer ")
 
 
 def profile_endpoint(
@@ -384,8 +396,9 @@ def profile_endpoint(
     return found
 
 
-def monitor(ctx: Context, env: str) -> DriftResult | None:
-    """Compare what the endpoint collected with the training data of the model it serves."""
+def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | None:
+    """Compare what the endpoint collected from clients of the model it serves, over the window
+    (default: the env file's monitor.window), with that model's training data."""
     cfg = ctx.config(env)
     rules = cfg.require_monitor()
     endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
@@ -393,6 +406,8 @@ def monitor(ctx: Context, env: str) -> DriftResult | None:
         ctx.say(f"notice: {env} serves no model yet ({cfg.path.as_posix()}): nothing to monitor")
         set_outputs(drift="false")
         return None
+    window = window or rules.window
+    start = since(window)
     cfg, backend, endpoint = _live_endpoint(ctx, env)
     served = endpoint.deployments[endpoint.live].model
     name, version = parse_model_ref(served)
@@ -406,7 +421,7 @@ def monitor(ctx: Context, env: str) -> DriftResult | None:
         )
     result = measure(
         load_reference(data),
-        backend.collected_rows(cfg.endpoint_name),
+        backend.collected_rows(cfg.endpoint_name, model=served, since=start),
         rules.psi,
         rules.ks,
         rules.min_rows,
@@ -414,13 +429,18 @@ def monitor(ctx: Context, env: str) -> DriftResult | None:
     folder = ctx.home / env / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / "drift-report.md"
-    report.write_text(report_markdown(env, served, result, rules.psi, rules.ks))
+    report.write_text(report_markdown(env, served, result, rules.psi, rules.ks, window))
     image = plot(result, folder / "drift.png")
     set_outputs(drift=str(bool(result.drifted)).lower(), report=str(report))
     for feature in result.features[:5]:
         mark = " drifted" if feature.drifted else ""
         ctx.say(f"{feature.name}: PSI {feature.psi:.3f}, KS {feature.ks:.3f}{mark}")
-    ctx.say(f"{result.rows} collected rows; report {report}, chart {image}")
+    ctx.say(
+        f"{result.rows} collected rows of {served} (window {window}); "
+        f"report {report}, chart {image}"
+    )
+    if result.unreadable:
+        ctx.say(f"{result.unreadable} unreadable collected row(s) were skipped")
     if not result.judged:
         ctx.say(f"fewer than {rules.min_rows} rows: reported, not judged")
     if result.drifted:

@@ -73,6 +73,7 @@ class DriftResult:
     rows: int
     features: list[FeatureDrift]
     judged: bool  # False when there were too few rows to judge
+    unreadable: int = 0  # collected rows (or torn lines) that were not numbers for every feature
     histograms: dict[str, FeatureHistogram] = field(default_factory=dict, repr=False)
 
     @property
@@ -98,18 +99,25 @@ def measure(
     ks_threshold: float,
     min_rows: int,
 ) -> DriftResult:
-    """Stream rows (dicts of feature values) against the reference, chunk by chunk."""
-    iterator = iter(rows)
-    first = list(islice(iterator, CHUNK_ROWS))
-    names = [n for n in (first[0] if first else {}) if n in reference]
-    histograms = {n: FeatureHistogram.from_reference(n, reference[n]) for n in names}
-    total = 0
-    for chunk in _chunks(first, iterator):
-        matrix = np.asarray([[row.get(n, math.nan) for n in names] for row in chunk], dtype=float)
-        matrix = matrix[~np.isnan(matrix).any(axis=1)]
-        total += len(matrix)
-        for column, name in enumerate(names):
-            histograms[name].add(matrix[:, column])
+    """Stream rows (dicts of feature values) against the reference, chunk by chunk.
+
+    A row that is not a number for every reference feature (a torn line arrives as {}) is
+    counted as unreadable and left out; it never stops the measurement."""
+    names: list[str] = []  # the features: the first readable row's keys that the reference has
+    histograms: dict[str, FeatureHistogram] = {}
+    total = unreadable = 0
+    for chunk in _chunks([], iter(rows)):
+        if not names:
+            first = next((row for row in chunk if isinstance(row, dict) and row), {})
+            names = [n for n in first if n in reference]
+            histograms = {n: FeatureHistogram.from_reference(n, reference[n]) for n in names}
+        readable = [values for row in chunk if (values := _numbers(row, names)) is not None]
+        unreadable += len(chunk) - len(readable)
+        if readable:
+            matrix = np.asarray(readable, dtype=float)
+            total += len(matrix)
+            for column, name in enumerate(names):
+                histograms[name].add(matrix[:, column])
     judged = total >= min_rows
     features = []
     for h in histograms.values():
@@ -117,7 +125,20 @@ def measure(
         drifted = judged and (psi >= psi_threshold or ks >= ks_threshold)
         features.append(FeatureDrift(h.name, round(psi, 4), round(ks, 4), drifted))
     features.sort(key=lambda f: (f.psi, f.ks), reverse=True)
-    return DriftResult(total, features, judged, histograms)
+    return DriftResult(total, features, judged, unreadable, histograms)
+
+
+def _numbers(row: object, names: list[str]) -> list[float] | None:
+    """The row's finite values in names order, or None if it lacks one or one is not a number."""
+    if not names or not isinstance(row, dict):
+        return None
+    values = []
+    for name in names:
+        value = row.get(name)
+        if type(value) not in (int, float) or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return values
 
 
 def _chunks(first: list, rest: Iterator) -> Iterator[list]:
@@ -127,7 +148,9 @@ def _chunks(first: list, rest: Iterator) -> Iterator[list]:
         yield chunk
 
 
-def report_markdown(env: str, model: str, result: DriftResult, psi: float, ks: float) -> str:
+def report_markdown(
+    env: str, model: str, result: DriftResult, psi: float, ks: float, window: str = "all"
+) -> str:
     verdict = (
         f"not judged: {result.rows} rows is fewer than the minimum"
         if not result.judged
@@ -139,6 +162,9 @@ def report_markdown(env: str, model: str, result: DriftResult, psi: float, ks: f
         f"# Drift report: {env}",
         "",
         f"Model `{model}`, {result.rows} collected rows against its training data: {verdict}.",
+        f"Window: {window}; live requests only (mirrored copies, smoke tests and probes are left "
+        "out)"
+        + (f"; {result.unreadable} unreadable row(s) skipped." if result.unreadable else "."),
         f"A feature has drifted when PSI >= {psi} or KS >= {ks}.",
         "",
         "| feature | PSI | KS | drifted |",

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from mlops.load import run_load
+from mlops.smoke import TRAFFIC_HEADER
 
 HEADROOM = 0.7  # plan each instance for 70% of what it sustained, for spikes and noisy neighbours
 
@@ -47,7 +48,7 @@ def profile(
     result = run_load(
         url,
         body,
-        headers,
+        {**headers, TRAFFIC_HEADER: "probe"},  # kept out of the drift the monitor measures
         concurrency=concurrency,
         max_requests=max_requests,
         max_seconds=max_seconds,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,23 @@ from mlops.backends.base import Response
 SAMPLE_REQUEST = Path("src") / "model" / "sample-request.json"
 # A request every endpoint must refuse with a 4xx: it proves validation is live.
 BAD_REQUEST = b'{"data": []}'
+
+
+# What the requests sent now are, for the endpoint's data collection: "live" unless a test or
+# a probe says otherwise. Backends that can mark requests read it (the local one sends it as
+# the header below, which src/model/score.py records), so smoke tests and load probes stay
+# out of the drift the monitor measures.
+TRAFFIC_HEADER = "x-mlops-traffic"
+traffic_kind: ContextVar[str] = ContextVar("traffic_kind", default="live")
+
+
+@contextlib.contextmanager
+def marked_as(kind: str) -> Iterator[None]:
+    token = traffic_kind.set(kind)
+    try:
+        yield
+    finally:
+        traffic_kind.reset(token)
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,11 @@ def load_sample(root: Path) -> bytes:
 
 
 def smoke_test(invoke: Callable[[bytes], Response], sample: bytes) -> SmokeResult:
+    with marked_as("smoke"):
+        return _smoke_test(invoke, sample)
+
+
+def _smoke_test(invoke: Callable[[bytes], Response], sample: bytes) -> SmokeResult:
     rows = len(json.loads(sample)["data"])
     started = time.perf_counter()
     reply = invoke(sample)

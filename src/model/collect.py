@@ -25,7 +25,10 @@ class JsonLinesCollector:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.deployment, self.model = deployment, model
 
-    def record(self, request_id: str, rows: list[list[float]], outputs: dict) -> None:
+    def record(
+        self, request_id: str, rows: list[list[float]], outputs: dict, traffic: str = "live"
+    ) -> None:
+        """traffic: live, or what marks it as not a client's (mirror, smoke, probe)."""
         now = datetime.now(UTC)
         line = json.dumps(
             {
@@ -33,6 +36,7 @@ class JsonLinesCollector:
                 "timestamp": now.isoformat(timespec="milliseconds"),
                 "deployment": self.deployment,
                 "model": self.model,
+                "traffic": traffic,
                 "inputs": [dict(zip(FEATURES, row, strict=True)) for row in rows],
                 "outputs": outputs,
             },
@@ -60,8 +64,13 @@ class AzureMonitoringCollector:
         self.inputs = Collector(name="model_inputs")
         self.outputs = Collector(name="model_outputs")
 
-    def record(self, request_id: str, rows: list[list[float]], outputs: dict) -> None:
+    def record(
+        self, request_id: str, rows: list[list[float]], outputs: dict, traffic: str = "live"
+    ) -> None:
         import pandas as pd
+
+        if traffic != "live":
+            return  # only clients' requests are model inputs worth monitoring
 
         context = self.inputs.collect(pd.DataFrame(rows, columns=list(FEATURES)))
         self.outputs.collect(pd.DataFrame(outputs), context)

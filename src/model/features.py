@@ -67,7 +67,9 @@ def parse_request(body: bytes | str) -> list[list[float]]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"request body is not valid JSON ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - any other parser failure is still the body's fault
-        raise PayloadError(f"request body could not be read as JSON ({type(exc).__name__})") from None
+        raise PayloadError(
+            f"request body could not be read as JSON ({type(exc).__name__})"
+        ) from None
     if not isinstance(payload, dict) or set(payload) != {"data"}:
         raise PayloadError('request body must be a JSON object with exactly one key, "data"')
     rows = payload["data"]

@@ -24,6 +24,9 @@ import collect  # noqa: E402
 from features import PayloadError, parse_request  # noqa: E402
 
 ONNX_FILE = "model.onnx"
+# Set by the local endpoint (mlops.backends.local.router.TRAFFIC_HEADER): "mirror" on the copies
+# it sends a new deployment, "smoke" or "probe" from the lifecycle's own requests; absent = live.
+TRAFFIC_HEADER = "x-mlops-traffic"
 _session: ort.InferenceSession | None = None
 _collector = None
 
@@ -80,7 +83,9 @@ def run(request):
     answer = predict(_session, rows)
     if _collector is not None:
         try:
-            _collector.record(request_id, rows, answer)
+            _collector.record(
+                request_id, rows, answer, request.headers.get(TRAFFIC_HEADER) or "live"
+            )
         except OSError as exc:  # losing a record must not lose the answer
             print(f"data collection failed for {request_id}: {exc}", file=sys.stderr)
     return _json(answer, 200, request_id)

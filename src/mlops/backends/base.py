@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -148,8 +149,11 @@ class Backend(Protocol):
         ...
 
     def list_endpoints(self) -> list[Endpoint]: ...
-    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
-        """The input rows the endpoint's deployments collected, oldest first, streamed."""
+    def collected_rows(
+        self, endpoint: str, model: str | None = None, since: datetime | None = None
+    ) -> Iterator[dict[str, float]]:
+        """The input rows clients sent the endpoint, oldest first, streamed: only those
+        scored by model (NAME:VERSION) and collected since the given time, when given."""
         ...
 
     def delete_endpoint(self, name: str) -> None: ...

@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from mlops import lineage
@@ -386,12 +387,15 @@ class AzureBackend:
         key = self.ml.online_endpoints.get_keys(endpoint).primary_key
         return live.scoring_uri, {"Authorization": f"Bearer {key}"}
 
-    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
+    def collected_rows(
+        self, endpoint: str, model: str | None = None, since: datetime | None = None
+    ) -> Iterator[dict[str, float]]:
         """Stream the data collector's model_inputs, blob by blob, chunk by chunk.
 
         The collector writes JSON Lines under modelDataCollector/<endpoint>/<deployment>/
         model_inputs/YYYY/MM/DD/HH/ in the workspace's default blob store; each
-        line's `data` holds the collected rows."""
+        line's `data` holds the collected rows. model keeps the blobs of the deployments
+        now serving it; since keeps the hours from its hour on."""
         from azure.storage.blob import ContainerClient
 
         store = self.ml.datastores.get_default()
@@ -401,10 +405,20 @@ class AzureBackend:
             credential=self.credential,
             **self._client_options,
         )
+        serving = None
+        if model:
+            live = self.get_endpoint(endpoint)
+            serving = {
+                d.name for d in (live.deployments if live else {}).values() if d.model == model
+            }
+        hour = f"{since:%Y/%m/%d/%H}" if since else ""
         names = sorted(
             blob.name
             for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
-            if "/model_inputs/" in blob.name and blob.name.endswith(".jsonl")
+            if "/model_inputs/" in blob.name
+            and blob.name.endswith(".jsonl")
+            and (serving is None or blob.name.split("/")[2] in serving)
+            and blob.name.split("/model_inputs/")[1][:13] >= hour
         )
         for name in names:
             pending = b""

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from mlops import lineage
@@ -35,9 +38,10 @@ from mlops.backends.base import (
 )
 from mlops.backends.local import inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER
-from mlops.backends.local.state import locked, read_json, write_json
+from mlops.backends.local.state import StateUnreadable, locked, read_json, write_json
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
+from mlops.smoke import TRAFFIC_HEADER, traffic_kind
 
 ONNX_FILE = "model.onnx"
 READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
@@ -228,31 +232,52 @@ class LocalBackend:
     def _router_marker(self, name: str) -> str:
         return str(self._state_path(name))
 
+    def _lock(self, name: str):
+        """Held for each read-change-write of the endpoint's state file."""
+        return locked(self._endpoint_dir(name) / ".lock")
+
+    def _read_state(self, name: str) -> dict | None:
+        try:
+            return read_json(self._state_path(name))
+        except StateUnreadable as damaged:
+            raise MlopsError(
+                f"{self.env} endpoint {name}: {damaged}; `mlops down --env {self.env}` stops "
+                "its processes and removes it, then `mlops deploy` starts it afresh"
+            ) from None
+
+    def _state(self, name: str) -> dict:
+        state = self._read_state(name)
+        if state is None:
+            raise MlopsError(f"endpoint {name} does not exist in {self.env}; deploy first")
+        return state
+
     def get_endpoint(self, name: str) -> Endpoint | None:
-        state = read_json(self._state_path(name))
+        state = self._read_state(name)
         if state is None:
             return None
         if not processes.alive(state.get("router_pid"), self._router_marker(name)):
-            state = self._start_router(name, state)  # e.g. after a reboot
-        return _as_endpoint(state, self._deployment_alive(name, state))
-
-    def _deployment_alive(self, endpoint: str, state: dict):
-        def check(deployment: str) -> bool:
-            record = state["deployments"][deployment]
-            return processes.alive(record.get("pid"), record["marker"])
-
-        return check
+            with self._lock(name):  # one command restarts it; the others find it running
+                state = self._read_state(name)
+                if state is None:
+                    return None
+                if not processes.alive(state.get("router_pid"), self._router_marker(name)):
+                    state = self._start_router(name, state)  # e.g. after a reboot
+        return _as_endpoint(state)
 
     def create_endpoint(self, name: str) -> Endpoint:
-        with locked(self._endpoint_dir(name) / ".lock"):
-            state = read_json(self._state_path(name))
+        with self._lock(name):
+            state = self._read_state(name)
             if state is None:
                 state = {"name": name, "traffic": {}, "mirror_traffic": {}, "deployments": {}}
-            self._start_router(name, state)
+            if not processes.alive(state.get("router_pid"), self._router_marker(name)):
+                self._start_router(name, state)
         return self.get_endpoint(name)
 
     def _start_router(self, name: str, state: dict) -> dict:
-        state["port"] = processes.free_port()
+        """Start the router on the endpoint's recorded port, so its URL stays the same."""
+        recorded = state.get("port")
+        state["port"] = recorded if _can_listen(recorded) else processes.free_port()
+        state.setdefault("key", secrets.token_urlsafe(32))
         write_json(self._state_path(name), state)
         log_path = self._endpoint_dir(name) / "router.log"
         proc = processes.start(
@@ -260,19 +285,31 @@ class LocalBackend:
             log_path,
             env=dict(os.environ),
             cwd=self.root,
+            owner=self._endpoint_dir(name),
         )
         state["router_pid"] = proc.pid
         write_json(self._state_path(name), state)
-        try:
-            processes.wait_ready(f"http://127.0.0.1:{state['port']}/", proc, log_path, 30)
+        try:  # any HTTP answer will do: health says 503 until a deployment takes traffic
+            processes.wait_ready(
+                f"http://127.0.0.1:{state['port']}/", proc, log_path, 30, ready=lambda _: True
+            )
         except DeploymentFailed as failure:
             raise MlopsError(
                 f"endpoint {name}'s router did not start: {failure}\n{failure.logs}"
             ) from None
         return state
 
+    def _change(self, endpoint: str, change) -> dict:
+        """Apply change(state) to the endpoint's state file under its lock; return the state."""
+        with self._lock(endpoint):
+            state = self._state(endpoint)
+            change(state)
+            write_json(self._state_path(endpoint), state)
+        return state
+
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
+        processes.stop_owned(folder)  # a server left by an attempt that was killed mid-start
         shutil.rmtree(folder, ignore_errors=True)
         # Azure ML's layout: AZUREML_MODEL_DIR/<name>/<version>/<files>
         models = folder / "azureml-models"
@@ -280,12 +317,29 @@ class LocalBackend:
         served = lineage.sha256_of(models / model.name / str(model.version) / ONNX_FILE)
         if served != model.artifact_sha256:
             raise DeploymentFailed(f"{model.ref}: copied {ONNX_FILE} does not match its sha256")
-        server = inference_server.start(
-            inference_server.snapshot_code(self.root / "src" / "model", folder / "code"),
+        record = {
+            "status": "Creating",
+            "pid": None,
+            "port": None,
+            "marker": str(models),
+            "model": model.ref,
+            "artifact_sha256": served,
+            "folder": str(folder),
+        }
+
+        def save(state: dict) -> None:
+            state["deployments"][deployment] = dict(record)
+            state["traffic"].setdefault(deployment, 0)
+
+        # Recorded before its process starts, so a command killed at any point leaves
+        # nothing that `mlops down` or the next rollout does not know of.
+        self._change(endpoint, save)
+        code = inference_server.snapshot_code(self.root / "src" / "model", folder / "code")
+        server, proc = inference_server.launch(
+            code,
             "score.py",
             models,
             folder / "server.log",
-            READY_TIMEOUT_S,
             env={
                 "SERVICE_NAME": f"{endpoint}/{deployment}",
                 "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
@@ -293,49 +347,42 @@ class LocalBackend:
                 "MLOPS_MODEL": model.ref,
             },
         )
-        record = {
-            "port": server.port,
-            "pid": server.pid,
-            "marker": server.marker,
-            "model": model.ref,
-            "artifact_sha256": served,
-            "folder": str(folder),
-        }
-        with locked(self._endpoint_dir(endpoint) / ".lock"):
-            state = read_json(self._state_path(endpoint))
-            state["deployments"][deployment] = record
-            state["traffic"].setdefault(deployment, 0)
-            write_json(self._state_path(endpoint), state)
+        record.update(pid=server.pid, port=server.port)
+        self._change(endpoint, save)
+        inference_server.wait(server, proc, folder / "server.log", READY_TIMEOUT_S)
+        record["status"] = "Succeeded"
+        self._change(endpoint, save)
         return Deployment(deployment, model.ref, served, "Succeeded")
 
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint:
-        with locked(self._endpoint_dir(endpoint) / ".lock"):
-            state = read_json(self._state_path(endpoint))
+        def change(state: dict) -> None:
             unknown = set(traffic) - set(state["deployments"])
             if unknown:
                 raise MlopsError(f"endpoint {endpoint} has no deployment {sorted(unknown)[0]!r}")
             state["traffic"] = {name: int(traffic.get(name, 0)) for name in state["deployments"]}
-            write_json(self._state_path(endpoint), state)
+
+        self._change(endpoint, change)
         return self.get_endpoint(endpoint)
 
     def set_mirror(self, endpoint: str, mirror: dict[str, int]) -> Endpoint:
-        with locked(self._endpoint_dir(endpoint) / ".lock"):
-            state = read_json(self._state_path(endpoint))
+        def change(state: dict) -> None:
             state["mirror_traffic"] = {name: int(pct) for name, pct in mirror.items()}
-            write_json(self._state_path(endpoint), state)
+
+        self._change(endpoint, change)
         return self.get_endpoint(endpoint)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
-        with locked(self._endpoint_dir(endpoint) / ".lock"):
-            state = read_json(self._state_path(endpoint)) or {}
+        with self._lock(endpoint):
+            state = self._read_state(endpoint) or {}
             record = state.get("deployments", {}).pop(deployment, None)
             if record:
                 state["traffic"].pop(deployment, None)
-                state["mirror_traffic"].pop(deployment, None)
+                state.get("mirror_traffic", {}).pop(deployment, None)
                 write_json(self._state_path(endpoint), state)
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
         if record:
             processes.stop(record.get("pid"), record["marker"])
+        processes.stop_owned(folder)  # workers, or a server whose pid was never recorded
         self._keep_log(endpoint, deployment, folder)
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -357,6 +404,7 @@ class LocalBackend:
     def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Response:
         url, headers = self.scoring_target(endpoint)
         headers["Content-Type"] = "application/json"
+        headers[TRAFFIC_HEADER] = traffic_kind.get()
         if deployment:
             headers[DEPLOYMENT_HEADER] = deployment
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -372,34 +420,48 @@ class LocalBackend:
         return 1  # one server process per deployment, whatever instance_count says
 
     def scoring_target(self, endpoint: str) -> tuple[str, dict[str, str]]:
-        state = read_json(self._state_path(endpoint))
-        if state is None:
-            raise MlopsError(f"endpoint {endpoint} does not exist in {self.env}; deploy first")
-        return f"http://127.0.0.1:{state['port']}/score", {}
+        state = self._state(endpoint)
+        return f"http://127.0.0.1:{state['port']}/score", {
+            "Authorization": f"Bearer {state.get('key', '')}"
+        }
 
-    def collected_rows(self, endpoint: str) -> Iterator[dict[str, float]]:
+    def collected_rows(
+        self, endpoint: str, model: str | None = None, since: datetime | None = None
+    ) -> Iterator[dict[str, float]]:
+        """Live rows, oldest first; an unreadable line yields {} so the monitor can count it."""
         for path in sorted((self.dir / "collected").glob("inference-*.jsonl")):
-            with open(path) as handle:
+            if since and path.stem.removeprefix("inference-") < f"{since:%Y%m%d}":
+                continue  # one file per UTC day: older days hold nothing in the window
+            with open(path, "rb") as handle:
                 for line in handle:
                     if line.strip():
-                        yield from json.loads(line)["inputs"]
+                        yield from _rows_of(line, endpoint, model, since)
 
     def list_endpoints(self) -> list[Endpoint]:
+        """Every endpoint with a state file or a running process, damaged ones included."""
         found = []
-        for path in sorted((self.dir / "endpoints").glob("*/endpoint.json")):
-            endpoint = self.get_endpoint(path.parent.name)
-            if endpoint:
-                found.append(endpoint)
+        for folder in sorted((self.dir / "endpoints").glob("*")):
+            if not folder.is_dir():
+                continue
+            if not self._state_path(folder.name).exists() and not processes.owned_by(folder):
+                continue
+            try:
+                endpoint = self.get_endpoint(folder.name)
+            except MlopsError as damaged:
+                print(f"warning: {damaged}", file=sys.stderr)
+                endpoint = None
+            found.append(endpoint or Endpoint(folder.name, "", {}, {}))
         return found
 
     def delete_endpoint(self, name: str) -> None:
-        state = read_json(self._state_path(name))
-        if state is None:
-            return
-        for deployment in list(state["deployments"]):
-            self.delete_deployment(name, deployment)
-        processes.stop(state.get("router_pid"), self._router_marker(name))
-        self._state_path(name).unlink(missing_ok=True)
+        """Stop every process the endpoint started, whatever its state file says."""
+        folder = self._endpoint_dir(name)
+        with self._lock(name):
+            processes.stop_owned(folder)
+            for deployment in sorted((folder / "deployments").glob("*")):
+                self._keep_log(name, deployment.name, deployment)
+                shutil.rmtree(deployment, ignore_errors=True)
+            self._state_path(name).unlink(missing_ok=True)
 
 
 def _as_meta(model: ModelVersion) -> dict:
@@ -411,14 +473,9 @@ def _as_meta(model: ModelVersion) -> dict:
     }
 
 
-def _as_endpoint(state: dict, alive) -> Endpoint:
+def _as_endpoint(state: dict) -> Endpoint:
     deployments = {
-        name: Deployment(
-            name,
-            record["model"],
-            record["artifact_sha256"],
-            "Succeeded" if alive(name) else "Failed",
-        )
+        name: Deployment(name, record["model"], record["artifact_sha256"], _state_of(record))
         for name, record in state["deployments"].items()
     }
     return Endpoint(
@@ -428,3 +485,45 @@ def _as_endpoint(state: dict, alive) -> Endpoint:
         deployments=deployments,
         mirror_traffic=dict(state.get("mirror_traffic", {})),
     )
+
+
+def _rows_of(
+    line: bytes, endpoint: str, model: str | None, since: datetime | None
+) -> Iterator[dict]:
+    """The input rows of one collected line (src/model/collect.py) if they count as the live
+    traffic of endpoint's model since the given time; a line that cannot be read yields {}."""
+    try:
+        record = json.loads(line)
+        if not record.get("deployment", "").startswith(f"{endpoint}/"):
+            return
+        if record.get("traffic", "live") != "live" or (model and record.get("model") != model):
+            return  # mirrored copies, smoke tests, probes; rows of other models
+        if since and datetime.fromisoformat(record["timestamp"]) < since:
+            return
+        rows = record["inputs"]
+        if not isinstance(rows, list):
+            raise TypeError("inputs is not a list")
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        yield {}
+        return
+    for row in rows:
+        yield row if isinstance(row, dict) else {}
+
+
+def _state_of(record: dict) -> str:
+    """Azure ML's provisioning states: a deployment whose process is gone has Failed."""
+    if not processes.alive(record.get("pid"), record["marker"]):
+        return "Failed"
+    return record.get("status", "Succeeded")
+
+
+def _can_listen(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

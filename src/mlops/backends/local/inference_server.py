@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from mlops.backends.base import DeploymentFailed
 from mlops.backends.local import processes
 
 CODE_FILES = ("*.py", "swagger*.json", "sample-request.json")
+SETTINGS_MODULE = "mlops.backends.local.server_settings"
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,22 @@ def snapshot_code(source: Path, target: Path, extra: Path | None = None) -> Path
     return target
 
 
-def start(
+def launch(
     code: Path,
     entry: str,
     model_dir: Path,
     log_path: Path,
-    timeout: float,
     env: dict[str, str] | None = None,
-) -> Server:
-    """Start the server and wait until it answers; stop it again if it never does."""
+) -> tuple[Server, subprocess.Popen]:
+    """Start the server on a free loopback port; it is not ready yet (see wait)."""
     port = processes.free_port()
     full_env = {
         **os.environ,
         "AZUREML_MODEL_DIR": str(model_dir),
         "AML_APP_ROOT": str(code),
         "AZUREML_ENTRY_SCRIPT": entry,
+        "GUNICORN_CMD_ARGS": f"-c python:{SETTINGS_MODULE}",
+        "WORKER_TIMEOUT": "60",  # azmlinfsrv's default is 300 s
         **(env or {}),
     }
     command = [
@@ -66,10 +69,27 @@ def start(
         str(model_dir),
     ]
     proc = processes.start(command, log_path, env=full_env, cwd=code)
-    marker = str(model_dir)
+    return Server(proc.pid, port, str(model_dir)), proc
+
+
+def wait(server: Server, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    """Wait until the server answers; stop it again if it never does."""
     try:
-        processes.wait_ready(f"http://127.0.0.1:{port}/", proc, log_path, timeout)
+        processes.wait_ready(f"http://127.0.0.1:{server.port}/", proc, log_path, timeout)
     except DeploymentFailed:
-        processes.stop(proc.pid, marker)
+        processes.stop(server.pid, server.marker)
         raise
-    return Server(proc.pid, port, marker)
+
+
+def start(
+    code: Path,
+    entry: str,
+    model_dir: Path,
+    log_path: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """Start the server and wait until it answers; stop it again if it never does."""
+    server, proc = launch(code, entry, model_dir, log_path, env)
+    wait(server, proc, log_path, timeout)
+    return server

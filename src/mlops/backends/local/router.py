@@ -5,28 +5,52 @@ the `azureml-model-deployment` header if there is one, otherwise by the traffic
 split in the endpoint's state file (re-read when it changes), and copies a
 share of requests to a mirror deployment without returning its answer.
 
+Like a managed endpoint it asks for the endpoint's key, and every request gets
+an HTTP answer: a malformed, slow, oversized or unauthorised one gets a 4xx with
+a JSON `error` sentence, and only whole, checked requests reach a deployment.
+
     python -m mlops.backends.local.router <endpoint.json>
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import http.client
 import json
 import os
 import random
+import re
 import socket
 import sys
 import threading
+import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from mlops.smoke import TRAFFIC_HEADER
+
 DEPLOYMENT_HEADER = "azureml-model-deployment"
-_FORWARDED = ("Content-Type", "Content-Length", "x-request-id")
+REQUEST_ID_HEADER = "x-request-id"
+# Which kind of traffic a request is (TRAFFIC_HEADER, which src/model/score.py records): live
+# when absent; "mirror" on the router's copies; the lifecycle marks its smoke tests and probes.
+TRAFFIC_KINDS = ("live", "mirror", "smoke", "probe")
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a full batch (features.MAX_ROWS rows) is about 1.3 MB
+READ_TIMEOUT_S = float(os.environ.get("MLOPS_ROUTER_READ_TIMEOUT", "5"))  # per socket read
+BODY_DEADLINE_S = 30  # the whole body, however it trickles in
+FORWARD_TIMEOUT_S = 60
+HEALTH_TIMEOUT_S = 2
+_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")  # a path or an id: visible ASCII, no spaces
+_DIGITS = re.compile(r"^[0-9]+$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class EndpointState:
-    """The endpoint's state file, re-read whenever its modification time changes."""
+    """The endpoint's state file, re-read whenever its modification time changes.
+
+    A file that cannot be read keeps the last good state, so a torn write never
+    takes the endpoint down."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -36,10 +60,12 @@ class EndpointState:
 
     def current(self) -> dict:
         with self._lock:
-            stamp = os.stat(self.path).st_mtime_ns
-            if stamp != self._stamp:
-                self._data = json.loads(self.path.read_text())
-                self._stamp = stamp
+            with contextlib.suppress(OSError, ValueError):
+                stamp = os.stat(self.path).st_mtime_ns
+                if stamp != self._stamp:
+                    data = json.loads(self.path.read_text())
+                    if isinstance(data, dict):
+                        self._data, self._stamp = data, stamp
             return self._data
 
 
@@ -55,19 +81,36 @@ def choose(traffic: dict[str, int], rng: random.Random) -> str | None:
     return serving[-1][0]
 
 
-def forward(port: int, method: str, path: str, body: bytes, headers: dict[str, str]):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def forward(
+    port: int, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes, dict[str, str]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body or None, headers=headers)
         response = conn.getresponse()
-        return response.status, response.read(), response.getheader("Content-Type", "")
+        return response.status, response.read(), dict(response.getheaders())
     finally:
         conn.close()
+
+
+class Refused(Exception):
+    """A request the endpoint answers with a 4xx before any deployment sees it."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+class EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: a burst of clients queues, not resets
 
 
 class Router(BaseHTTPRequestHandler):
     server_version = "mlops-local-endpoint"
     protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT_S  # each socket read: an idle or slow client only holds its own thread
     state: EndpointState
     rng = random.Random()
 
@@ -80,74 +123,208 @@ class Router(BaseHTTPRequestHandler):
     def log_message(self, fmt: str, *args) -> None:  # quiet: the servers log requests
         pass
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # a two-word request line: no headers, no key
+            self.send_error(400, "request line must end with an HTTP version")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """http.server's own refusals (bad request line, headers too long…), as JSON."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # else http.server would send no status line
+            self.request_version = "HTTP/1.0"
+        reason = message or self.responses.get(code, ("error",))[0]
+        self._error(code, f"the request could not be read: {reason}")
+
+    def __getattr__(self, name: str):
+        if name.startswith("do_"):  # any method but GET and POST
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self._error(405, f"method {self.command} is not allowed; use POST", {"Allow": "GET, POST"})
+
     def do_GET(self) -> None:
         if self.path == "/":
-            self._reply(200, b"Healthy", "text/plain")
-        else:
-            self._route()
+            return self._health()
+        self._handle()
 
     def do_POST(self) -> None:
-        self._route()
+        self._handle()
 
-    def _route(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+    # ---- health ------------------------------------------------------------------
+
+    def _health(self) -> None:
+        """Healthy only if the deployments taking traffic answer their own liveness route."""
+        state = self.state.current()
+        serving = [name for name, pct in state.get("traffic", {}).items() if pct > 0]
+        if not serving:
+            return self._error(503, "endpoint has no deployment taking traffic")
+        for name in serving:
+            port = state.get("deployments", {}).get(name, {}).get("port")
+            try:
+                status, _, _ = forward(port, "GET", "/", b"", {}, HEALTH_TIMEOUT_S)
+            except (OSError, TypeError, http.client.HTTPException):
+                status = 0
+            if status != 200:
+                return self._error(503, f"deployment {name!r} is not answering")
+        self._reply(200, b"Healthy", {"Content-Type": "text/plain"})
+
+    # ---- scoring -------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        try:
+            request_id = self._check_request()
+            body = self._read_body()
+        except Refused as refusal:
+            self.close_connection = True  # an unread body may follow: never parse it as a request
+            return self._error(refusal.status, str(refusal), refusal.headers)
+        self._route(body, request_id)
+
+    def _check_request(self) -> str:
+        if not _PRINTABLE.match(self.path):
+            raise Refused(400, "the request path must be visible ASCII characters")
+        if not self._authorised():
+            # Azure ML's key auth: `Authorization: Bearer <key>`, 401 without it
+            # (learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint).
+            raise Refused(
+                401,
+                "send the endpoint's key as 'Authorization: Bearer <key>' (see `mlops key`)",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        request_id = self.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
+        if not _REQUEST_ID.match(request_id):
+            raise Refused(400, f"{REQUEST_ID_HEADER} must be 1-128 letters, digits or . _ : -")
+        traffic = self.headers.get(TRAFFIC_HEADER, "live")
+        if traffic not in TRAFFIC_KINDS or traffic == "mirror":
+            raise Refused(400, f"{TRAFFIC_HEADER} must be one of live, smoke, probe")
+        return request_id
+
+    def _authorised(self) -> bool:
+        key = self.state.current().get("key")
+        given = self.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        return (
+            bool(key)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), str(key).encode())
+        )
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise Refused(411, "send the body with a Content-Length, not Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            if self.command == "POST":
+                raise Refused(411, "a POST needs a Content-Length header")
+            return b""
+        if len(set(lengths)) != 1 or not _DIGITS.match(lengths[0].strip()):
+            raise Refused(400, f"Content-Length must be one non-negative integer, got {lengths}")
+        length = int(lengths[0])
+        if length > MAX_BODY_BYTES:
+            raise Refused(413, f"request body of {length} bytes is over {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        deadline = time.monotonic() + BODY_DEADLINE_S  # a trickle of bytes cannot stretch it
+        with contextlib.suppress(TimeoutError):
+            while len(body) < length and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(length - len(body), 1 << 16))
+                if not chunk:
+                    break
+                body += chunk
+        if len(body) < length:
+            raise Refused(
+                400,
+                f"request body ended after {len(body)} of the {length} bytes its "
+                "Content-Length declares",
+            )
+        return bytes(body)
+
+    def _route(self, body: bytes, request_id: str) -> None:
         state = self.state.current()
         deployments = state.get("deployments", {})
         wanted = self.headers.get(DEPLOYMENT_HEADER)
+        echo = {REQUEST_ID_HEADER: request_id}
         if wanted:
             if wanted not in deployments:
-                return self._error(404, f"endpoint has no deployment named {wanted!r}")
+                return self._error(404, f"endpoint has no deployment named {wanted!r}", echo)
             target = wanted
         else:
             target = choose(state.get("traffic", {}), self.rng)
             if target is None:
-                return self._error(503, "endpoint has no deployment taking traffic")
-        headers = {k: v for k in _FORWARDED if (v := self.headers.get(k)) is not None}
+                return self._error(503, "endpoint has no deployment taking traffic", echo)
+        headers = {
+            "Content-Type": self.headers.get("Content-Type", "application/json"),
+            REQUEST_ID_HEADER: request_id,
+            TRAFFIC_HEADER: self.headers.get(TRAFFIC_HEADER, "live"),
+        }
         if not wanted:
             self._mirror(state, body, headers)
         try:
-            status, payload, content_type = forward(
-                deployments[target]["port"], self.command, self.path, body, headers
+            status, payload, answer = forward(
+                deployments[target].get("port"),
+                self.command,
+                self.path,
+                body,
+                headers,
+                FORWARD_TIMEOUT_S,
             )
-        except OSError:
-            return self._error(502, f"deployment {target!r} is not answering")
-        self._reply(status, payload, content_type, target)
+        except (OSError, TypeError, http.client.HTTPException):
+            return self._error(502, f"deployment {target!r} is not answering", echo)
+        content_type = _header(answer, "Content-Type") or "application/octet-stream"
+        self._reply(
+            status, payload, {"Content-Type": content_type, DEPLOYMENT_HEADER: target, **echo}
+        )
 
     def _mirror(self, state: dict, body: bytes, headers: dict[str, str]) -> None:
         for name, pct in state.get("mirror_traffic", {}).items():
             deployment = state.get("deployments", {}).get(name)
             if deployment and self.rng.uniform(0, 100) < pct:
+                copy = {**headers, TRAFFIC_HEADER: "mirror"}
                 threading.Thread(
                     target=_quietly,
-                    args=(forward, deployment["port"], self.command, self.path, body, headers),
+                    args=(forward, deployment.get("port"), self.command, self.path, body, copy),
                     daemon=True,
                 ).start()
 
-    def _error(self, status: int, message: str) -> None:
-        self._reply(status, json.dumps({"error": message}).encode(), "application/json")
+    # ---- answers -------------------------------------------------------------------
 
-    def _reply(self, status: int, body: bytes, content_type: str, deployment: str = "") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type or "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        if deployment:
-            self.send_header(DEPLOYMENT_HEADER, deployment)
-        self.end_headers()
-        self.wfile.write(body)
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps({"error": message}).encode()
+        self._reply(status, body, {"Content-Type": "application/json", **(headers or {})})
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            self.close_connection = True  # the client left; nothing to tell it
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
 def _quietly(function, *args) -> None:
-    with contextlib.suppress(OSError):  # a mirror's failure never reaches the caller
-        function(*args)
+    with contextlib.suppress(OSError, TypeError, http.client.HTTPException):
+        function(*args, FORWARD_TIMEOUT_S)  # a mirror's failure never reaches the caller
 
 
 def main(argv: list[str]) -> int:
     state_path = Path(argv[0])
     Router.state = EndpointState(state_path)
     port = Router.state.current()["port"]
-    server = ThreadingHTTPServer(("127.0.0.1", port), Router)
-    server.daemon_threads = True
+    server = EndpointServer(("127.0.0.1", port), Router)
     print(f"endpoint router listening on http://127.0.0.1:{port}", flush=True)
     server.serve_forever()
     return 0

@@ -12,11 +12,27 @@ from pathlib import Path
 from typing import Any
 
 
+class StateUnreadable(MlopsError):
+    """A state file exists but is not the JSON object we wrote (cut short, emptied, edited)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"state file {path} is unreadable ({reason})")
+        self.path, self.reason = path, reason
+
+
 def read_json(path: Path, default: Any = None) -> Any:
+    """The file's JSON object, default if there is no file, StateUnreadable if it is damaged."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         return default
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise StateUnreadable(path, "empty" if not path.stat().st_size else str(exc)) from None
+    except OSError as exc:
+        raise StateUnreadable(path, exc.strerror or str(exc)) from None
+    if not isinstance(data, dict):
+        raise StateUnreadable(path, f"a JSON {type(data).__name__}, not an object")
+    return data
 
 
 def write_json(path: Path, data: Any) -> None:
