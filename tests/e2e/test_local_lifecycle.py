@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest
 from helpers import copy_repo, run_mlops
 from mlflow import MlflowClient
 
-from mlops.backends.local.processes import alive
+from mlops.backends.local.processes import alive, owned_by
 
 MODEL = "breast-cancer-classifier"
 BAD_REQUESTS = {
@@ -55,8 +58,18 @@ def live_folder(home: Path, env: str) -> Path:
     return Path(state["deployments"][live]["folder"])
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+def scoring(home: Path, env: str) -> tuple[str, dict[str, str]]:
+    """The endpoint's URL and the headers a client sends: JSON and the endpoint's key."""
+    state = endpoint_state(home, env)
+    return f"http://127.0.0.1:{state['port']}/score", {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {state['key']}",
+    }
+
+
+def post(target: tuple[str, dict[str, str]], body: bytes) -> tuple[int, dict]:
+    url, headers = target
+    request = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read())
@@ -90,9 +103,33 @@ def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
     assert re.search(r"prod +endpoint +http://127\.0\.0\.1:\d+/score", result.stdout)
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
-    status, answer = post(f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}/score", sample)
+    status, answer = post(scoring(home, "prod"), sample)
     assert status == 200
     assert len(answer["predictions"]) == len(json.loads(sample)["data"])
+    url, headers = scoring(home, "prod")
+    assert post((url, {"Content-Type": "application/json"}), sample)[0] == 401
+    # the printed curl line, run as a newcomer would: with the key it scores, without it not
+    (curl,) = re.findall(r"try it +(curl .*)", result.stdout)
+    env = {**os.environ, "MLOPS_ROOT": str(repo), "MLOPS_HOME": str(home)}
+    mlops = f"{sys.executable} -m mlops"
+    keyed = subprocess.run(
+        ["bash", "-c", curl.replace(".venv/bin/mlops", mlops)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert len(json.loads(keyed.stdout)["predictions"]) == len(json.loads(sample)["data"])
+    unkeyed = subprocess.run(
+        ["bash", "-c", re.sub(r'-H "Authorization[^"]*" ', "", curl)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Authorization: Bearer" in json.loads(unkeyed.stdout)["error"]
 
 
 def test_prod_serves_the_bytes_trained_in_dev_with_full_lineage(world):
@@ -145,13 +182,13 @@ def bad_requests(sample: dict) -> dict[str, bytes]:
 @pytest.mark.parametrize("env", ["preprod", "prod"])
 def test_every_bad_request_gets_a_4xx_sentence_and_the_endpoint_keeps_serving(world, env):
     repo, home = world
-    url = f"http://127.0.0.1:{endpoint_state(home, env)['port']}/score"
+    target = scoring(home, env)
     sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
     for kind, body in bad_requests(json.loads(sample)).items():
-        status, answer = post(url, body)
+        status, answer = post(target, body)
         assert status == 400, kind
         assert answer["error"] and "\n" not in answer["error"], kind
-    assert post(url, sample)[0] == 200
+    assert post(target, sample)[0] == 200
 
 
 def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
@@ -198,16 +235,15 @@ def test_collected_records_survive_a_restart_and_concurrent_requests(world):
     from concurrent.futures import ThreadPoolExecutor
 
     repo, home = world
-    url = f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}/score"
+    url, headers = scoring(home, "prod")
     sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
 
     def send(request_id: str) -> int:
         request = urllib.request.Request(
-            url,
-            data=sample,
-            headers={"Content-Type": "application/json", "x-request-id": request_id},
+            url, data=sample, headers={**headers, "x-request-id": request_id}
         )
         with urllib.request.urlopen(request, timeout=30) as reply:
+            assert reply.headers["x-request-id"] == request_id  # echoed, to match its record
             return reply.status
 
     with ThreadPoolExecutor(8) as pool:
@@ -229,6 +265,10 @@ def test_collected_records_survive_a_restart_and_concurrent_requests(world):
         [f"before-{i}" for i in range(40)] + [f"after-{i}" for i in range(40)]
     )
     assert {r["model"] for r in records} == {f"{MODEL}:1"}
+    ours = [r for r in records if r["request_id"].startswith(("before-", "after-"))]
+    assert {r["traffic"] for r in ours} == {"live"}
+    assert {r["traffic"] for r in records} >= {"live", "smoke"}  # the rollouts' own tests
+    assert all(r["deployment"].startswith("mlops-prod/") for r in records)
 
 
 def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
@@ -359,3 +399,4 @@ def test_down_stops_everything_it_started(world):
     assert not any(alive(pid, marker) for pid, marker in started)
     status = json.loads(run_mlops(repo, home, "status").stdout)
     assert status == {"dev": [], "preprod": [], "prod": []}
+    assert owned_by(home) == []  # gunicorn's workers and any leftover too

@@ -35,5 +35,14 @@ def test_concurrent_writers_lose_nothing_and_never_interleave(tmp_path):
     assert len(records) == writers * each
     assert len({r["request_id"] for r in records}) == writers * each
     record = records[0]
-    assert set(record) == {"request_id", "timestamp", "deployment", "model", "inputs", "outputs"}
+    assert set(record) == {
+        "request_id",
+        "timestamp",
+        "deployment",
+        "model",
+        "traffic",
+        "inputs",
+        "outputs",
+    }
+    assert record["traffic"] == "live"
     assert list(record["inputs"][0]) == list(FEATURES) and len(record["inputs"]) == 20

@@ -41,6 +41,8 @@ READ_TIMEOUT_S = float(os.environ.get("MLOPS_ROUTER_READ_TIMEOUT", "5"))  # per 
 BODY_DEADLINE_S = 30  # the whole body, however it trickles in
 FORWARD_TIMEOUT_S = 60
 HEALTH_TIMEOUT_S = 2
+ROUTES = ("/score", "/swagger.json")  # what a managed endpoint's URL serves, besides /
+MAX_LINE_BYTES = 8192
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")  # a path or an id: visible ASCII, no spaces
 _DIGITS = re.compile(r"^[0-9]+$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -113,6 +115,8 @@ class Router(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT_S  # each socket read: an idle or slow client only holds its own thread
     state: EndpointState
     rng = random.Random()
+    # Until a request line is parsed (a timeout or a refusal may come first), answers use these.
+    requestline, command, request_version = "", None, "HTTP/1.0"
 
     def setup(self) -> None:
         super().setup()
@@ -122,6 +126,29 @@ class Router(BaseHTTPRequestHandler):
 
     def log_message(self, fmt: str, *args) -> None:  # quiet: the servers log requests
         pass
+
+    def handle_one_request(self) -> None:
+        """http.server's loop, except that a request cut short by the read timeout gets a 408
+        instead of a silent close."""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > MAX_LINE_BYTES:
+                self.send_error(414, "request line too long")
+                return
+            if not self.parse_request():
+                return
+        except TimeoutError:
+            self.send_error(408, f"nothing complete arrived within {READ_TIMEOUT_S:g} s")
+            return
+        except OSError:
+            self.close_connection = True
+            return
+        getattr(self, f"do_{self.command}")()
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
 
     def parse_request(self) -> bool:
         if not super().parse_request():
@@ -134,9 +161,11 @@ class Router(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None):
         """http.server's own refusals (bad request line, headers too long…), as JSON."""
         self.close_connection = True
-        if self.request_version == "HTTP/0.9":  # else http.server would send no status line
-            self.request_version = "HTTP/1.0"
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # else http.server would send no status line
         reason = message or self.responses.get(code, ("error",))[0]
+        if code >= 500:  # e.g. 505 for "HTTP/2.0" in the request line: still the client's doing
+            code = 400
         self._error(code, f"the request could not be read: {reason}")
 
     def __getattr__(self, name: str):
@@ -188,6 +217,8 @@ class Router(BaseHTTPRequestHandler):
     def _check_request(self) -> str:
         if not _PRINTABLE.match(self.path):
             raise Refused(400, "the request path must be visible ASCII characters")
+        if self.path.split("?", 1)[0] not in ROUTES:
+            raise Refused(404, f"no route {self.path!r}; score with POST /score")
         if not self._authorised():
             # Azure ML's key auth: `Authorization: Bearer <key>`, 401 without it
             # (learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint).

@@ -1,0 +1,269 @@
+"""A local endpoint under abuse: every malformed, unauthorised, slow or idle client gets a 4xx
+with a JSON sentence (or nothing it can hold on to), and the next good request is answered.
+
+One model is trained and deployed to preprod for the whole module. Every loop is bounded and
+talks to 127.0.0.1 only. The table of cases, status codes and latencies is written to the
+state home (abuse-table.md) and printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from endpoint_client import Answer, Endpoint, read_answer
+from helpers import copy_repo, run_mlops
+
+MODEL = "breast-cancer-classifier"
+PROMPT_S = 10  # the socket timeout a good request gets: an answer within it is prompt
+TABLE: list[tuple[str, int, float]] = []
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A small model, trained once, deployed to preprod; stopped at the end."""
+    base = tmp_path_factory.mktemp("abuse")
+    repo, home = copy_repo(base / "repo"), base / "home"
+    dev = repo / "environments" / "dev.yml"
+    dev.write_text(dev.read_text().replace("n_estimators: 100", "n_estimators: 10"))
+    for verb in ("train", "register", "share"):
+        run_mlops(repo, home, verb, "--env", "dev")
+    run_mlops(repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1")
+    yield repo, home
+    run_mlops(repo, home, "down", "--all")
+    table = ["| case | status | latency (ms) |", "| --- | ---: | ---: |"]
+    table += [f"| {case} | {status} | {seconds * 1000:.0f} |" for case, status, seconds in TABLE]
+    (home.parent / "abuse-table.md").write_text("\n".join(table) + "\n")
+    print("\n" + "\n".join(table))
+
+
+@pytest.fixture(scope="module")
+def endpoint(world) -> Endpoint:
+    return Endpoint.of(world[1], "preprod")
+
+
+@pytest.fixture(scope="module")
+def sample(world) -> bytes:
+    return (world[0] / "src" / "model" / "sample-request.json").read_bytes()
+
+
+def good_request_answered(endpoint: Endpoint, sample: bytes) -> None:
+    answer = endpoint.send(endpoint.request(sample), timeout=PROMPT_S)
+    assert answer.status == 200, answer.body
+    assert len(answer.json()["predictions"]) == len(json.loads(sample)["data"])
+
+
+def refused(case: str, answer: Answer, expected: int) -> None:
+    TABLE.append((case, answer.status, answer.seconds))
+    assert answer.status == expected, (case, answer.status, answer.body[:300])
+    assert answer.headers.get("content-type") == "application/json", case
+    if answer.body or expected != 405:  # a HEAD's answer has no body, by HTTP's rules
+        message = answer.json()["error"]
+        assert message and "\n" not in message, case
+
+
+def value_request(sample: bytes, literal: str) -> bytes:
+    """The sample with its first value replaced by a JSON literal, written as is."""
+    row = json.loads(sample)["data"][0]
+    first = next(iter(row))
+    return json.dumps({"data": [{**row, first: "HERE"}]}).replace('"HERE"', literal).encode()
+
+
+# ---- the contract: what the router and the scoring script refuse -------------------------
+
+BODY_CASES = {
+    "not JSON": (b"rows please", 400),
+    "integer of 401 digits": (None, 400),
+    "100 000 nested brackets": (b"[" * 100_000 + b"]" * 100_000, 400),
+    "100 000 unclosed brackets": (b'{"data": ' + b"[" * 100_000, 400),
+    "1e300": (None, 400),
+    "-1e300": (None, 400),
+    "3.5e38 (beyond float32)": (None, 400),
+    "NaN": (None, 400),
+    "empty batch": (b'{"data": []}', 400),
+    "1001 rows": (None, 400),
+}
+
+
+@pytest.mark.parametrize("case", list(BODY_CASES))
+def test_a_body_the_contract_refuses_is_a_400(endpoint, sample, case):
+    body, expected = BODY_CASES[case]
+    literals = {
+        "integer of 401 digits": "1" * 401,
+        "1e300": "1e300",
+        "-1e300": "-1e300",
+        "3.5e38 (beyond float32)": "3.5e38",
+        "NaN": "NaN",
+    }
+    if case in literals:
+        body = value_request(sample, literals[case])
+    if case == "1001 rows":
+        body = json.dumps({"data": json.loads(sample)["data"][:1] * 1001}).encode()
+    refused(case, endpoint.send(endpoint.request(body)), expected)
+    good_request_answered(endpoint, sample)
+
+
+def _cases(endpoint: Endpoint, sample: bytes) -> dict[str, tuple[bytes, int, bool]]:
+    """case -> (bytes sent, expected status, half-close after sending)."""
+    ok = endpoint.request
+    key = f"Bearer {endpoint.key}"
+    return {
+        "no key": (ok(sample, key=False), 401, False),
+        "wrong key": (ok(sample, headers={"Authorization": "Bearer nope"}), 401, False),
+        "Basic instead of Bearer": (
+            ok(sample, headers={"Authorization": f"Basic {endpoint.key}"}),
+            401,
+            False,
+        ),
+        "PUT": (ok(sample, method="PUT"), 405, False),
+        "DELETE": (ok(b"", method="DELETE"), 405, False),
+        "PATCH": (ok(sample, method="PATCH"), 405, False),
+        "OPTIONS": (ok(b"", method="OPTIONS"), 405, False),
+        "TRACE": (ok(b"", method="TRACE"), 405, False),
+        "HEAD": (ok(b"", method="HEAD"), 405, False),
+        "made-up method BREW": (ok(b"", method="BREW"), 405, False),
+        "GET /score": (ok(b"", method="GET"), 405, False),
+        "unknown path": (ok(sample, path="/admin"), 404, False),
+        "Content-Length: abc": (ok(sample, headers={"Content-Length": "abc"}), 400, False),
+        "Content-Length: -1": (ok(sample, headers={"Content-Length": "-1"}), 400, False),
+        "Content-Length: 1e3": (ok(sample, headers={"Content-Length": "1e3"}), 400, False),
+        "two Content-Lengths": (
+            ok(sample).replace(b"\r\n\r\n", b"\r\nContent-Length: 3\r\n\r\n", 1),
+            400,
+            False,
+        ),
+        "no Content-Length": (ok(sample, headers={"Content-Length": None}), 411, False),
+        "Transfer-Encoding: chunked": (
+            ok(b"5\r\nhello\r\n0\r\n\r\n", headers={"Transfer-Encoding": "chunked"}),
+            411,
+            False,
+        ),
+        "declared 50 MB": (ok(b"", headers={"Content-Length": str(50 << 20)}), 413, False),
+        "declared 10^30 bytes": (ok(b"", headers={"Content-Length": "1" + "0" * 30}), 413, False),
+        "more declared than sent, then half-closed": (
+            ok(sample, headers={"Content-Length": str(len(sample) + 100)}),
+            400,
+            True,
+        ),
+        "garbage request line": (b"HELLO\r\n\r\n", 400, False),
+        "HTTP/0.9 request line": (b"GET /score\r\n\r\n", 400, False),
+        "HTTP/9.9 request line": (ok(sample).replace(b"HTTP/1.1", b"HTTP/9.9", 1), 400, False),
+        "control byte in path": (ok(sample, path="/sc\x01ore"), 400, False),
+        "non-ASCII byte in path": (ok(sample, path="/sc\xf6re"), 400, False),
+        "request line of 20 000 bytes": (ok(sample, path="/" + "a" * 20_000), 414, False),
+        "header line of 70 000 bytes": (ok(sample, headers={"X-Big": "b" * 70_000}), 431, False),
+        "200 headers": (
+            ok(sample, headers={f"X-H{i}": "1" for i in range(200)}),
+            431,
+            False,
+        ),
+        "x-request-id with spaces": (ok(sample, headers={"x-request-id": "a b"}), 400, False),
+        "x-request-id of 500 chars": (ok(sample, headers={"x-request-id": "a" * 500}), 400, False),
+        "claims to be mirrored traffic": (
+            ok(sample, headers={"x-mlops-traffic": "mirror"}),
+            400,
+            False,
+        ),
+        "unknown deployment header": (
+            ok(sample, headers={"azureml-model-deployment": "purple"}),
+            404,
+            False,
+        ),
+        "headers cut short, then half-closed": (
+            f"POST /score HTTP/1.1\r\nAuthorization: {key}\r\nContent-Le".encode(),
+            411,
+            True,
+        ),
+    }
+
+
+def test_every_malformed_or_unauthorised_request_gets_a_4xx_json_sentence(endpoint, sample):
+    for case, (raw, expected, half_close) in _cases(endpoint, sample).items():
+        refused(case, endpoint.send(raw, half_close=half_close), expected)
+        good_request_answered(endpoint, sample)
+
+
+def test_the_endpoint_echoes_the_request_id_and_names_the_deployment(endpoint, sample):
+    answer = endpoint.send(endpoint.request(sample, headers={"x-request-id": "abc-123"}))
+    assert answer.status == 200
+    assert answer.headers["x-request-id"] == "abc-123"
+    assert answer.headers["azureml-model-deployment"] == "blue"
+    generated = endpoint.send(endpoint.request(sample))
+    assert len(generated.headers["x-request-id"]) == 36  # one is made when the client sent none
+
+
+# ---- connections: idle, slow, half-sent, many at once ----------------------------------
+
+
+def test_idle_connections_do_not_stall_the_endpoint(endpoint, sample):
+    idle = [
+        socket.create_connection(("127.0.0.1", endpoint.port), timeout=PROMPT_S) for _ in range(20)
+    ]
+    try:
+        started = time.monotonic()
+        good_request_answered(endpoint, sample)
+        TABLE.append(("good request beside 20 idle connections", 200, time.monotonic() - started))
+        timed_out = endpoint.send(b"", timeout=PROMPT_S)  # an idle one of our own, to the end
+        refused("idle connection, until the read timeout", timed_out, 408)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_body_shorter_than_declared_is_a_400_and_blocks_no_one(endpoint, sample):
+    raw = endpoint.request(sample, headers={"Content-Length": str(len(sample) + 100)})
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(endpoint.send, raw)
+        time.sleep(0.5)  # the slow one is waiting for its missing bytes now
+        started = time.monotonic()
+        good_request_answered(endpoint, sample)
+        TABLE.append(("good request beside a short body", 200, time.monotonic() - started))
+        assert not slow.done(), "the short body should still be waiting for its bytes"
+        refused("more declared than sent (read timeout)", slow.result(timeout=60), 400)
+
+
+def test_a_client_trickling_its_headers_blocks_no_one(endpoint, sample):
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=60) as slow:
+        slow.sendall(b"POST /score HTTP/1.1\r\n")
+        for _ in range(3):  # a byte a second, bounded
+            slow.sendall(b"X")
+            time.sleep(1)
+            good_request_answered(endpoint, sample)
+        started = time.monotonic()
+        answer = read_answer(slow)
+        answer.seconds = time.monotonic() - started
+        refused("headers trickled a byte a second", answer, 408)
+
+
+def test_a_burst_of_64_clients_is_queued_not_reset(endpoint, sample):
+    raw = endpoint.request(sample)
+    with ThreadPoolExecutor(64) as pool:
+        answers = list(pool.map(lambda _: endpoint.send(raw, timeout=60), range(64)))
+    assert [a.status for a in answers] == [200] * 64
+    TABLE.append(("slowest of 64 concurrent clients", 200, max(a.seconds for a in answers)))
+    good_request_answered(endpoint, sample)
+
+
+def test_health_says_whether_the_live_deployment_answers(endpoint):
+    answer = endpoint.send(endpoint.request(b"", method="GET", path="/", key=False))
+    assert (answer.status, answer.body) == (200, b"Healthy")
+
+
+def test_deployments_listen_on_loopback_only(world):
+    import psutil
+
+    home = world[1]
+    state = json.loads(
+        (home / "preprod" / "endpoints" / "mlops-preprod" / "endpoint.json").read_text()
+    )
+    ports = {state["port"]} | {d["port"] for d in state["deployments"].values()}
+    listening = {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in ports
+    }
+    assert {port for _, port in listening} == ports
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}
