@@ -4,12 +4,21 @@ malformed ones included, and reads one answer. Loopback only, every wait bounded
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+MODEL = "breast-cancer-classifier"
+
+
+def fresh_home(shared_model: tuple[Path, Path], target: Path) -> tuple[Path, Path]:
+    """A state home of one's own, holding the shared model (see conftest.shared_model)."""
+    repo, home = shared_model
+    shutil.copytree(home, target)
+    return repo, target
 
 
 @dataclass

@@ -14,23 +14,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from endpoint_client import Answer, Endpoint, read_answer
-from helpers import copy_repo, run_mlops
+from endpoint_client import MODEL, Answer, Endpoint, fresh_home, read_answer
+from helpers import run_mlops
 
-MODEL = "breast-cancer-classifier"
 PROMPT_S = 10  # the socket timeout a good request gets: an answer within it is prompt
 TABLE: list[tuple[str, int, float]] = []
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A small model, trained once, deployed to preprod; stopped at the end."""
-    base = tmp_path_factory.mktemp("abuse")
-    repo, home = copy_repo(base / "repo"), base / "home"
-    dev = repo / "environments" / "dev.yml"
-    dev.write_text(dev.read_text().replace("n_estimators: 100", "n_estimators: 10"))
-    for verb in ("train", "register", "share"):
-        run_mlops(repo, home, verb, "--env", "dev")
+def world(shared_model, tmp_path_factory):
+    """The shared model deployed to preprod; stopped at the end."""
+    repo, home = fresh_home(shared_model, tmp_path_factory.mktemp("abuse") / "home")
     run_mlops(repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1")
     yield repo, home
     run_mlops(repo, home, "down", "--all")

@@ -214,9 +214,11 @@ def test_the_endpoint_publishes_the_contracts_openapi_documents(world):
     repo, home = world
     sample = json.loads((repo / "src" / "model" / "sample-request.json").read_text())
     assert len(parse_request(json.dumps(sample))) == len(sample["data"])
-    base = f"http://127.0.0.1:{endpoint_state(home, 'prod')['port']}"
+    url, headers = scoring(home, "prod")
+    base = url.removesuffix("/score")
     for query, expected in (("?version=3", openapi(sample)), ("", swagger2(sample))):
-        with urllib.request.urlopen(f"{base}/swagger.json{query}", timeout=10) as reply:
+        request = urllib.request.Request(f"{base}/swagger.json{query}", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as reply:
             assert json.loads(reply.read()) == expected, query or "default (2.0)"
 
 

@@ -1,0 +1,20 @@
+"""A small model trained, registered and shared once, for the endpoint tests to deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import copy_repo, run_mlops
+
+
+@pytest.fixture(scope="session")
+def shared_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(repo, home) with the model's version 1 in the shared registry and nothing running."""
+    base = tmp_path_factory.mktemp("shared-model")
+    repo, home = copy_repo(base / "repo"), base / "home"
+    dev = repo / "environments" / "dev.yml"
+    dev.write_text(dev.read_text().replace("n_estimators: 100", "n_estimators: 10"))
+    for verb in ("train", "register", "share"):
+        run_mlops(repo, home, verb, "--env", "dev")
+    return repo, home
