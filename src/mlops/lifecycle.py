@@ -486,6 +486,7 @@ def status(ctx: Context, envs: list[str]) -> dict:
                     "endpoint": endpoint.name,
                     "scoring_uri": endpoint.scoring_uri,
                     "traffic": endpoint.traffic,
+                    "mirror_traffic": endpoint.mirror_traffic,  # left on by a killed soak?
                     "deployments": {
                         d.name: {"model": d.model, "state": d.state, "sha256": d.artifact_sha256}
                         for d in endpoint.deployments.values()

@@ -62,3 +62,21 @@ def test_the_report_and_the_image_are_written(tmp_path):
     assert "**drift** in 1 feature(s)" in report and "| mean_radius |" in report
     image = plot(result, tmp_path / "drift.png")
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000
+
+
+def test_unreadable_rows_are_counted_and_left_out():
+    rows = list(sample(300, 6))
+    damaged = [{}, {**rows[0], "mean_area": "big"}, {**rows[0], "mean_area": None}, "row", None]
+    damaged.append({k: v for k, v in rows[0].items() if k != "mean_area"})
+    damaged.append({**rows[0], "mean_area": float("nan")})
+    result = measure(REFERENCE, damaged + rows, 0.2, 0.2, 200)
+    assert result.rows == 300 and result.unreadable == len(damaged)
+    clean = measure(REFERENCE, rows, 0.2, 0.2, 200)
+    assert [(f.name, f.psi) for f in result.features] == [(f.name, f.psi) for f in clean.features]
+    report = report_markdown("prod", "m:1", result, 0.2, 0.2, "7d")
+    assert f"{len(damaged)} unreadable row(s) skipped" in report and "Window: 7d" in report
+
+
+def test_nothing_readable_is_not_judged_and_does_not_fail():
+    result = measure(REFERENCE, [{}, {"x": 1}, "torn"], 0.2, 0.2, 200)
+    assert (result.rows, result.unreadable, result.judged) == (0, 3, False)

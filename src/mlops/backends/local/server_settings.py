@@ -15,6 +15,7 @@ worker_class = "gthread"
 threads = int(os.environ.get("MLOPS_SERVER_THREADS", "4"))
 keepalive = 5  # seconds an idle kept-alive connection may stay open
 backlog = 1024  # pending connections the kernel queues during a burst
+graceful_timeout = 5  # seconds a stopping server gives requests in flight (gunicorn: 30)
 
 
 def on_starting(server) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops.errors import MlopsError
+
 
 class StateUnreadable(MlopsError):
     """A state file exists but is not the JSON object we wrote (cut short, emptied, edited)."""
