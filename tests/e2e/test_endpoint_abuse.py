@@ -121,6 +121,7 @@ def _cases(endpoint: Endpoint, sample: bytes) -> dict[str, tuple[bytes, int, boo
         "made-up method BREW": (ok(b"", method="BREW"), 405, False),
         "GET /score": (ok(b"", method="GET"), 405, False),
         "unknown path": (ok(sample, path="/admin"), 404, False),
+        "POST /swagger.json": (ok(sample, path="/swagger.json"), 405, False),
         "Content-Length: abc": (ok(sample, headers={"Content-Length": "abc"}), 400, False),
         "Content-Length: -1": (ok(sample, headers={"Content-Length": "-1"}), 400, False),
         "Content-Length: 1e3": (ok(sample, headers={"Content-Length": "1e3"}), 400, False),

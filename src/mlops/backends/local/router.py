@@ -217,8 +217,11 @@ class Router(BaseHTTPRequestHandler):
     def _check_request(self) -> str:
         if not _PRINTABLE.match(self.path):
             raise Refused(400, "the request path must be visible ASCII characters")
-        if self.path.split("?", 1)[0] not in ROUTES:
+        route = self.path.split("?", 1)[0]
+        if route not in ROUTES:
             raise Refused(404, f"no route {self.path!r}; score with POST /score")
+        if route == "/swagger.json" and self.command != "GET":
+            raise Refused(405, "the API document is read with GET", {"Allow": "GET"})
         if not self._authorised():
             # Azure ML's key auth: `Authorization: Bearer <key>`, 401 without it
             # (learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint).
