@@ -32,7 +32,6 @@ from mlops.backends.base import (
     ModelVersion,
     TrainingSpec,
 )
-from mlops.backends.local.state import write_json
 from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError
 from mlops.gate import Champion, GateResult, judge
 from mlops.github import set_outputs
@@ -43,6 +42,7 @@ from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
 from mlops.smoke import load_sample, smoke_test
+from mlops.state import write_json
 from mlops.window import since
 
 CODE_DIR = Path("src") / "model"

@@ -38,12 +38,12 @@ from mlops.backends.base import (
 )
 from mlops.backends.local import inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER
-from mlops.backends.local.state import StateUnreadable, locked, read_json, write_json
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 from mlops.smoke import TRAFFIC_HEADER, traffic_kind
+from mlops.state import StateUnreadable, locked, read_json, write_json
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = lineage.ONNX_FILE
 READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
 
 

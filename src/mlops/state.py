@@ -1,4 +1,8 @@
-"""JSON state files that several commands (and the router) read and write safely."""
+"""JSON state files under the state home, read and written safely by several commands at once.
+
+Only what must outlive one command lives here (a local endpoint's processes and port, reports
+such as profile.json); what a later verb needs from an earlier one is passed explicitly.
+"""
 
 from __future__ import annotations
 
