@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         env="preprod",
         model="default: the env file's model.version (nothing to do when it is empty)",
     )
-    verb("test", "Smoke-test the environment's endpoint.", env="preprod")
+    verb(
+        "test",
+        "Smoke-test the environment's endpoint.",
+        env="preprod",
+        model="also check that this version takes all its traffic",
+    )
     sub = verb(
         "promote",
         "Check preprod serves the model, gate it, render the pull request for prod.yml.",
@@ -156,7 +161,7 @@ def run(ctx: lifecycle.Context, args: argparse.Namespace) -> int:
         elif verb == "deploy":
             lifecycle.deploy(ctx, args.env, args.model)
         elif verb == "test":
-            lifecycle.test(ctx, args.env)
+            lifecycle.test(ctx, args.env, args.model)
         elif verb == "promote":
             lifecycle.promote(ctx, args.env, args.model, write=args.write)
         elif verb == "monitor":
@@ -245,13 +250,13 @@ def demo(ctx: lifecycle.Context) -> int:
     with stage("deploy (preprod, blue/green)"):
         lifecycle.deploy(ctx, "preprod", model)
     with stage("test (preprod)"):
-        lifecycle.test(ctx, "preprod")
+        lifecycle.test(ctx, "preprod", model)
     with stage("promote (render the pull request for prod)"):
         lifecycle.promote(ctx, "prod", model)
     with stage("deploy (prod, the promoted version)"):
         lifecycle.deploy(ctx, "prod", model)
     with stage("test (prod)"):
-        lifecycle.test(ctx, "prod")
+        lifecycle.test(ctx, "prod", model)
     with stage("monitor (prod, after shifted traffic)"):
         lifecycle.send_shifted_traffic(ctx, "prod")
         try:

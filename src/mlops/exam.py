@@ -20,6 +20,7 @@ from mlops.backends.base import PARAM_PREFIX, TAG_DATA, ModelVersion
 from mlops.errors import GateRefused
 
 EVALUATE = Path("src") / "model" / "evaluate.py"
+TIMEOUT_S = 600  # scoring a held-out split takes seconds; a hang must not hold the release
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,12 @@ def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, d
         f"--test-fraction={paper.test_fraction}",
         *(f"--model={label}={path}" for label, path in artifacts.items()),
     ]
-    done = subprocess.run(command, cwd=root / EVALUATE.parent, capture_output=True, text=True)
+    try:
+        done = subprocess.run(
+            command, cwd=root / EVALUATE.parent, capture_output=True, text=True, timeout=TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise GateRefused(f"the exam took over {TIMEOUT_S}s; failing closed") from None
     try:
         scores = json.loads(done.stdout)["metrics"] if done.returncode == 0 else None
     except (ValueError, KeyError):

@@ -27,6 +27,7 @@ from mlops.backends.base import (
     TAG_JOB,
     TAG_RUN,
     Backend,
+    Deployment,
     Endpoint,
     Job,
     ModelVersion,
@@ -157,7 +158,7 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
 def resolve_shared(ctx: Context, env: str, model_ref: str | None) -> ModelVersion | None:
     """The model an environment should serve: --model, else its file's model.version, else None."""
     cfg = ctx.config(env)
-    if model_ref:
+    if model_ref is not None:  # an empty --model (an unset output) is refused, never "default"
         name, version = parse_model_ref(model_ref)
     elif cfg.model_version is None:
         return None
@@ -181,7 +182,11 @@ def champion_of(ctx: Context, env: str) -> tuple[Champion, ModelVersion | None]:
     except Exception as exc:  # an unreadable champion refuses, never passes
         where = f"{env}'s endpoint {cfg.endpoint_name}"
         return Champion(f"the model {env} serves", None, f"reading {where} failed: {exc}"), None
-    live = endpoint.deployments.get(endpoint.live) if endpoint and endpoint.live else None
+    live = _serving(endpoint)
+    if endpoint is not None and endpoint.live is not None and live is None:
+        split = ", ".join(f"{name} {pct}%" for name, pct in sorted(endpoint.traffic.items()))
+        problem = f"its traffic is split ({split}), so which model is the champion is unclear"
+        return Champion(f"the model {env} serves", None, problem, cfg.endpoint_name), None
     if live is not None:
         ref, source = live.model, f"{env}'s live endpoint ({cfg.endpoint_name}/{live.name})"
     elif cfg.model_version is not None:
@@ -242,15 +247,27 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
     return GateResult(challenger, champion, champion_model, figures, shown_paper, verdict)
 
 
+def _serving(endpoint: Endpoint | None) -> Deployment | None:
+    return endpoint.sole_deployment if endpoint is not None else None
+
+
 def serving_check(ctx: Context, env: str, model: ModelVersion) -> str:
-    """One sentence saying that env's live deployment serves exactly this model, or a refusal."""
+    """One sentence saying that env's deployment taking all traffic serves exactly this model.
+
+    Anything else refuses: nothing served, a split, another version, other bytes, or an
+    endpoint that cannot be read."""
     cfg = ctx.config(env)
-    endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
-    live = endpoint.deployments.get(endpoint.live) if endpoint and endpoint.live else None
+    try:
+        endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
+    except MlopsError:
+        raise
+    except Exception as exc:  # e.g. no read access: doubt refuses
+        raise GateRefused(f"reading {env}'s endpoint {cfg.endpoint_name} failed: {exc}") from None
+    live = _serving(endpoint)
     if live is None:
         raise GateRefused(
-            f"{env} serves nothing, so {model.ref} cannot be promoted: prod takes only what "
-            f"{env} serves (deploy it there first)"
+            f"no deployment of {env} takes all its traffic, so {model.ref} cannot be promoted: "
+            f"prod takes only what {env} serves (deploy it there first)"
         )
     if live.model != model.ref or live.artifact_sha256 != model.artifact_sha256:
         raise GateRefused(
@@ -277,6 +294,7 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
         ctx.say(f"{env} already names {result.challenger.ref}: nothing to promote")
         set_outputs(title="")
         return None
+    checked = serving_check(ctx, PROMOTED_FROM, candidate)  # again: the exam took a while
     prod_path = ctx.root / cfg.path
     promotion = render(prod_path.read_text(), result, checked)
     folder = ctx.home / "promotion"
@@ -335,8 +353,14 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
     return result
 
 
-def test(ctx: Context, env: str) -> None:
+def test(ctx: Context, env: str, model_ref: str | None = None) -> None:
+    """Smoke-test the endpoint; with model_ref, first check that it is what takes all traffic."""
+    expected = ":".join(map(str, parse_model_ref(model_ref))) if model_ref is not None else None
     cfg, backend, endpoint = _live_endpoint(ctx, env)
+    live = _serving(endpoint)
+    if expected is not None and (live is None or live.model != expected):
+        shown = live.model if live else f"a split ({endpoint.traffic})"
+        raise EndpointTestFailed(f"{env} serves {shown}, not {expected}")
     result = smoke_test(lambda body: backend.invoke(cfg.endpoint_name, body), load_sample(ctx.root))
     if not result.ok:
         raise EndpointTestFailed(

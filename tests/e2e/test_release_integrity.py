@@ -14,7 +14,7 @@ import pytest
 from helpers import copy_repo, run_mlops
 
 from mlops import lifecycle
-from mlops.errors import GateRefused
+from mlops.errors import EndpointTestFailed, GateRefused
 from mlops.progress import Progress
 
 MODEL = "breast-cancer-classifier"
@@ -144,3 +144,25 @@ def test_the_exam_scores_the_served_artifact_like_the_training_run_did(world):
     recorded = {k: float(v) for k, v in result.challenger.metrics.items()}
     assert result.figures == pytest.approx(recorded, abs=1e-6)  # same rows, same bytes
     assert re.search(r"breast_cancer\.csv \(sha256 [0-9a-f]{12}…\), seed 42", result.paper)
+
+
+def test_a_split_endpoint_is_neither_promoted_from_nor_a_champion(world):
+    repo, home, ctx = world
+    lifecycle.deploy(ctx, "preprod", f"{MODEL}:1")
+    lifecycle.test(ctx, "preprod", f"{MODEL}:1")
+    with pytest.raises(EndpointTestFailed, match=f"preprod serves {MODEL}:1, not {MODEL}:2"):
+        lifecycle.test(ctx, "preprod", f"{MODEL}:2")
+    backend = ctx.backend("preprod")
+    endpoint = backend.get_endpoint("mlops-preprod")
+    (live,) = endpoint.deployments
+    other = "green" if live == "blue" else "blue"
+    backend.create_deployment("mlops-preprod", other, backend.get_shared_model(MODEL, 2))
+    backend.set_traffic("mlops-preprod", {live: 50, other: 50})
+    try:
+        with pytest.raises(GateRefused, match="no deployment of preprod takes all its traffic"):
+            lifecycle.promote(ctx, "prod", f"{MODEL}:1")
+        champion, model = lifecycle.champion_of(ctx, "preprod")
+        assert model is None and "its traffic is split" in champion.problem
+    finally:
+        backend.set_traffic("mlops-preprod", {live: 100, other: 0})
+        backend.delete_deployment("mlops-preprod", other)

@@ -27,14 +27,20 @@ MODEL = "breast-cancer-classifier"
 def rehearse(workflow_name: str, repo, home, scratch) -> list[str]:
     """Run the workflow's mlops steps; return the command lines as the shell would run them."""
     workflow, ran = load(workflow_name), []
-    outputs = {"needs": {}}
+    finished: dict[str, dict[str, str]] = {}  # job id -> its outputs
     for job_id in jobs_in_order(workflow):
         job = workflow["jobs"][job_id]
-        outputs["steps"] = {}
+        needs = job.get("needs", [])
+        # a job sees the outputs of the jobs it lists in `needs`, and only those
+        outputs = {
+            "needs": {n: finished[n] for n in ([needs] if isinstance(needs, str) else needs)},
+            "steps": {},
+        }
         if not condition_holds(job.get("if"), outputs):
             continue
         if "uses" in job:  # a reusable workflow of this repository
             ran += rehearse(job["uses"].rsplit("/", 1)[-1], repo, home, scratch)
+            finished[job_id] = {}
             continue
         for index, step in enumerate(job["steps"]):
             if is_skipped_in_rehearsal(step) or not condition_holds(step.get("if"), outputs):
@@ -54,7 +60,7 @@ def rehearse(workflow_name: str, repo, home, scratch) -> list[str]:
                 ran.append(line)
             if "id" in step:
                 outputs["steps"][step["id"]] = read_outputs(step_output)
-        outputs["needs"][job_id] = {
+        finished[job_id] = {
             name: substitute(value, outputs) for name, value in job.get("outputs", {}).items()
         }
     return ran
@@ -79,7 +85,7 @@ def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp
             f"mlops share --env dev --model {MODEL}:1",
             f"mlops gate --env prod --model {MODEL}:1",
             f"mlops deploy --env preprod --model {MODEL}:1",
-            "mlops test --env preprod",
+            f"mlops test --env preprod --model {MODEL}:1",
             f"mlops promote --env prod --model {MODEL}:1 --write",
         ]
         assert (

@@ -28,7 +28,7 @@ def test_the_release_orders_gate_before_preprod_and_promotion_last():
         'mlops share --env dev --model "$MODEL"',
         'mlops gate --env prod --model "$MODEL"',
         'mlops deploy --env preprod --model "$MODEL"',
-        "mlops test --env preprod",
+        'mlops test --env preprod --model "$MODEL"',
         'mlops promote --env prod --model "$MODEL" --write',
     ]
     pull_request = release["jobs"]["propose"]["steps"][-1]

@@ -80,6 +80,8 @@ def reference(expression: str, outputs: dict) -> str:
     match = _REFERENCE.match(expression)
     assert match, f"the rehearsal cannot evaluate ${{{{ {expression} }}}}"
     kind, owner, name = match.groups()
+    if kind == "needs":  # GitHub: only jobs listed in `needs` are in the needs context
+        assert owner in outputs["needs"], f"needs.{owner} is read but {owner} is not in `needs`"
     return outputs[kind].get(owner, {}).get(name, "")
 
 
@@ -98,7 +100,8 @@ def condition_holds(condition: str | None, outputs: dict) -> bool:
     match = _COMPARISON.match(text)
     assert match, f"the rehearsal cannot evaluate if: {condition}"
     left, operator, value = match.groups()
-    return (reference(left, outputs) == value) == (operator == "==")
+    # GitHub compares strings ignoring case (docs: expressions, operators)
+    return (reference(left, outputs).casefold() == value.casefold()) == (operator == "==")
 
 
 def shell_expand(line: str, env: dict[str, str]) -> str:

@@ -26,6 +26,11 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
         (("gate", "--model", "m:0"), 2, "model 'm:0' must be written NAME:VERSION"),
         (("gate", "--model", "m:latest"), 2, "with a version number"),
         (("gate", "--model", "m:7"), 2, "the registry holds no model m:7"),
+        # an unset step output arrives as an empty value: refused, never "the default"
+        (("gate", "--model", ""), 2, "model '' must be written NAME:VERSION"),
+        (("deploy", "--model", ""), 2, "model '' must be written NAME:VERSION"),
+        (("promote", "--model", ""), 2, "model '' must be written NAME:VERSION"),
+        (("test", "--model", ""), 2, "model '' must be written NAME:VERSION"),
         (("deploy", "--model", "m:latest"), 2, "with a version number"),
         (("promote", "--model", "m:2"), 2, "the registry holds no model m:2"),
         (("register", "--job", "xyz"), 2, "no job 'xyz' in dev"),

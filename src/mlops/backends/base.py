@@ -85,6 +85,12 @@ class Endpoint:
     mirror_traffic: dict[str, int] = field(default_factory=dict)
 
     @property
+    def sole_deployment(self) -> Deployment | None:
+        """The deployment taking all live traffic, or None when none or several take a share."""
+        whole = [name for name, pct in self.traffic.items() if pct == 100]
+        return self.deployments.get(whole[0]) if whole else None
+
+    @property
     def live(self) -> str | None:
         """The deployment taking the most traffic, if any takes some."""
         serving = {name: pct for name, pct in self.traffic.items() if pct > 0}
@@ -120,11 +126,11 @@ class Backend(Protocol):
         The boolean says whether a new version was created."""
         ...
 
-    def get_registered_model(self, name: str, version: int | str) -> ModelVersion | None: ...
+    def get_registered_model(self, name: str, version: int) -> ModelVersion | None: ...
 
     # the registry shared by all environments
     def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]: ...
-    def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None: ...
+    def get_shared_model(self, name: str, version: int) -> ModelVersion | None: ...
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         """The shared version's model.onnx, copied under `folder`, its sha256 checked."""
         ...

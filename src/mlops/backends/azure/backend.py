@@ -237,8 +237,16 @@ class AzureBackend:
         return _get_model(self.registry, name, version)
 
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
+        from azure.core.exceptions import AzureError
+
         target = folder / model.name / str(model.version)
-        self.registry.models.download(model.name, str(model.version), download_path=target)
+        try:
+            self.registry.models.download(model.name, str(model.version), download_path=target)
+        except AzureError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MlopsError(
+                f"downloading {model.ref} from the registry failed: {reason}"
+            ) from None
         return lineage.checked_artifact(target, model)
 
     # ---- online endpoints ---------------------------------------------------------------

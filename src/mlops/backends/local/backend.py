@@ -147,18 +147,11 @@ class LocalBackend:
         )
         return self._model_version(client, created), True
 
-    def get_registered_model(self, name: str, version: int | str) -> ModelVersion | None:
+    def get_registered_model(self, name: str, version: int) -> ModelVersion | None:
         from mlflow.exceptions import MlflowException
 
         client = self._mlflow()
         try:
-            if version == "latest":
-                versions = client.search_model_versions(f"name='{name}'")
-                return (
-                    self._model_version(client, max(versions, key=lambda v: int(v.version)))
-                    if versions
-                    else None
-                )
             return self._model_version(client, client.get_model_version(name, str(version)))
         except MlflowException:
             return None
@@ -197,13 +190,8 @@ class LocalBackend:
         staging.rename(target)  # the version appears whole or not at all
         return self.get_shared_model(model.name, model.version), True
 
-    def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None:
+    def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         folder = self.registry / name
-        if version == "latest":
-            versions = [int(p.name) for p in folder.glob("*") if p.name.isdigit()]
-            if not versions:
-                return None
-            version = max(versions)
         meta = read_json(folder / str(version) / "meta.json")
         if meta is None:
             return None
