@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mlops_infra import access, audit  # noqa: E402
+from mlops_infra import access, audit, state  # noqa: E402
 from mlops_infra.offline import run_stack, stack_config  # noqa: E402
-from mlops_infra.settings import ENVIRONMENTS, SHARED  # noqa: E402
+from mlops_infra.settings import ENVIRONMENTS, SHARED, SettingsError  # noqa: E402
 
-ROLE_NAMES = {guid: name for name, guid in access.ROLES.items()}
+ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state.ROLES}.items()}
 
 
 def describe(stack: str, shared: list) -> str:
@@ -78,12 +78,16 @@ def main(argv: list[str]) -> int:
     print(access.as_table() + "\n")
     print("## Doors (which GitHub Environment opens which identity)\n")
     print(access.doors_table() + "\n")
-    shared = run_stack(SHARED)
     failed = False
-    for stack in stacks:
-        text = describe(stack, shared)
-        failed = failed or "- [ ]" in text
-        print(text)
+    try:
+        shared = run_stack(SHARED)
+        for stack in stacks:
+            text = describe(stack, shared)
+            failed = failed or "- [ ]" in text
+            print(text)
+    except SettingsError as problem:  # one sentence naming key, value and file
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     return 1 if failed else 0
 
 

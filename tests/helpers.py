@@ -15,6 +15,16 @@ sys.path.insert(0, str(MODEL_DIR))  # src/model is a code snapshot, not a packag
 _IGNORED = shutil.ignore_patterns("__pycache__", "mlruns", "mlflow.db", "outputs")
 
 
+def env_setting(env: str, dotted: str, root: Path = ROOT):
+    """A value of environments/<env>.yml (tests name what `mlops init` rendered, never a literal)."""
+    import yaml
+
+    value = yaml.safe_load((root / "environments" / f"{env}.yml").read_text())
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
 def copy_repo(target: Path, whole: bool = False) -> Path:
     """The parts of the repository the lifecycle reads (whole: also what `mlops init` renders),
     copied so tests may change them."""

@@ -1,18 +1,20 @@
-"""The GitHub side: environments with their gates and variables, and main's protection.
+"""The GitHub side: environments with their gates and variables, the `promotion` label,
+and main's protection.
 
 Optional (mlops:manageGitHub), so a fork without a GitHub token can skip it;
-the provider reads GITHUB_TOKEN from the environment."""
+the provider reads GITHUB_TOKEN from the environment. Main's protection waits
+for mlops:protectMain (infra/Pulumi.shared.yaml), turned on once the first push
+is green: protection that requires reviews and binds admins would refuse it."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_github as github
 
-from mlops_infra.settings import Settings
+from mlops_infra.settings import Settings, SettingsError
 
-
-class GitHubConfigError(ValueError):
-    pass
+GitHubConfigError = SettingsError  # settings.py checks the reviewers before anything is built
+PROMOTION_LABEL = "promotion"  # release.yml labels the promotion pull requests with it
 
 
 def provider(settings: Settings) -> pulumi.ResourceOptions:
@@ -70,14 +72,33 @@ def environment(
 
 
 def repository(settings: Settings, variables: dict[str, pulumi.Input[str]]) -> None:
-    """Repository-wide variables (for previews) and the protection of main."""
+    """Repository-wide variables (previews, the state backend), the promotion label and,
+    once mlops:protectMain is on, the protection of main."""
     repo = settings.github_repository.split("/")[1]
     opts = provider(settings)
     for name, value in variables.items():
         github.ActionsVariable(
             f"github-variable-{name}", repository=repo, variable_name=name, value=value, opts=opts
         )
-    github.BranchProtection(
+    promotion_label(repo, opts)
+    if settings.protect_main:
+        main_protection(repo, opts)
+
+
+def promotion_label(repo: str, opts: pulumi.ResourceOptions) -> github.IssueLabel:
+    # made here, with its meaning, rather than left to whichever pull request adds it first
+    return github.IssueLabel(
+        "github-label-promotion",
+        repository=repo,
+        name=PROMOTION_LABEL,
+        color="1d76db",
+        description="Promotes a model version to prod (opened by release.yml)",
+        opts=opts,
+    )
+
+
+def main_protection(repo: str, opts: pulumi.ResourceOptions) -> github.BranchProtection:
+    return github.BranchProtection(
         "github-main-protection",
         repository_id=repo,
         pattern="main",

@@ -37,6 +37,9 @@ _ARM_TYPES = {
 }
 _NAME_KEYS = (
     "resourceGroupName",
+    "containerName",
+    "keyName",
+    "blobServicesName",
     "accountName",
     "vaultName",
     "registryName",
@@ -173,3 +176,12 @@ def _run(stack: str, config: dict, shared_outputs: dict) -> list[Record]:
 
     program()
     return mocks.records
+
+
+def stack_settings(stack: str, infra: Path = INFRA, overrides: dict | None = None):
+    """The checked settings a stack's program would build from (tests derive names from them)."""
+    from mlops_infra.settings import Settings
+
+    config = {**stack_config(stack, infra), **(overrides or {})}
+    raw = {key.removeprefix("mlops:"): value for key, value in config.items()}
+    return Settings.parse(stack, raw, infra)

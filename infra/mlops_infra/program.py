@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import pulumi
 
-from mlops_infra import access, github
+from mlops_infra import access, github, state
 from mlops_infra.environment import Environment
 from mlops_infra.naming import Names
-from mlops_infra.settings import ENVIRONMENTS, SHARED, Settings
+from mlops_infra.settings import SHARED, Settings
 
 
 def build(stack: str) -> None:
-    settings = Settings.from_config(stack)
+    settings = Settings.from_config(stack)  # stops with one sentence on any bad value
     if stack == SHARED:
         build_shared(settings)
-    elif stack in ENVIRONMENTS:
-        build_environment(settings)
     else:
-        raise ValueError(f"stack {stack!r} is none of {SHARED}, {', '.join(ENVIRONMENTS)}")
+        build_environment(settings)
 
 
 def build_shared(settings: Settings) -> None:
@@ -28,22 +26,24 @@ def build_shared(settings: Settings) -> None:
     pulumi.export("previewPrincipalId", shared.preview.principal_id)
     pulumi.export("previewClientId", shared.preview.client_id)
     pulumi.export("identities", shared.identity_outputs())
+    pulumi.export("stateBackendUrl", state.backend_url(settings))
+    pulumi.export("secretsProvider", state.secrets_provider(settings))
     if settings.manage_github:
-        variables = {
-            "AZURE_PREVIEW_CLIENT_ID": shared.preview.client_id,
-            "AZURE_TENANT_ID": settings.tenant_id,
-            "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
-        }
-        backend = pulumi.Config("mlops").get("pulumiBackendUrl")
-        if backend:  # where the workflows find the stacks' state
-            variables["PULUMI_BACKEND_URL"] = backend
-        github.repository(settings, variables)
+        github.repository(
+            settings,
+            {
+                "AZURE_PREVIEW_CLIENT_ID": shared.preview.client_id,
+                "AZURE_TENANT_ID": settings.tenant_id,
+                "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
+                # where the workflows find the stacks' state and their secrets key
+                "PULUMI_BACKEND_URL": state.backend_url(settings),
+                "PULUMI_SECRETS_PROVIDER": state.secrets_provider(settings),
+            },
+        )
 
 
 def build_environment(settings: Settings) -> None:
-    shared_stack = (
-        pulumi.Config("mlops").get("sharedStack") or f"organization/{pulumi.get_project()}/shared"
-    )
+    shared_stack = settings.shared_stack or f"organization/{pulumi.get_project()}/shared"
     shared = pulumi.StackReference(shared_stack)
     env = settings.stack
     identities = shared.require_output("identities").apply(lambda found: found[env])

@@ -3,14 +3,15 @@
 Identities and their federated credentials live here, in a resource group no
 environment's infrastructure identity can write to: `pulumi up` from CI can
 neither add trust to an identity nor hand it a registry role. A platform
-administrator runs this stack (infra/README.md)."""
+administrator runs this stack (infra/README.md). It also holds where Pulumi keeps
+every stack's state, and who may use it (state.py)."""
 
 from __future__ import annotations
 
 import pulumi
 from pulumi_azure_native import authorization, machinelearningservices, managedidentity, resources
 
-from mlops_infra import access, federation
+from mlops_infra import access, federation, state
 from mlops_infra.assignments import assign, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import ENVIRONMENTS, Settings
@@ -134,6 +135,12 @@ class Shared(pulumi.ComponentResource):
                     scopes[grant.scope],
                     after_roles,
                 )
+        state.StateBackend(settings, group.name, opts=child)
+        # previews read the state and decrypt its secrets; `pulumi up` in CI also writes them
+        state.grant(settings, access.PREVIEW, self.preview.principal_id, write=False)
+        for env, made in self.identities.items():
+            infra = made[access.INFRA_AUTOMATION].principal_id
+            state.grant(settings, f"{access.INFRA_AUTOMATION}-{env}", infra, write=True)
         self.register_outputs({})
 
     def identity_outputs(self) -> dict:

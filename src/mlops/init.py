@@ -22,15 +22,20 @@ from mlops.errors import MlopsError
 
 ANSWERS_FILE = "project.yml"
 ENVIRONMENTS = ("dev", "preprod", "prod")
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-# Regions that offer Azure Machine Learning managed online endpoints and registries.
-LOCATIONS = (
-    "australiaeast", "brazilsouth", "canadacentral", "centralindia", "centralus", "eastasia",
-    "eastus", "eastus2", "francecentral", "germanywestcentral", "japaneast", "koreacentral",
-    "northcentralus", "northeurope", "norwayeast", "southafricanorth", "southcentralus",
-    "southeastasia", "swedencentral", "switzerlandnorth", "uaenorth", "uksouth", "westeurope",
-    "westus", "westus2", "westus3",
-)  # fmt: skip
+# The CODEOWNERS lines init owns: their first owner is the ML engineers' team. Every other
+# line, and every further owner on these lines, belongs to the fork.
+OWNED_CODEOWNERS_PATHS = ("/environments/prod.yml", "/infra/", "/.github/")
+
+
+def _infra_rules(root: Path | None = None):
+    """infra/mlops_infra: the naming and settings rules the stacks apply, Pulumi-free."""
+    infra = str((root or Path(__file__).resolve().parents[2]) / "infra")
+    sys.path.insert(0, infra)
+    try:
+        from mlops_infra import naming, settings
+    finally:
+        sys.path.remove(infra)
+    return naming, settings
 
 
 class AnswerError(MlopsError):
@@ -40,7 +45,7 @@ class AnswerError(MlopsError):
 def _guid(label: str) -> Callable[[object], str]:
     def check(value: object) -> str:
         text = str(value).strip().lower()
-        if not _GUID.match(text):
+        if not _infra_rules()[1].GUID.fullmatch(text):
             raise AnswerError(
                 f"{label} must be a GUID like 00000000-0000-0000-0000-000000000000, not {value!r}"
             )
@@ -51,7 +56,7 @@ def _guid(label: str) -> Callable[[object], str]:
 
 def _project(value: object) -> str:
     text = str(value).strip()
-    if not re.fullmatch(r"[a-z][a-z0-9]{2,11}", text):
+    if not _infra_rules()[1].PROJECT.fullmatch(text):
         raise AnswerError(
             f"project name {text!r} must be 3-12 lowercase letters and digits, starting with "
             "a letter (it becomes part of storage account and key vault names)"
@@ -61,17 +66,18 @@ def _project(value: object) -> str:
 
 def _location(value: object) -> str:
     text = str(value).strip().lower().replace(" ", "")
-    if text not in LOCATIONS:
+    locations = _infra_rules()[1].LOCATIONS
+    if text not in locations:
         raise AnswerError(
             f"location {value!r} is not a supported Azure region; "
-            f"choose one of {', '.join(LOCATIONS)}"
+            f"choose one of {', '.join(locations)}"
         )
     return text
 
 
 def _repository(value: object) -> str:
     text = str(value).strip()
-    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}", text):
+    if not _infra_rules()[1].REPOSITORY.fullmatch(text):
         raise AnswerError(f"GitHub repository {text!r} must be written OWNER/REPO")
     return text
 
@@ -174,6 +180,11 @@ QUESTIONS = (
         "GitHub team ids that approve prod deployments (comma-separated)",
         _team_ids,
     ),
+    Question(
+        "manage_github",
+        "Let Pulumi manage GitHub environments, variables and gates (needs an admin token; yes/no)",
+        _yes_no("manage GitHub"),
+    ),
 )
 
 
@@ -183,7 +194,7 @@ def validate(raw: dict) -> dict:
         raise AnswerError(f"{ANSWERS_FILE} has unknown field(s): {', '.join(sorted(unknown))}")
     answers = {}
     for question in QUESTIONS:
-        if raw.get(question.key) in (None, ""):
+        if raw.get(question.key) in (None, "") and raw.get(question.key) is not False:
             raise AnswerError(f"no answer for {question.key} ({question.prompt})")
         answers[question.key] = question.check(raw[question.key])
     return answers
@@ -240,7 +251,9 @@ def _plain(value: object) -> str:
         return "true" if value else "false"
     text = str(value)
     return (
-        text if re.fullmatch(r"[A-Za-z0-9_./-]+", text) and not _GUID.match(text) else f'"{text}"'
+        text
+        if re.fullmatch(r"[A-Za-z0-9_./-]+", text) and not _infra_rules()[1].GUID.fullmatch(text)
+        else f'"{text}"'
     )
 
 
@@ -249,29 +262,26 @@ def _plain(value: object) -> str:
 
 def render(root: Path, answers: dict) -> dict[Path, str]:
     """Every dependent file's new text, computed in memory."""
-    sys.path.insert(0, str(root / "infra"))
-    try:
-        from mlops_infra.naming import Names
-    finally:
-        sys.path.remove(str(root / "infra"))
+    naming, _ = _infra_rules(root)
     project = answers["project"]
+    pulumi = root / "infra" / "Pulumi.yaml"
+    generation = _name_generation(pulumi)
     files: dict[Path, str] = {}
     for env in ENVIRONMENTS:
         path = root / "environments" / f"{env}.yml"
         where = path.relative_to(root).as_posix()
-        names = Names.build(project, env, answers["subscription_id"])
+        names = naming.Names.build(project, env, answers["subscription_id"], generation)
         text = path.read_text()
         for dotted, value in (
             ("azure.resource_group", names.resource_group),
             ("azure.workspace", names.workspace),
             ("azure.registry", names.registry),
             ("model.name", answers["model_name"]),
-            ("endpoint.name", f"{project}-{env}"),
+            ("endpoint.name", names.endpoint),
         ):
             text = set_scalar(text, dotted, value, where)
         files[path] = text
 
-    pulumi = root / "infra" / "Pulumi.yaml"
     text = pulumi.read_text()
     for key, answer in (
         ("project", "project"),
@@ -284,8 +294,11 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         ("githubNameOnlySubjects", "github_name_only_subjects"),
         ("dataScientistsGroupId", "data_scientists_group_id"),
         ("mlEngineersGroupId", "ml_engineers_group_id"),
+        ("manageGitHub", "manage_github"),
     ):
-        text = set_scalar(text, f"config.mlops:{key}.value", answers[answer], "infra/Pulumi.yaml")
+        text = set_scalar(
+            text, f"config.mlops:{key}.value", _yaml_value(answers[answer]), "infra/Pulumi.yaml"
+        )
     files[pulumi] = text
 
     prod_stack = root / "infra" / "Pulumi.prod.yaml"
@@ -297,8 +310,7 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
     )
 
     owners = root / ".github" / "CODEOWNERS"
-    team = "@" + answers["ml_engineers_team"]
-    files[owners] = re.sub(r"(?m)^(/\S+\s+)@\S+$", lambda m: m.group(1) + team, owners.read_text())
+    files[owners] = _codeowners(owners.read_text(), "@" + answers["ml_engineers_team"])
 
     readme = root / "README.md"
     repository = answers["github_repository"]
@@ -312,6 +324,26 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
     return files
 
 
+def _codeowners(text: str, team: str) -> str:
+    """Set the first owner of the lines init owns; leave every other line and owner alone."""
+
+    def owned(match: re.Match) -> str:
+        return match.group(1) + team if match.group(2) in OWNED_CODEOWNERS_PATHS else match.group(0)
+
+    return re.sub(r"(?m)^((\S+)\s+)@\S+", owned, text)
+
+
+def _name_generation(pulumi_yaml: Path) -> int:
+    """infra/Pulumi.yaml's mlops:nameGeneration: environment files name what the stacks make."""
+    config = (yaml.safe_load(pulumi_yaml.read_text()) or {}).get("config") or {}
+    spec = config.get("mlops:nameGeneration") or {}
+    return int(spec.get("value", 1) if isinstance(spec, dict) else spec)
+
+
+def _yaml_value(value: object) -> object:
+    return str(value).lower() if isinstance(value, bool) else value
+
+
 def _answers_text(path: Path, answers: dict) -> str:
     text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
     for question in QUESTIONS:
@@ -321,6 +353,8 @@ def _answers_text(path: Path, answers: dict) -> str:
         if isinstance(value, list):
             flow = "[" + ", ".join(str(item) for item in value) + "]"
             text = set_scalar(text, question.key, flow, ANSWERS_FILE, literal=True)
+        elif isinstance(value, bool):
+            text = set_scalar(text, question.key, _yaml_value(value), ANSWERS_FILE)
         else:
             text = set_scalar(text, question.key, value, ANSWERS_FILE)
     return text
@@ -363,10 +397,11 @@ def check(root: Path) -> list[str]:
 
 
 NEXT_STEPS = """
-Steps left that need a person:
-  1. az login, then create the Entra groups and GitHub team named above if they do not exist.
-  2. cd infra; pulumi login; pulumi stack init shared (then dev, preprod, prod).
-  3. pulumi up -s shared, then -s dev, -s preprod, -s prod (GITHUB_TOKEN set if mlops:manageGitHub).
-  4. Allow GitHub Actions to create pull requests (repository settings), push, and merge the
-     first promotion pull request once its review and the prod environment's approval pass.
+Steps left that need a person (README.md, "First run of a fork", says why for each):
+  1. make test, commit and push: ci.yml runs and ends green (enable Actions on a fork first).
+  2. az login; create the Entra groups and GitHub team named above if they do not exist.
+  3. Bootstrap the state backend once: pulumi up -s shared on a local backend, then move
+     the shared stack into the blob container it created (infra/README.md, "First run").
+  4. pulumi up -s dev, -s preprod, -s prod (GITHUB_TOKEN with admin rights if manage_github).
+  5. Set mlops:protectMain: true in infra/Pulumi.shared.yaml and pulumi up -s shared again.
 """

@@ -6,13 +6,16 @@ import json
 
 import pytest
 from harness import release_to_registry
-from helpers import ROOT
+from helpers import ROOT, env_setting
 
 from mlops import lifecycle
 from mlops.errors import DriftDetected
 
 DATA = ROOT / "src" / "model" / "data" / "breast_cancer.csv"
-BLOBS = "azureml-blobstore/modelDataCollector/mlops-prod/blue/model_inputs/2026/11/21"
+BLOBS = (
+    f"azureml-blobstore/modelDataCollector/{env_setting('prod', 'endpoint.name')}"
+    "/blue/model_inputs/2026/11/21"
+)
 
 
 @pytest.fixture

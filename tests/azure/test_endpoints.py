@@ -4,12 +4,15 @@ import json
 
 import pytest
 from harness import azure_context, release_to_registry
+from helpers import env_setting
 
 from mlops import lifecycle
 from mlops.errors import RolloutFailed
 
-ENDPOINT = r"/workspaces/mlw-mlops-preprod/onlineEndpoints/mlops-preprod"
-MODEL = "breast-cancer-classifier"
+PREPROD = env_setting("preprod", "endpoint.name")
+PROD = env_setting("prod", "endpoint.name")
+ENDPOINT = rf"/workspaces/{env_setting('preprod', 'azure.workspace')}/onlineEndpoints/{PREPROD}"
+MODEL = env_setting("prod", "model.name")
 
 
 @pytest.fixture
@@ -19,7 +22,7 @@ def shared(ctx):
 
 def endpoint_puts(calls):
     return [
-        c for c in calls if c.method == "PUT" and c.path.endswith("/onlineEndpoints/mlops-preprod")
+        c for c in calls if c.method == "PUT" and c.path.endswith(f"/onlineEndpoints/{PREPROD}")
     ]
 
 
@@ -29,7 +32,7 @@ def test_first_rollout_creates_the_endpoint_and_a_blue_deployment(ctx, fake, sha
     properties = deployment.json()["properties"]
     assert (
         properties["model"]
-        == f"azureml://registries/mlr-mlops/models/{MODEL}/versions/{shared.version}"
+        == f"azureml://registries/{env_setting('prod', 'azure.registry')}/models/{MODEL}/versions/{shared.version}"
     )
     assert properties["instanceType"] == "Standard_DS2_v2"
     assert properties["codeConfiguration"]["scoringScript"] == "score.py"
@@ -45,7 +48,7 @@ def test_blue_green_keeps_the_live_endpoint_and_smoke_tests_the_new_deployment_f
 ):
     lifecycle.deploy(ctx, "preprod", shared.ref)
     # Someone tuned the live endpoint outside this tool; a rollout must not undo it.
-    (path,) = [k for k in fake.resources if k.endswith("/onlineEndpoints/mlops-preprod")]
+    (path,) = [k for k in fake.resources if k.endswith(f"/onlineEndpoints/{PREPROD}")]
     fake.resources[path]["tags"] = {"owner": "ml-engineers"}
     fake.resources[path]["properties"]["description"] = "preprod scoring"
     mark = fake.mark()
@@ -90,7 +93,7 @@ def test_a_failed_smoke_test_rolls_back_and_prints_the_logs(ctx, fake, shared):
     ]
     assert not endpoint_puts(calls), "traffic never moved"
     assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == ["green"]
-    endpoint = ctx.backend("preprod").get_endpoint("mlops-preprod")
+    endpoint = ctx.backend("preprod").get_endpoint(PREPROD)
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 
 
@@ -129,7 +132,7 @@ def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
     line = json.dumps(
         {"specversion": "1.0", "type": "azureml.inference.model_inputs", "data": [row, row]}
     )
-    base = "azureml-blobstore/modelDataCollector/mlops-prod/blue"
+    base = f"azureml-blobstore/modelDataCollector/{PROD}/blue"
     fake.blobs[f"{base}/model_inputs/2026/11/21/12/a.jsonl"] = (
         "\n".join([line] * 3) + "\n"
     ).encode()
@@ -137,5 +140,5 @@ def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
     fake.blobs["azureml-blobstore/modelDataCollector/other/blue/model_inputs/x.jsonl"] = (
         line.encode()
     )
-    rows = list(ctx.backend("prod").collected_rows("mlops-prod"))
+    rows = list(ctx.backend("prod").collected_rows(PROD))
     assert rows == [row] * 6

@@ -1,17 +1,19 @@
 """Models on Azure: registered from the job output with lineage tags, shared once to the registry."""
 
 from harness import LINEAGE_TAGS
+from helpers import env_setting
 
 from mlops import lifecycle
 
-WS = "/workspaces/mlw-mlops-dev"
-REGISTRY = "/registries/mlr-mlops"
+WS = f"/workspaces/{env_setting('dev', 'azure.workspace')}"
+REGISTRY = f"/registries/{env_setting('dev', 'azure.registry')}"
+MODEL = env_setting("dev", "model.name")
 
 
 def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
     job = lifecycle.train(ctx, "dev")
     model = lifecycle.register(ctx, "dev", job.id)
-    (created,) = fake.made("PUT", rf"{WS}/models/breast-cancer-classifier/versions/\d+$")
+    (created,) = fake.made("PUT", rf"{WS}/models/{MODEL}/versions/\d+$")
     properties = created.json()["properties"]
     assert properties["modelUri"].startswith(f"azureml://jobs/{job.id}/outputs/model")
     assert properties["modelType"] == "mlflow_model"

@@ -2,11 +2,12 @@
 
 import hashlib
 
-from helpers import ROOT
+from helpers import ROOT, env_setting
 
 from mlops import lifecycle
 
-WS = "/workspaces/mlw-mlops-dev"
+WS = f"/workspaces/{env_setting('dev', 'azure.workspace')}"
+MODEL = env_setting("dev", "model.name")
 
 
 def content_version(relative: str) -> str:
@@ -18,11 +19,9 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
 
     env_version = content_version("src/model/environment/conda.yml")
     data_version = content_version("src/model/data/breast_cancer.csv")
-    (environment,) = fake.made(
-        "PUT", rf"{WS}/environments/breast-cancer-classifier-env/versions/{env_version}$"
-    )
+    (environment,) = fake.made("PUT", rf"{WS}/environments/{MODEL}-env/versions/{env_version}$")
     assert "azureml-inference-server-http" in environment.json()["properties"]["condaFile"]
-    (data,) = fake.made("PUT", rf"{WS}/data/breast-cancer-classifier-data/versions/{data_version}$")
+    (data,) = fake.made("PUT", rf"{WS}/data/{MODEL}-data/versions/{data_version}$")
     assert data.json()["properties"]["dataType"] == "uri_file"
     assert fake.made("PUT", r"/LocalUpload/.*/breast_cancer\.csv$"), "the data file is uploaded"
 
@@ -35,14 +34,10 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
     assert (
         "--n-estimators=100" in properties["command"] and "--max-depth=8" in properties["command"]
     )
-    assert properties["inputs"]["data"]["uri"].endswith(
-        f"breast-cancer-classifier-data/versions/{data_version}"
-    )
-    assert properties["environmentId"].endswith(
-        f"breast-cancer-classifier-env/versions/{env_version}"
-    )
+    assert properties["inputs"]["data"]["uri"].endswith(f"{MODEL}-data/versions/{data_version}")
+    assert properties["environmentId"].endswith(f"{MODEL}-env/versions/{env_version}")
     assert properties["computeId"].endswith("/computes/cpu-cluster")
-    assert properties["experimentName"] == "breast-cancer-classifier"
+    assert properties["experimentName"] == MODEL
     assert "git_commit" in properties["tags"]
 
     assert job.artifact_sha256 == "0" * 64 and job.metrics["roc_auc"] == 0.99

@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import copy_repo, run_mlops
+from helpers import copy_repo, env_setting, run_mlops
 from mlflow import MlflowClient
 
 from mlops.backends.local.processes import alive, owned_by
 
-MODEL = "breast-cancer-classifier"
+MODEL = env_setting("prod", "model.name")
 BAD_REQUESTS = {
     "non-JSON body": b"rows please",
     "wrong top-level shape": b'[{"mean_radius": 1}]',
@@ -49,7 +49,9 @@ def world(tmp_path_factory):
 
 
 def endpoint_state(home: Path, env: str) -> dict:
-    return json.loads((home / env / "endpoints" / f"mlops-{env}" / "endpoint.json").read_text())
+    return json.loads(
+        (home / env / "endpoints" / env_setting(env, "endpoint.name") / "endpoint.json").read_text()
+    )
 
 
 def live_folder(home: Path, env: str) -> Path:
@@ -197,7 +199,8 @@ def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
     result = run_mlops(repo, home, "demo")
     assert f"{MODEL}:1 already holds these bytes" in result.stdout
     # the second run gates against what prod serves, not against prod.yml (still empty)
-    assert f"champion: {MODEL}:1, read from prod's live endpoint (mlops-prod/blue)" in result.stdout
+    prod = env_setting("prod", "endpoint.name")
+    assert f"champion: {MODEL}:1, read from prod's live endpoint ({prod}/blue)" in result.stdout
     assert sorted(p.name for p in (home / "registry" / MODEL).iterdir()) == ["1"]
     for env in ("preprod", "prod"):
         state = endpoint_state(home, env)
@@ -385,7 +388,7 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     assert after["traffic"] == before["traffic"]
     assert list(after["deployments"]) == list(before["deployments"])
     run_mlops(repo, home, "test", "--env", "preprod")
-    endpoint_dir = home / "preprod" / "endpoints" / "mlops-preprod"
+    endpoint_dir = home / "preprod" / "endpoints" / env_setting("preprod", "endpoint.name")
     assert not (endpoint_dir / "deployments" / "blue").exists(), (
         "the failed deployment is cleaned up"
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import copy_repo, run_mlops
+from helpers import copy_repo, env_setting, run_mlops
 
 from mlops import lifecycle
 from mlops.errors import EndpointTestFailed, GateRefused
 from mlops.progress import Progress
 
-MODEL = "breast-cancer-classifier"
+MODEL = env_setting("prod", "model.name")
 SMALL_FOREST = {"n_estimators: 100": "n_estimators: 30", "max_depth: 8": "max_depth: 5"}
 
 
@@ -37,7 +37,7 @@ def release_up_to_share(ctx) -> str:
 
 
 def serving(ctx, env: str) -> str:
-    endpoint = ctx.backend(env).get_endpoint(f"mlops-{env}")
+    endpoint = ctx.backend(env).get_endpoint(env_setting(env, "endpoint.name"))
     return endpoint.deployments[endpoint.live].model
 
 
@@ -72,7 +72,10 @@ def test_overlapping_releases_promote_only_what_preprod_serves(world):
     assert prod_file.read_text() == before  # the refused promotion wrote nothing
     assert lifecycle.promote(ctx, "prod", f"{MODEL}:1") is not None
     body = (home / "promotion" / "pr-body.md").read_text()
-    assert "preprod's live deployment `mlops-preprod/" in body and f"serves `{MODEL}:1`" in body
+    assert (
+        f"preprod's live deployment `{env_setting('preprod', 'endpoint.name')}/" in body
+        and f"serves `{MODEL}:1`" in body
+    )
 
 
 def test_a_push_that_reverts_the_first_carries_the_first_version_not_the_newest(world):
@@ -99,7 +102,9 @@ def test_the_champion_is_what_prods_endpoint_serves_not_what_its_file_says(world
         lifecycle.deploy(ctx, "prod", f"{MODEL}:1")
         result = lifecycle.gate(ctx, "prod", f"{MODEL}:1")
         assert result.champion.ref == f"{MODEL}:1"  # the live endpoint wins over the file
-        assert result.champion.source.startswith("prod's live endpoint (mlops-prod/")
+        assert result.champion.source.startswith(
+            f"prod's live endpoint ({env_setting('prod', 'endpoint.name')}/"
+        )
     finally:
         prod_file.write_text(original)
 

@@ -9,7 +9,7 @@ the version the release names is the one each later job receives.
 import hashlib
 import json
 
-from helpers import copy_repo, run_mlops
+from helpers import copy_repo, env_setting, run_mlops
 from workflows import (
     condition_holds,
     is_skipped_in_rehearsal,
@@ -21,7 +21,7 @@ from workflows import (
     substitute,
 )
 
-MODEL = "breast-cancer-classifier"
+MODEL = env_setting("prod", "model.name")
 
 
 def rehearse(workflow_name: str, repo, home, scratch) -> list[str]:
@@ -67,7 +67,8 @@ def rehearse(workflow_name: str, repo, home, scratch) -> list[str]:
 
 
 def served(home, env: str) -> dict:
-    state = json.loads((home / env / "endpoints" / f"mlops-{env}" / "endpoint.json").read_text())
+    endpoint = env_setting(env, "endpoint.name")
+    state = json.loads((home / env / "endpoints" / endpoint / "endpoint.json").read_text())
     (live,) = [name for name, share in state["traffic"].items() if share == 100]
     return state["deployments"][live]
 

@@ -106,9 +106,9 @@ def test_every_mlops_command_in_a_workflow_is_accepted_by_the_parser(where, comm
 def test_every_run_step_is_only_mlops_or_make():
     for where, job, step in all_steps():
         for line in step.get("run", "").strip().splitlines():
-            assert line.startswith(("mlops ", "make ", "python -m pip install")), (
-                f"{where}:{job}: {line}"
-            )
+            assert line.startswith(
+                ("mlops ", "make ", "python -m pip install", "python -m venv")
+            ), f"{where}:{job}: {line}"
 
 
 def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_pip():

@@ -4,10 +4,10 @@ who opens which identity, with which subject, holding which roles."""
 import json
 
 import pytest
+from helpers import env_setting
 from mlops_infra import access, audit
-from mlops_infra.federation import SubjectError
-from mlops_infra.github import GitHubConfigError
 from mlops_infra.offline import run_stack, stack_config
+from mlops_infra.settings import SettingsError
 
 ENVS = ("dev", "preprod", "prod")
 CONFIG = stack_config("shared")
@@ -89,7 +89,8 @@ def test_name_only_subjects_are_added_beside_the_immutable_ones_while_needed():
 @pytest.mark.parametrize("ids", [("0", "5"), ("7", "-1")])
 def test_missing_github_ids_are_refused_in_one_sentence(ids):
     overrides = {"mlops:githubOwnerId": ids[0], "mlops:githubRepositoryId": ids[1]}
-    with pytest.raises(SubjectError, match="githubOwnerId and mlops:githubRepositoryId must be"):
+    # settings.py refuses them before any subject is built: one sentence, key, value and file
+    with pytest.raises(SettingsError, match=r"^mlops:github(Owner|Repository)Id is '(0|-1)' in "):
         run_stack("shared", overrides=overrides)
 
 
@@ -218,7 +219,8 @@ def test_github_environments_one_per_identity_gated_like_their_ml_environment():
     assert "AZURE_INFRA_CLIENT_ID" in variables["prod-infra"]
     assert "AZURE_INFRA_CLIENT_ID" not in variables["prod"] | variables["monitor"]
     assert variables["prod"]["AZURE_CLIENT_ID"] != variables["monitor"]["AZURE_CLIENT_ID"]
-    assert variables["monitor"]["AZURE_ML_REGISTRY"] == f"mlr-{PROJECT}"  # the name the code reads
+    registry = env_setting("prod", "azure.registry")
+    assert variables["monitor"]["AZURE_ML_REGISTRY"] == registry  # the name the code reads
     assert not any(
         "AZURE_ENDPOINT_IDENTITY_ID" in v or "AZURE_ML_REGISTRY_ID" in v for v in variables.values()
     )
@@ -231,7 +233,9 @@ def test_dev_environments_have_no_reviewers_and_no_monitor():
 
 
 def test_prod_without_reviewers_is_refused():
-    with pytest.raises(GitHubConfigError, match="prodReviewerTeamIds must name at least one team"):
+    with pytest.raises(
+        SettingsError, match="mlops:prodReviewerTeamIds is empty in infra/Pulumi.prod.yaml"
+    ):
         run_stack(
             "prod",
             overrides={"mlops:manageGitHub": "true", "mlops:prodReviewerTeamIds": json.dumps([])},

@@ -3,14 +3,16 @@
 from collections import Counter
 
 import pytest
-from mlops_infra import access
+from mlops_infra import access, state
 from mlops_infra.naming import Names
-from mlops_infra.offline import run_stack
-from mlops_infra.settings import Settings
+from mlops_infra.offline import run_stack, stack_settings
 
-REPO = "your-org/azureml-mlops-template"
+# Every name and value below comes from the stacks' own config, so a fork's tests pass
+# right after `mlops init` with any valid answers.
+SETTINGS = {stack: stack_settings(stack) for stack in ("shared", "dev", "preprod", "prod")}
 ENVS = ("dev", "preprod", "prod")
-ROLE_NAMES = {guid: name for name, guid in access.ROLES.items()}
+ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state.ROLES}.items()}
+STATE_SCOPES = {state.container_id(SETTINGS["shared"]), state.key_id(SETTINGS["shared"])}
 
 
 def of_type(records, suffix):
@@ -19,7 +21,7 @@ def of_type(records, suffix):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_each_environment_has_its_inventory(stacks, env):
-    counts = Counter(r.type for r in stacks[env])
+    counts = Counter(r.type for r in stacks[env] if "github" not in r.type)
     assert counts == {
         "mlops:infra:Environment": 1,
         "azure-native:resources:ResourceGroup": 1,
@@ -55,41 +57,63 @@ def test_hardened_settings_and_a_compute_that_scales_to_zero(stacks, env):
     scale = compute.inputs["properties"]["properties"]["scaleSettings"]
     assert scale["minNodeCount"] == 0
     assert compute.inputs["properties"]["properties"]["remoteLoginPortPublicAccess"] == "Disabled"
-    assert compute.inputs["properties"]["properties"]["vmSize"] == "Standard_DS2_v2"
+    assert compute.inputs["properties"]["properties"]["vmSize"] == SETTINGS[env].compute_vm_size
 
 
-def test_global_names_are_stable_unique_and_within_azure_limits(stacks):
-    seen = set()
+def test_names_are_stable_across_runs(stacks):
     for env in ENVS:
         again = {r.azure_name for r in run_stack(env)}
         assert again == {r.azure_name for r in stacks[env]}  # a re-run reuses every name
-        for suffix, limit in (
-            (":StorageAccount", 24),
-            (":Vault", 24),
-            ("containerregistry:Registry", 50),
-        ):
-            (record,) = of_type(stacks[env], suffix)
-            assert len(record.azure_name) <= limit and record.azure_name not in seen
-            seen.add(record.azure_name)
 
 
-def test_a_new_generation_gives_new_global_names():
-    base = dict(
-        project="mlops",
-        location="x",
-        subscription_id="s",
-        tenant_id="t",
-        github_repository=REPO,
-        data_scientists_group="g",
-        ml_engineers_group="g",
-        compute_vm_size="v",
-        compute_max_nodes=1,
-        manage_github=False,
-        purge_protection=True,
+def test_a_new_generation_gives_new_reserved_names():
+    first = Names.of(SETTINGS["prod"])
+    second = Names.of(stack_settings("prod", overrides={"mlops:nameGeneration": "2"}))
+    for kind in ("key_vault", "storage_account", "workspace", "endpoint", "registry"):
+        assert getattr(first, kind) != getattr(second, kind), kind
+    assert first.resource_group == second.resource_group
+
+
+def test_the_shared_stack_holds_the_state_and_its_key_with_no_shared_key(stacks):
+    accounts = of_type(stacks["shared"], ":StorageAccount")
+    (account,) = [a for a in accounts if a.logical_name == "state-storage"]
+    assert account.inputs["allowSharedKeyAccess"] is False
+    assert account.inputs["allowBlobPublicAccess"] is False
+    (container,) = of_type(stacks["shared"], ":BlobContainer")
+    assert container.inputs["containerName"] == state.CONTAINER
+    assert container.inputs["publicAccess"] == "None"
+    (vault,) = of_type(stacks["shared"], ":Vault")
+    assert vault.inputs["properties"]["enablePurgeProtection"] is True  # the key outlives mistakes
+    (key,) = of_type(stacks["shared"], ":Key")
+    assert {"encrypt", "decrypt"} <= set(key.inputs["properties"]["keyOps"])
+    shared = Names.of(SETTINGS["shared"])
+    assert state.backend_url(SETTINGS["shared"]) == (
+        f"azblob://{state.CONTAINER}?storage_account={shared.storage_account}"
     )
-    first = Names.of(Settings(stack="prod", name_generation=1, **base))
-    second = Names.of(Settings(stack="prod", name_generation=2, **base))
-    assert first.key_vault != second.key_vault and first.resource_group == second.resource_group
+    assert state.secrets_provider(SETTINGS["shared"]) == (
+        f"azurekeyvault://{shared.key_vault}.vault.azure.net/keys/{state.KEY}"
+    )
+
+
+def test_ci_identities_reach_the_state_and_its_key_and_nothing_else_there(stacks):
+    shared = SETTINGS["shared"]
+    granted = {}
+    for r in of_type(stacks["shared"], ":RoleAssignment"):
+        if r.inputs["scope"] in STATE_SCOPES:
+            role = ROLE_NAMES[r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]]
+            granted.setdefault(r.inputs["principalId"], set()).add((role, r.inputs["scope"]))
+    writer = {
+        ("Storage Blob Data Contributor", state.container_id(shared)),
+        ("Key Vault Crypto User", state.key_id(shared)),
+    }
+    reader = {
+        ("Storage Blob Data Reader", state.container_id(shared)),
+        ("Key Vault Crypto User", state.key_id(shared)),
+    }
+    # one writer per environment's infrastructure identity, and the read-only preview identity
+    assert sorted(map(sorted, granted.values())) == sorted(
+        [sorted(writer)] * len(ENVS) + [sorted(reader)]
+    )
 
 
 def test_environment_files_name_what_the_stacks_create(stacks):
@@ -107,8 +131,24 @@ def github(records, kind):
     return [r for r in records if r.type == f"github:index/{kind}"]
 
 
-def test_shared_stack_protects_main_with_code_owner_review():
+def test_shared_stack_creates_the_promotion_label_and_leaves_main_open_until_told():
     records = run_stack("shared", overrides={"mlops:manageGitHub": "true"})
+    (label,) = github(records, "issueLabel:IssueLabel")
+    assert label.inputs["name"] == "promotion"
+    # the first push must land: protection (reviews, admins included) waits for protectMain
+    assert not github(records, "branchProtection:BranchProtection")
+    variables = {
+        r.inputs["variableName"]: r.inputs["value"]
+        for r in github(records, "actionsVariable:ActionsVariable")
+    }
+    assert variables["PULUMI_BACKEND_URL"] == state.backend_url(SETTINGS["shared"])
+    assert variables["PULUMI_SECRETS_PROVIDER"] == state.secrets_provider(SETTINGS["shared"])
+
+
+def test_shared_stack_protects_main_with_code_owner_review():
+    records = run_stack(
+        "shared", overrides={"mlops:manageGitHub": "true", "mlops:protectMain": "true"}
+    )
     (protection,) = github(records, "branchProtection:BranchProtection")
     assert protection.inputs["pattern"] == "main"
     (reviews,) = protection.inputs["requiredPullRequestReviews"]
@@ -117,8 +157,10 @@ def test_shared_stack_protects_main_with_code_owner_review():
     )
 
 
-def test_github_is_skipped_when_not_managed(stacks):
-    assert not any(r.type.startswith("github:") for records in stacks.values() for r in records)
+def test_github_is_skipped_when_not_managed():
+    for stack in ("shared", "prod"):
+        records = run_stack(stack, overrides={"mlops:manageGitHub": "false"})
+        assert not any(r.type.startswith("github:") for r in records)
 
 
 def snake_case_keys(value, path=""):

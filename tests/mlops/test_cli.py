@@ -1,8 +1,11 @@
 """The command line turns every mistake a user can make into one sentence and a non-zero exit."""
 
 import pytest
+from helpers import env_setting
 
 from mlops import cli
+
+PROD_ENDPOINT = env_setting("prod", "endpoint.name")
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
         (
             ("test", "--env", "prod"),
             2,
-            "prod has no endpoint mlops-prod serving traffic; deploy first",
+            f"prod has no endpoint {PROD_ENDPOINT} serving traffic; deploy first",
         ),
         (
             ("train", "--env", "prod"),
@@ -48,7 +51,7 @@ def mlops(repo, tmp_path, monkeypatch, capsys):
         (
             ("profile", "--env", "prod"),
             2,
-            "prod has no endpoint mlops-prod serving traffic; deploy first",
+            f"prod has no endpoint {PROD_ENDPOINT} serving traffic; deploy first",
         ),
         (("profile", "--seconds", "999"), 2, "profile bounds: --seconds 0-300"),
     ],

@@ -1,6 +1,7 @@
 """A bad environment file is refused in one sentence naming the file, the field and the value."""
 
 import pytest
+from helpers import env_setting
 
 from mlops import config
 from mlops.errors import ConfigError
@@ -10,7 +11,7 @@ from mlops.errors import ConfigError
 def test_the_shipped_environment_files_load(env, repo):
     loaded = config.load(env, repo)
     assert loaded.name == env
-    assert loaded.model_name == "breast-cancer-classifier"
+    assert loaded.model_name == env_setting(env, "model.name")
 
 
 def test_only_prod_carries_the_gate(repo):
@@ -68,7 +69,7 @@ def edit(repo, env, old, new):
         ),
         (
             "preprod",
-            "name: mlops-preprod",
+            f"name: {env_setting('preprod', 'endpoint.name')}",
             "name: BC_Preprod",
             "field `endpoint.name` must be 3-32 lowercase",
         ),
@@ -102,7 +103,12 @@ def edit(repo, env, old, new):
             "data: nowhere.csv",
             "field `training.data` names 'nowhere.csv', which is not a file",
         ),
-        ("dev", "  name: breast-cancer-classifier\n", "", "field `model.name` is missing"),
+        (
+            "dev",
+            f"  name: {env_setting('dev', 'model.name')}\n",
+            "",
+            "field `model.name` is missing",
+        ),
         ("dev", "model:", "model: [", "environments/dev.yml: not valid YAML at line"),
     ],
 )

@@ -2,11 +2,16 @@
 
 import difflib
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+import yaml
 from helpers import ROOT, copy_repo, run_mlops
+
+sys.path.insert(0, str(ROOT / "infra"))
+from mlops_infra.naming import Names  # noqa: E402
 
 ANSWERS = {
     "--project": "acme",
@@ -22,6 +27,7 @@ ANSWERS = {
     "--ml-engineers-team": "acme-corp/mlops-engineers",
     "--model-name": "churn-classifier",
     "--prod-reviewer-team-ids": "42,43",
+    "--manage-github": "yes",
 }
 
 
@@ -47,16 +53,21 @@ def test_the_template_itself_agrees_with_its_answers():
 def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp_path):
     result = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
     assert "Steps left that need a person" in result.stdout
+    names = {
+        env: Names.build("acme", env, ANSWERS["--subscription-id"])
+        for env in ("dev", "preprod", "prod")
+    }
     prod = (fork / "environments" / "prod.yml").read_text()
     assert (
-        "workspace: mlw-acme-prod" in prod
+        f"workspace: {names['prod'].workspace}" in prod
         and "name: churn-classifier" in prod
-        and "name: acme-prod" in prod
+        and f"name: {names['prod'].endpoint}" in prod
     )
     assert "@acme-corp/mlops-engineers" in (fork / ".github" / "CODEOWNERS").read_text()
     assert "github.com/acme-corp/churn-mlops/actions" in (fork / "README.md").read_text()
     pulumi = (fork / "infra" / "Pulumi.yaml").read_text()
     assert "value: swedencentral" in pulumi and "value: acme\n" in pulumi
+    assert "mlops:manageGitHub:\n    value: true" in pulumi
     assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.prod.yaml").read_text()
     run_mlops(fork, tmp_path / "home", "init", "--check")
 
@@ -79,7 +90,7 @@ def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp
     demo = run_mlops(fork, tmp_path / "home", "demo")
     assert "churn-classifier:1" in demo.stdout
     status = json.loads(run_mlops(fork, tmp_path / "home", "status", "--env", "prod").stdout)
-    assert status["prod"][0]["endpoint"] == "acme-prod"
+    assert status["prod"][0]["endpoint"] == names["prod"].endpoint
     run_mlops(fork, tmp_path / "home", "down", "--all")
 
 
@@ -125,6 +136,7 @@ def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
         ({"--github-owner-id": "0"}, "GitHub owner id must be a positive number"),
         ({"--github-repository-id": "acme"}, "GitHub repository id must be a positive number"),
         ({"--github-name-only-subjects": "maybe"}, "github_name_only_subjects must be yes or no"),
+        ({"--manage-github": "maybe"}, "manage GitHub must be yes or no"),
     ],
 )
 def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, override, expected):
@@ -137,9 +149,34 @@ def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, o
 
 def test_check_names_a_file_that_disagrees(fork, tmp_path):
     prod = fork / "environments" / "prod.yml"
-    prod.write_text(
-        prod.read_text().replace("workspace: mlw-mlops-prod", "workspace: mlw-other-prod")
-    )
+    prod.write_text(prod.read_text().replace("workspace: mlw-", "workspace: mlw-other-"))
     refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
     assert refused.returncode == 2
     assert "environments/prod.yml disagrees with project.yml" in refused.stderr
+
+
+def test_init_rewrites_only_the_codeowners_lines_it_owns(fork, tmp_path):
+    owners = fork / ".github" / "CODEOWNERS"
+    owners.write_text(
+        re.sub(r"(?m)^(/infra/\s+@\S+)$", r"\1 @your-org/platform", owners.read_text())
+        + "/src/model/  @your-org/data-scientists\n"
+    )
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    text = owners.read_text()
+    assert re.search(r"(?m)^/infra/\s+@acme-corp/mlops-engineers @your-org/platform$", text)
+    assert "/src/model/  @your-org/data-scientists" in text  # the fork's own line
+    assert re.search(r"(?m)^/environments/prod.yml\s+@acme-corp/mlops-engineers$", text)
+    run_mlops(fork, tmp_path / "home", "init", "--check")
+
+
+def test_a_changed_name_generation_renames_what_the_environment_files_name(fork, tmp_path):
+    pulumi = fork / "infra" / "Pulumi.yaml"
+    pulumi.write_text(
+        re.sub(r"(mlops:nameGeneration:\n    value: )\d+", r"\g<1>987", pulumi.read_text())
+    )
+    refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
+    assert "environments/prod.yml disagrees with project.yml" in refused.stderr
+    run_mlops(fork, tmp_path / "home", "init", "--yes")
+    answers = yaml.safe_load((fork / "project.yml").read_text())
+    second = Names.build(answers["project"], "prod", answers["subscription_id"], 987)
+    assert f"workspace: {second.workspace}" in (fork / "environments" / "prod.yml").read_text()

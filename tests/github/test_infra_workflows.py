@@ -1,0 +1,104 @@
+"""Pulumi in CI: the environment it runs in, where its state is, and what it may use.
+
+- The set-up action builds the virtualenv that infra/Pulumi.yaml and the policy
+  pack name (Pulumi runs `<virtualenv>/bin/python`; with no such file it stops,
+  pulumi/pulumi sdk/python toolchain "doesn't appear to be a virtual environment").
+- The infra workflows use no stored secret, run the policy pack, and read only
+  variables that a stack publishes."""
+
+import re
+import sys
+
+import yaml
+from helpers import ROOT
+from workflows import ACTIONS, load
+
+sys.path.insert(0, str(ROOT / "infra"))
+from mlops_infra.offline import run_stack  # noqa: E402
+
+INFRA_WORKFLOWS = ("infra.yml", "infra-preview.yml", "ci.yml")
+PULUMI_ACTION = "pulumi/actions@"
+
+
+def setup_steps() -> list[dict]:
+    return yaml.safe_load((ACTIONS / "setup-mlops" / "action.yml").read_text())["runs"]["steps"]
+
+
+def virtualenv_of(project_file) -> str:
+    return yaml.safe_load(project_file.read_text())["runtime"]["options"]["virtualenv"]
+
+
+def test_the_setup_action_builds_the_virtualenv_pulumi_and_the_policy_pack_name():
+    runs = [step.get("run", "") for step in setup_steps()]
+    (made,) = [
+        re.search(r"python -m venv --system-site-packages (\S+)$", run)
+        for run in runs
+        if "venv" in run
+    ]
+    built = (ROOT / made.group(1)).resolve()  # composite steps run at the repository root
+    assert built == (ROOT / "infra" / virtualenv_of(ROOT / "infra" / "Pulumi.yaml")).resolve()
+    policy = ROOT / "infra" / "policy" / "PulumiPolicy.yaml"
+    assert built == (policy.parent / virtualenv_of(policy)).resolve()
+    # the venv sees what the step before it installed, with the same interpreter
+    install = next(i for i, run in enumerate(runs) if "pip install" in run)
+    venv = next(i for i, run in enumerate(runs) if "-m venv" in run)
+    assert install < venv and runs[install].startswith("python -m pip install")
+
+
+def test_infra_jobs_install_the_infra_extra_which_holds_pulumi_and_its_policy_sdk():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    infra_extra = re.search(r"(?ms)^infra = \[(.*?)\]", pyproject).group(1)
+    assert "pulumi>=" in infra_extra and "pulumi-policy>=" in infra_extra
+    for name in ("infra.yml", "infra-preview.yml"):
+        for job in load(name)["jobs"].values():
+            setups = [s for s in job.get("steps", []) if "setup-mlops" in s.get("uses", "")]
+            for step in setups:
+                assert step["with"]["extras"] == "[infra]", name
+
+
+def pulumi_steps():
+    for name in ("infra.yml", "infra-preview.yml"):
+        for job in load(name)["jobs"].values():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith(PULUMI_ACTION):
+                    yield name, step
+
+
+def test_every_preview_and_update_runs_the_policy_pack_against_the_shared_state():
+    steps = list(pulumi_steps())
+    assert {step["with"]["command"] for _, step in steps} == {"up", "preview"}
+    for name, step in steps:
+        options = step["with"]
+        # pulumi/actions runs the CLI in work-dir: the pack is infra/policy
+        assert (ROOT / options["work-dir"] / options["policyPacks"] / "PulumiPolicy.yaml").is_file()
+        assert options["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", name
+        assert options["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}", name
+        assert step["env"]["ARM_USE_OIDC"] == "true", name
+
+
+def test_infra_workflows_reference_no_stored_secret():
+    for name in INFRA_WORKFLOWS:
+        text = (ROOT / ".github" / "workflows" / name).read_text()
+        assert "secrets." not in text and "PULUMI_ACCESS_TOKEN" not in text, name
+        assert "PULUMI_CONFIG_PASSPHRASE" not in text, name
+
+
+def test_every_variable_the_infra_workflows_read_is_published_by_a_stack():
+    published = set()
+    for stack in ("shared", "dev", "preprod", "prod"):
+        records = run_stack(stack, overrides={"mlops:manageGitHub": "true"})
+        published |= {r.inputs["variableName"] for r in records if "variableName" in r.inputs}
+    for name in INFRA_WORKFLOWS:
+        used = set(
+            re.findall(r"vars\.([A-Z_]+)", (ROOT / ".github" / "workflows" / name).read_text())
+        )
+        assert used <= published, (name, used - published)
+
+
+def test_pulumi_jobs_wait_for_the_state_backend_so_a_fresh_fork_ends_green():
+    # a job whose `if` is false is skipped, and a skipped job does not fail the run
+    for name in ("infra.yml", "ci.yml"):
+        for job in load(name)["jobs"].values():
+            steps = job.get("steps", [])
+            if "uses" in job or any(s.get("uses", "").startswith(PULUMI_ACTION) for s in steps):
+                assert "vars.PULUMI_BACKEND_URL != ''" in job["if"], name
