@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import env_setting
+
 LOOPBACK = "127.0.0.1"
-MODEL = "breast-cancer-classifier"
+MODEL = env_setting("prod", "model.name")
 
 
 def fresh_home(shared_model: tuple[Path, Path], target: Path) -> tuple[Path, Path]:

@@ -273,7 +273,8 @@ def test_collected_records_survive_a_restart_and_concurrent_requests(world):
     ours = [r for r in records if r["request_id"].startswith(("before-", "after-"))]
     assert {r["traffic"] for r in ours} == {"live"}
     assert {r["traffic"] for r in records} >= {"live", "smoke"}  # the rollouts' own tests
-    assert all(r["deployment"].startswith("mlops-prod/") for r in records)
+    prod = env_setting("prod", "endpoint.name")
+    assert all(r["deployment"].startswith(f"{prod}/") for r in records)
 
 
 def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):

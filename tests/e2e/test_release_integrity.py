@@ -158,16 +158,18 @@ def test_a_split_endpoint_is_neither_promoted_from_nor_a_champion(world):
     with pytest.raises(EndpointTestFailed, match=f"preprod serves {MODEL}:1, not {MODEL}:2"):
         lifecycle.test(ctx, "preprod", f"{MODEL}:2")
     backend = ctx.backend("preprod")
-    endpoint = backend.get_endpoint("mlops-preprod")
+    endpoint = backend.get_endpoint(env_setting("preprod", "endpoint.name"))
     (live,) = endpoint.deployments
     other = "green" if live == "blue" else "blue"
-    backend.create_deployment("mlops-preprod", other, backend.get_shared_model(MODEL, 2))
-    backend.set_traffic("mlops-preprod", {live: 50, other: 50})
+    backend.create_deployment(
+        env_setting("preprod", "endpoint.name"), other, backend.get_shared_model(MODEL, 2)
+    )
+    backend.set_traffic(env_setting("preprod", "endpoint.name"), {live: 50, other: 50})
     try:
         with pytest.raises(GateRefused, match="no deployment of preprod takes all its traffic"):
             lifecycle.promote(ctx, "prod", f"{MODEL}:1")
         champion, model = lifecycle.champion_of(ctx, "preprod")
         assert model is None and "its traffic is split" in champion.problem
     finally:
-        backend.set_traffic("mlops-preprod", {live: 100, other: 0})
+        backend.set_traffic(env_setting("preprod", "endpoint.name"), {live: 100, other: 0})
         backend.delete_deployment("mlops-preprod", other)
