@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from endpoint_client import MODEL, Answer, Endpoint, fresh_home, read_answer
-from helpers import run_mlops
+from helpers import env_setting, run_mlops
 
 PROMPT_S = 10  # the socket timeout a good request gets: an answer within it is prompt
 TABLE: list[tuple[str, int, float]] = []
@@ -252,7 +252,13 @@ def test_deployments_listen_on_loopback_only(world):
 
     home = world[1]
     state = json.loads(
-        (home / "preprod" / "endpoints" / "mlops-preprod" / "endpoint.json").read_text()
+        (
+            home
+            / "preprod"
+            / "endpoints"
+            / env_setting("preprod", "endpoint.name")
+            / "endpoint.json"
+        ).read_text()
     )
     ports = {state["port"]} | {d["port"] for d in state["deployments"].values()}
     listening = {

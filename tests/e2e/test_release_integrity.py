@@ -172,4 +172,4 @@ def test_a_split_endpoint_is_neither_promoted_from_nor_a_champion(world):
         assert model is None and "its traffic is split" in champion.problem
     finally:
         backend.set_traffic(env_setting("preprod", "endpoint.name"), {live: 100, other: 0})
-        backend.delete_deployment("mlops-preprod", other)
+        backend.delete_deployment(env_setting("preprod", "endpoint.name"), other)
