@@ -42,7 +42,9 @@ class Endpoint:
     @staticmethod
     def of(home: Path, env: str) -> Endpoint:
         state = json.loads(
-            (home / env / "endpoints" / f"mlops-{env}" / "endpoint.json").read_text()
+            (
+                home / env / "endpoints" / env_setting(env, "endpoint.name") / "endpoint.json"
+            ).read_text()
         )
         return Endpoint(state["port"], state["key"])
 
