@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 from endpoint_client import MODEL, Endpoint, fresh_home
-from helpers import run_mlops
+from helpers import env_setting, run_mlops
 
 from mlops.backends.local.processes import OWNER_VARIABLE, owned_by
 
@@ -39,7 +39,7 @@ def deploy(repo: Path, home: Path, **kwargs) -> subprocess.CompletedProcess:
 
 
 def endpoint_dir(home: Path) -> Path:
-    return home / ENV / "endpoints" / f"mlops-{ENV}"
+    return home / ENV / "endpoints" / env_setting(ENV, "endpoint.name")
 
 
 def state_of(home: Path) -> dict:
