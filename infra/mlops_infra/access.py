@@ -84,6 +84,12 @@ INFRA_AUTOMATION = "infra-automation"  # GitHub Actions, this environment's `pul
 MONITOR = "monitor"  # GitHub Actions, the daily drift check of prod
 COMPUTE = "compute"  # the training cluster's identity
 PREVIEW = "pull-request-preview"  # read-only, for `pulumi preview` on pull requests
+# The release's gate and promotion run in preprod's jobs and read the model prod serves (the
+# champion) from prod's endpoint: this persona is preprod's automation identity as prod's stack
+# grants it. Reader's */read covers workspaces/onlineEndpoints/read and its deployments' read
+# (learn.microsoft.com built-in roles, "Reader"; the REST spec's OnlineEndpoints_Get is a GET).
+CHAMPION_READER = "champion-reader"
+BORROWED = {CHAMPION_READER: ("preprod", AUTOMATION)}  # persona -> (its identity's env, persona)
 PEOPLE = (DATA_SCIENTISTS, ML_ENGINEERS)
 PEOPLE_IN_PROD = {"Reader"}  # the only role a person may hold in prod
 
@@ -175,6 +181,8 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
         "prod": [Grant("AcrPull", CONTAINER_REGISTRY), Grant("Storage Blob Data Reader", STORAGE)],
     },
     PREVIEW: _same_everywhere(Grant("Reader", RESOURCE_GROUP)),
+    # Read only, in prod only: which model prod serves, for the gate in preprod's jobs.
+    CHAMPION_READER: {"prod": [Grant("Reader", WORKSPACE)]},
 }
 # Online endpoints use their system-assigned identity: Azure ML grants it AcrPull and Storage
 # Blob Data Reader on the workspace's registry and storage itself; a user-assigned one gets

@@ -26,13 +26,15 @@ class Environment(pulumi.ComponentResource):
     a compute cluster that scales to zero, and the role assignments inside the group.
 
     `identities` is the shared stack's entry for this environment: per persona of
-    access.IDENTITIES, its `id`, `principalId` and `clientId`."""
+    access.IDENTITIES, its `id`, `principalId` and `clientId`; `all_identities` holds every
+    environment's, for the grants access.BORROWED makes to another environment's identity."""
 
     def __init__(
         self,
         settings: Settings,
         identities: pulumi.Output,
         preview_principal_id: pulumi.Input[str],
+        all_identities: pulumi.Output | None = None,
         opts=None,
     ):
         env = settings.stack
@@ -169,6 +171,16 @@ class Environment(pulumi.ComponentResource):
             },
             access.PREVIEW: (preview_principal_id, "ServicePrincipal"),
         }
+        for persona, (owner_env, owner) in access.BORROWED.items():  # another env's identity
+            if (
+                all_identities is not None
+                and persona in access.MATRIX
+                and env in access.MATRIX[persona]
+            ):
+                principal = all_identities.apply(
+                    lambda found, e=owner_env, o=owner: found[e][o]["principalId"]
+                )
+                principals[persona] = (principal, "ServicePrincipal")
         scopes = {
             access.WORKSPACE: self.workspace.id,
             access.RESOURCE_GROUP: group.id,

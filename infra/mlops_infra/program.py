@@ -46,13 +46,17 @@ def build_environment(settings: Settings) -> None:
     shared_stack = settings.shared_stack or f"organization/{pulumi.get_project()}/shared"
     shared = pulumi.StackReference(shared_stack)
     env = settings.stack
-    identities = shared.require_output("identities").apply(lambda found: found[env])
+    all_identities = shared.require_output("identities")
+    identities = all_identities.apply(lambda found: found[env])
 
     def client_id(persona: str) -> pulumi.Output[str]:
         return identities.apply(lambda found: found[persona]["clientId"])
 
     environment = Environment(
-        settings, identities, preview_principal_id=shared.require_output("previewPrincipalId")
+        settings,
+        identities,
+        preview_principal_id=shared.require_output("previewPrincipalId"),
+        all_identities=all_identities,
     )
     common = {
         "AZURE_TENANT_ID": settings.tenant_id,
