@@ -36,7 +36,8 @@ from mlops.backends.base import (
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
-BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# A dated tag, not :latest, so a rebuilt image is the same image (newer tags: MCR).
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
 CONDA_FILE = Path("src") / "model" / "environment" / "conda.yml"
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
 
