@@ -39,7 +39,8 @@ from mlops.errors import MlopsError
 # A dated tag, not :latest, so a rebuilt image is the same image (newer tags: MCR).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
 CONDA_FILE = Path("src") / "model" / "environment" / "conda.yml"
-TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+# Where waiting ends (REST spec JobStatus): a paused job waits for a person, not for us.
+TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
 
 
 def content_version(path: Path) -> str:
@@ -145,9 +146,9 @@ class AzureBackend:
         submitted = self.ml.jobs.create_or_update(job)
         self.say(f"submitted job {submitted.name}: {submitted.studio_url}")
         final = self._wait(submitted.name)
-        if final.status != "Completed":
+        if _status(final) != "Completed":
             raise MlopsError(
-                f"training job {final.name} ended {final.status}; its logs are at "
+                f"training job {final.name} ended {_status(final)}; its logs are at "
                 f"{final.studio_url} (or: az ml job stream --name {final.name})"
             )
         return self.get_job(final.name)
@@ -157,10 +158,11 @@ class AzureBackend:
         started, last = time.monotonic(), None
         while True:
             job = self.ml.jobs.get(name)
-            if job.status != last:
-                self.say(f"job {name}: {job.status} after {time.monotonic() - started:.0f}s")
-                last = job.status
-            if job.status in TERMINAL:
+            status = _status(job)
+            if status != last:
+                self.say(f"job {name}: {status} after {time.monotonic() - started:.0f}s")
+                last = status
+            if status in TERMINAL:
                 return job
             time.sleep(self.poll_seconds)
 
@@ -171,15 +173,15 @@ class AzureBackend:
             job = self.ml.jobs.get(job_id)
         except ResourceNotFoundError:
             raise MlopsError(f"no job {job_id!r} in {self.env}") from None
-        if job.status != "Completed":
-            raise MlopsError(f"job {job_id} is {job.status}; only completed jobs can be registered")
+        if _status(job) != "Completed":
+            raise MlopsError(f"job {job_id} is {_status(job)}; only completed jobs can be registered")
         tags = dict(job.tags or {})
         missing = [t for t in (TAG_DATA, TAG_ARTIFACT) if t not in tags]
         if missing:
             raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
         return Job(
             id=job.name,
-            status=job.status,
+            status=_status(job),
             run_id=job.name,  # an Azure ML job is its MLflow run
             metrics={k: float(v) for k, v in _prefixed(tags, METRIC_PREFIX).items()},
             params=_prefixed(tags, PARAM_PREFIX),
@@ -452,6 +454,11 @@ def _collected_inputs(line: bytes) -> Iterator[dict[str, float]]:
     if isinstance(data, str):  # some collector versions nest the records as a JSON string
         data = json.loads(data)
     yield from data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+
+
+def _status(job) -> str:
+    """The job's status as Azure spells it (the SDK hands back an enum whose str() is its name)."""
+    return str(getattr(job.status, "value", job.status))
 
 
 def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
