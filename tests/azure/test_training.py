@@ -49,7 +49,10 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
 
     # the job's tags are what train.py's MLflow run set, in a real run with the job's flags
     (run,) = trainer.runs.values()
-    assert job.artifact_sha256 == hashlib.sha256((run.model_dir / "model.onnx").read_bytes()).hexdigest()
+    assert (
+        job.artifact_sha256
+        == hashlib.sha256((run.model_dir / "model.onnx").read_bytes()).hexdigest()
+    )
     assert job.data_sha256[:16] == data_version, "the run read the registered data file"
     assert job.metrics["roc_auc"] == float(run.tags["metric.roc_auc"]) > 0.9
     assert job.params["n_estimators"] == "100"
@@ -75,7 +78,9 @@ def test_unchanged_environment_and_data_are_not_registered_again(ctx, fake):
 @pytest.mark.parametrize("ending", ["Failed", "Canceled", "Paused"])
 def test_a_job_that_does_not_complete_is_one_sentence_not_a_wait(ctx, fake, ending):
     fake.next_job_ends.append(ending)
-    with pytest.raises(MlopsError, match=f"training job .* ended {ending}; its logs are at https://ml"):
+    with pytest.raises(
+        MlopsError, match=f"training job .* ended {ending}; its logs are at https://ml"
+    ):
         lifecycle.train(ctx, "dev")
 
 
@@ -85,7 +90,9 @@ def test_without_azureml_mlflow_in_the_environment_the_job_fails(fake, repo, tmp
 
     conda = repo / "src" / "model" / "environment" / "conda.yml"
     conda.write_text(
-        "".join(line for line in conda.read_text().splitlines(True) if "azureml-mlflow==" not in line)
+        "".join(
+            line for line in conda.read_text().splitlines(True) if "azureml-mlflow==" not in line
+        )
     )
     with pytest.raises(MlopsError, match="ended Failed"):
         lifecycle.train(azure_context(fake, repo, tmp_path / "home"), "dev")

@@ -157,7 +157,9 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
             return None
         verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(call.method, "action")
         kind = "/".join(path.split("/")[6::2]) or "resource"
-        return Reply(*arm_denied(identity, f"Microsoft.MachineLearningServices/{kind}/{verb}", path))
+        return Reply(
+            *arm_denied(identity, f"Microsoft.MachineLearningServices/{kind}/{verb}", path)
+        )
 
     def _discovery(self, path: str) -> Reply:
         name = path.split("/registries/")[1].split("/")[0]
@@ -261,4 +263,3 @@ def _canonical(path: str) -> str:
     """ARM paths, whichever host serves them (management.azure.com or a regional front end)."""
     start = path.find("/subscriptions/")
     return path[start:].rstrip("/") if start >= 0 else path
-

@@ -21,8 +21,7 @@ from .http import Reply, error
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
 REGION = "westeurope"
 OPERATIONS = (
-    f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices"
-    f"/locations/{REGION}"
+    f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/locations/{REGION}"
 )
 
 
@@ -89,7 +88,9 @@ class ArmStore:
             "Retry-After": "0",
         }
         if location:
-            headers["Location"] = f"https://management.azure.com{OPERATIONS}/mfeOperationResults/{op}"
+            headers["Location"] = (
+                f"https://management.azure.com{OPERATIONS}/mfeOperationResults/{op}"
+            )
         return headers
 
     def poll(self, path: str) -> Reply | None:
@@ -108,7 +109,11 @@ class ArmStore:
                 op.status = "Failed" if op.error else "Succeeded"
         if kind.endswith("/mfeOperationResults"):  # Location: 202 while running, then 200
             if op.status == "InProgress":
-                return Reply(202, b"", {"Location": f"https://management.azure.com{path}", "Retry-After": "0"})
+                return Reply(
+                    202,
+                    b"",
+                    {"Location": f"https://management.azure.com{path}", "Retry-After": "0"},
+                )
             return Reply(200, b"") if op.status == "Succeeded" else Reply(400, {"error": op.error})
         body = {"id": path, "name": op_id, "status": op.status}
         if op.error:

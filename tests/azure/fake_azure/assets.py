@@ -47,13 +47,32 @@ class Assets:
                     f"{path.split('/versions/')[0].rsplit('/', 1)[-1]}:{path.rsplit('/', 1)[-1]} "
                     "already exists with other content; asset versions are immutable",
                 )
-            stored = self.store(path, {**existing, **{"properties": {**existing["properties"], **{
-                k: v for k, v in (body.get("properties") or {}).items() if k in MUTABLE}}}})
+            stored = self.store(
+                path,
+                {
+                    **existing,
+                    **{
+                        "properties": {
+                            **existing["properties"],
+                            **{
+                                k: v
+                                for k, v in (body.get("properties") or {}).items()
+                                if k in MUTABLE
+                            },
+                        }
+                    },
+                },
+            )
             return Reply(200, stored)
         if "/models/" in path and not (body.get("properties") or {}).get("flavors"):
             # Azure reads an MLflow model's flavours from its MLmodel file
-            body = {**body, "properties": {**body["properties"], "flavors": {
-                "python_function": {"data": {"loader_module": "mlflow.sklearn"}}}}}
+            body = {
+                **body,
+                "properties": {
+                    **body["properties"],
+                    "flavors": {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}},
+                },
+            }
         stored = self.store(path, body, provisioningState="Succeeded")
         self._touch_container(container)
         return Reply(201, stored)
@@ -104,7 +123,9 @@ class Assets:
 
         def copy():
             copied = self.store(target, {**source, "properties": dict(source["properties"])})
-            copied["id"] = f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1:]}"
+            copied["id"] = (
+                f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1 :]}"
+            )
             self._touch_container(container)
 
         op = self.begin(copy)

@@ -95,7 +95,11 @@ class Endpoints:
         existed = path in self.resources
         stored = self.store(
             path,
-            {**body, "sku": body.get("sku") or {"name": "Default", "capacity": 1}, "properties": properties},
+            {
+                **body,
+                "sku": body.get("sku") or {"name": "Default", "capacity": 1},
+                "properties": properties,
+            },
             provisioningState="Updating" if existed else "Creating",
         )
 
@@ -163,16 +167,17 @@ class Endpoints:
             if chosen is None:
                 return Reply(404, {"error": "No valid deployments to route to."})
             for mirror, share in endpoint["properties"]["mirrorTraffic"].items():
-                if self._requests % 100 < share:
+                if self._requests * 37 % 100 < share:
                     self.mirrored.append((mirror, call.body))
         deployment = self.resources[f"{path}/deployments/{chosen}"]
         status, answer = self.serve(deployment, call.body)
         return Reply(status, answer, {"azureml-model-deployment": chosen})
 
     def _route(self, traffic: dict[str, int]) -> str | None:
-        """Weighted by the split, deterministically: request n goes to the share covering n%100."""
+        """Weighted by the split, deterministically: any 100 requests in a row land on the
+        points 0..99 once each (37 is prime to 100), each going to the share that covers it."""
         self._requests += 1
-        point, total = self._requests % 100, 0
+        point, total = self._requests * 37 % 100, 0
         for name, share in sorted(traffic.items()):
             total += share
             if point < total:

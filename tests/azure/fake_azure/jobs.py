@@ -39,7 +39,9 @@ class Jobs:
         properties = dict(body.get("properties") or {})
         properties["status"] = PROGRESS[0]
         name = path.rsplit("/", 1)[-1]
-        properties.setdefault("services", {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}"}})
+        properties.setdefault(
+            "services", {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}"}}
+        )
         return Reply(201, self.store(path, {**body, "properties": properties}))
 
     def get_job(self, path: str) -> Reply:
@@ -71,7 +73,9 @@ class Jobs:
         """The model folder a deployment serves: registry model -> its job's output."""
         model_id = deployment["properties"]["model"]  # azureml://registries/R/models/N/versions/V
         registry, rest = model_id.removeprefix("azureml://registries/").split("/", 1)
-        model = next(v for k, v in self.resources.items() if k.endswith(f"/registries/{registry}/{rest}"))
+        model = next(
+            v for k, v in self.resources.items() if k.endswith(f"/registries/{registry}/{rest}")
+        )
         job = re.search(r"azureml://jobs/([^/]+)/", model["properties"]["modelUri"]).group(1)
         return self.job_outputs[job]
 

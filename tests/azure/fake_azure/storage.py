@@ -59,11 +59,13 @@ class Storage:
         if identity and allowed(identity, action, access.STORAGE, env, self.extra_grants(identity)):
             return None
         body = (
-            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch'
-            "</Code><Message>This request is not authorized to perform this operation using "
-            "this permission.</Message></Error>"
-        ).encode()
-        return Reply(403, body, {"x-ms-error-code": "AuthorizationPermissionMismatch"}, "application/xml")
+            b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch'
+            b"</Code><Message>This request is not authorized to perform this operation using "
+            b"this permission.</Message></Error>"
+        )
+        return Reply(
+            403, body, {"x-ms-error-code": "AuthorizationPermissionMismatch"}, "application/xml"
+        )
 
     def _list(self, account: str, call) -> Reply:
         container = call.path.strip("/")

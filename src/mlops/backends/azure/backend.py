@@ -174,7 +174,9 @@ class AzureBackend:
         except ResourceNotFoundError:
             raise MlopsError(f"no job {job_id!r} in {self.env}") from None
         if _status(job) != "Completed":
-            raise MlopsError(f"job {job_id} is {_status(job)}; only completed jobs can be registered")
+            raise MlopsError(
+                f"job {job_id} is {_status(job)}; only completed jobs can be registered"
+            )
         tags = dict(job.tags or {})
         missing = [t for t in (TAG_DATA, TAG_ARTIFACT) if t not in tags]
         if missing:
@@ -423,14 +425,25 @@ class AzureBackend:
                 d.name for d in (live.deployments if live else {}).values() if d.model == model
             }
         hour = f"{since:%Y/%m/%d/%H}" if since else ""
-        names = sorted(
-            blob.name
-            for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
-            if "/model_inputs/" in blob.name
-            and blob.name.endswith(".jsonl")
-            and (serving is None or blob.name.split("/")[2] in serving)
-            and blob.name.split("/model_inputs/")[1][:13] >= hour
-        )
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            names = sorted(
+                blob.name
+                for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
+                if "/model_inputs/" in blob.name
+                and blob.name.endswith(".jsonl")
+                and (serving is None or blob.name.split("/")[2] in serving)
+                and blob.name.split("/model_inputs/")[1][:13] >= hour
+            )
+        except HttpResponseError as failure:
+            if failure.status_code != 403:
+                raise
+            raise MlopsError(
+                f"this identity may not read blobs in storage account {store.account_name} "
+                f"({failure.error_code}): it needs a Storage Blob Data role there, e.g. "
+                "Storage Blob Data Reader (infra/mlops_infra/access.py)"
+            ) from None
         for name in names:
             pending = b""
             for chunk in container.download_blob(name).chunks():
