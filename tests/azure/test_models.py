@@ -6,7 +6,7 @@ WS = "/workspaces/mlw-mlops-dev"
 REGISTRY = "/registries/mlr-mlops"
 
 
-def test_register_from_the_job_output_with_lineage_tags(ctx, fake, trainer):
+def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
     job = lifecycle.train(ctx, "dev")
     model = lifecycle.register(ctx, "dev", job.id)
     (created,) = fake.made("PUT", rf"{WS}/models/breast-cancer-classifier/versions/\d+$")
@@ -14,7 +14,7 @@ def test_register_from_the_job_output_with_lineage_tags(ctx, fake, trainer):
     assert properties["modelUri"].startswith(f"azureml://jobs/{job.id}/outputs/model")
     assert properties["modelType"] == "mlflow_model"
     tags = properties["tags"]
-    (run,) = trainer.runs.values()  # what train.py's MLflow run tagged
+    run = fake.job_runs[job.id]  # what train.py's MLflow run tagged
     assert tags["onnx_sha256"] == run.tags["onnx_sha256"]
     assert tags["data_sha256"] == run.tags["data_sha256"]
     assert tags["run_id"] == job.id and tags["job_id"] == job.id

@@ -15,7 +15,7 @@ def content_version(relative: str) -> str:
     return hashlib.sha256((ROOT / relative).read_bytes()).hexdigest()[:16]
 
 
-def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fake, trainer):
+def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fake):
     job = lifecycle.train(ctx, "dev")
 
     env_version = content_version("src/model/environment/conda.yml")
@@ -48,7 +48,7 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
     assert "git_commit" in properties["tags"]
 
     # the job's tags are what train.py's MLflow run set, in a real run with the job's flags
-    (run,) = trainer.runs.values()
+    run = fake.job_runs[job.id]
     assert (
         job.artifact_sha256
         == hashlib.sha256((run.model_dir / "model.onnx").read_bytes()).hexdigest()

@@ -60,7 +60,7 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
         self.workspace_env: dict[str, str] = {}  # workspace name -> environment
         self.storage_env: dict[str, str] = {}  # storage account -> environment
         self.grants: dict[Identity, list[tuple[str, str]]] = {}  # granted beyond the matrix
-        self.job_outputs = {}  # job name -> model folder of its real run
+        self.job_runs: dict[str, TrainedRun] = {}  # job name -> the real run that made it
         self.next_job_ends: list[str] = []  # injected terminal states, e.g. ["Failed"]
         self.failing_deployments: dict[str, str] = {}  # deployment -> provisioning error
         self.broken_deployments: set[str] = set()  # deployments whose scoring is wrong

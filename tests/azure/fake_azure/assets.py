@@ -40,7 +40,7 @@ class Assets:
     def put_version(self, path: str, body: dict, container: str) -> Reply:
         existing = self.resources.get(path)
         if existing is not None:
-            if content(existing) != content(body):
+            if content(existing) != content(body):  # how-to-manage-models: versions immutable
                 return error(
                     409,
                     "Conflict",
@@ -74,7 +74,7 @@ class Assets:
                 },
             }
         stored = self.store(path, body, provisioningState="Succeeded")
-        self._touch_container(container)
+        self._touch_container(container)  # spec AssetContainer: latestVersion, nextVersion
         return Reply(201, stored)
 
     def _touch_container(self, container: str) -> None:
@@ -98,7 +98,7 @@ class Assets:
         top = query.get("$top") or query.get("top")
         return Reply(200, {"value": versions[: int(top)] if top else versions})
 
-    def latest(self, container: str) -> Reply:
+    def latest(self, container: str) -> Reply:  # SDK _get_latest_version: newest created
         versions = self.children(container + "/versions")
         if not versions:
             return not_found(container)

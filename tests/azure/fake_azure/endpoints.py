@@ -68,19 +68,19 @@ class Endpoints:
         deployments = {d["name"] for d in self.children(endpoint + "/deployments")}
         for label, split in (("traffic", traffic), ("mirrorTraffic", mirror)):
             unknown = sorted(set(split) - deployments)
-            if unknown:
+            if unknown:  # safe-rollout docs: a deployment exists before it takes traffic
                 return f"{label} names deployment(s) {', '.join(unknown)} that do not exist"
             if any(not isinstance(v, int) or not 0 <= v <= 100 for v in split.values()):
                 return f"{label} values must be whole percentages from 0 to 100"
-        if sum(traffic.values()) not in (0, 100):
+        if sum(traffic.values()) not in (0, 100):  # spec OnlineEndpoint.traffic: sums to 100
             return f"traffic values need to sum to 100, not {sum(traffic.values())}"
         mirrored = {name for name, share in mirror.items() if share > 0}
-        if sum(mirror.values()) > 50:
+        if sum(mirror.values()) > 50:  # spec OnlineEndpoint.mirrorTraffic: at most 50
             return f"mirrorTraffic values need to sum to at most 50, not {sum(mirror.values())}"
-        if len(mirrored) > 1:
+        if len(mirrored) > 1:  # safe-rollout docs: "only mirror traffic to one deployment"
             return "mirror traffic can go to one deployment only"
         both = sorted(mirrored & {name for name, share in traffic.items() if share > 0})
-        if both:
+        if both:  # safe-rollout docs: "a deployment can only be set to live or mirror traffic"
             return f"deployment {both[0]} takes live traffic, so it cannot take mirror traffic"
         return None
 
@@ -119,6 +119,7 @@ class Endpoints:
         name = path.rsplit("/", 1)[-1]
         if endpoint:
             shares = endpoint["properties"]
+            # safe-rollout docs: traffic goes to 0 before "Remove the old deployment" (unverified)
             if shares["traffic"].get(name, 0) or shares["mirrorTraffic"].get(name, 0):
                 return error(
                     400,
@@ -154,23 +155,24 @@ class Endpoints:
         if endpoint is None:
             return Reply(404, {"error": "no such endpoint"})
         key = (call.headers.get("authorization") or "").removeprefix("Bearer ")
-        if key not in KEYS.values():
+        if key not in KEYS.values():  # docs how-to-authenticate-online-endpoint: 401
             return Reply(401, {"error": "the key is missing or wrong"})
         path = endpoint["id"]
         named = call.headers.get("azureml-model-deployment")
-        if named:
+        if named:  # safe-rollout docs: the header routes around the traffic rules
             if f"{path}/deployments/{named}" not in self.resources:
                 return Reply(404, {"error": f"deployment {named} not found"})
             chosen = named
         else:
             chosen = self._route(endpoint["properties"]["traffic"])
-            if chosen is None:
+            if chosen is None:  # troubleshooting docs: "No valid deployments to route to"
                 return Reply(404, {"error": "No valid deployments to route to."})
             for mirror, share in endpoint["properties"]["mirrorTraffic"].items():
                 if self._requests * 37 % 100 < share:
                     self.mirrored.append((mirror, call.body))
         deployment = self.resources[f"{path}/deployments/{chosen}"]
         status, answer = self.serve(deployment, call.body)
+        # the answer names its deployment (troubleshooting docs: azureml-model-deployment header)
         return Reply(status, answer, {"azureml-model-deployment": chosen})
 
     def _route(self, traffic: dict[str, int]) -> str | None:

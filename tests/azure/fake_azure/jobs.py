@@ -47,7 +47,7 @@ class Jobs:
     def get_job(self, path: str) -> Reply:
         job = self.resources[path]
         properties = job["properties"]
-        if properties["status"] in PROGRESS:
+        if properties["status"] in PROGRESS:  # spec JobStatus: NotStarted, Queued, Running
             step = PROGRESS.index(properties["status"]) + 1
             properties["status"] = PROGRESS[step] if step < len(PROGRESS) else self._end(job)
         return Reply(200, job)
@@ -57,11 +57,11 @@ class Jobs:
         if self.next_job_ends:
             return self.next_job_ends.pop(0)  # e.g. "Failed", "Canceled", "Paused"
         conda = self._job_conda_file(properties.get("environmentId", ""))
-        if "azureml-mlflow" not in conda:
+        if "azureml-mlflow" not in conda:  # docs how-to-use-mlflow-configure-tracking
             return "Failed"  # mlflow.start_run() cannot reach azureml:// without the plugin
         run = self.trainer(_flags(properties.get("command", "")))
         properties["tags"] = {**(properties.get("tags") or {}), **run.tags}
-        self.job_outputs[job["name"]] = run.model_dir
+        self.job_runs[job["name"]] = run
         return "Completed"
 
     def _job_conda_file(self, environment_id: str) -> str:
@@ -77,7 +77,7 @@ class Jobs:
             v for k, v in self.resources.items() if k.endswith(f"/registries/{registry}/{rest}")
         )
         job = re.search(r"azureml://jobs/([^/]+)/", model["properties"]["modelUri"]).group(1)
-        return self.job_outputs[job]
+        return self.job_runs[job].model_dir
 
 
 def _flags(command: str) -> dict[str, str]:
