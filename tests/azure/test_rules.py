@@ -85,6 +85,17 @@ def test_a_deployment_that_provisions_to_failed_rolls_back_with_its_logs(
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 
 
+def test_a_failed_deployment_cannot_be_updated_in_place(serving, fake):
+    fake.failing_deployments["red"] = "the image did not build"
+    model = serving.get_shared_model(MODEL, 1)
+    with pytest.raises(Exception, match="image did not build"):
+        serving.create_deployment(ENDPOINT, "red", model)
+    assert fake.resource("/deployments/red")["properties"]["provisioningState"] == "Failed"
+    del fake.failing_deployments["red"]
+    with pytest.raises(Exception, match="unrecoverable state"):
+        serving.create_deployment(ENDPOINT, "red", model)
+
+
 def test_scoring_needs_the_key_honours_the_split_and_names_the_deployment(serving, fake):
     url, headers = serving.scoring_target(ENDPOINT)
     body = (serving.root / "src" / "model" / "sample-request.json").read_bytes()

@@ -93,6 +93,14 @@ class Endpoints:
         properties.setdefault("scaleSettings", {"scaleType": "Default"})  # filled in by Azure
         properties.setdefault("endpointComputeType", "Managed")
         existed = path in self.resources
+        if existed and self.resources[path]["properties"]["provisioningState"] == "Failed":
+            # service message seen in the field (not in the docs): delete and create it again
+            return error(
+                400,
+                "BadArgument",
+                f"Specified deployment [{name}] failed during initial provisioning and is in "
+                "an unrecoverable state. Delete and re-create.",
+            )
         stored = self.store(
             path,
             {
