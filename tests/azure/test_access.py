@@ -17,11 +17,10 @@ MODEL = "breast-cancer-classifier"
 BLOBS = "azureml-blobstore/modelDataCollector/mlops-prod/blue/model_inputs/2026/11/21/10"
 
 
-def test_train_twice_and_carry_version_2_through_share_and_preprod(fake, repo, tmp_path):
-    """release.yml: dev's identity trains, registers, shares; preprod's deploys and tests.
-
-    The gate and promotion download both models from the registry, which the double does
-    not serve yet (see the issue's closing note); they are covered on the local backend."""
+def test_train_twice_and_carry_version_2_through_share_gate_preprod_and_promotion(
+    fake, repo, tmp_path
+):
+    """release.yml: dev's identity trains, registers, shares; preprod's gates, deploys, promotes."""
     ctx = azure_context(fake, repo, tmp_path / "home")
     first = lifecycle.train(ctx, "dev")
     assert lifecycle.register(ctx, "dev", first.id).version == 1
@@ -36,10 +35,13 @@ def test_train_twice_and_carry_version_2_through_share_and_preprod(fake, repo, t
 
     shared = lifecycle.share(ctx, "dev", f"{MODEL}:2")
     assert shared.version == 2 and shared.artifact_sha256 == second.artifact_sha256
+    gated = lifecycle.gate(ctx, "prod", f"{MODEL}:2")  # downloads :2 from the registry
+    assert gated.challenger.ref == f"{MODEL}:2" and gated.verdict.passed
     result = lifecycle.deploy(ctx, "preprod", f"{MODEL}:2")
     assert result.endpoint.deployments[result.deployment].model == f"{MODEL}:2"
     lifecycle.test(ctx, "preprod")
-    assert lifecycle.serving_check(ctx, "preprod", shared)  # what promotion requires of preprod
+    lifecycle.promote(ctx, "prod", f"{MODEL}:2", write=True)
+    assert "version: 2" in (repo / "environments" / "prod.yml").read_text()
 
 
 def matrix_lets_read_blobs(persona: str, env: str) -> bool:

@@ -61,6 +61,7 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
         self.storage_env: dict[str, str] = {}  # storage account -> environment
         self.grants: dict[Identity, list[tuple[str, str]]] = {}  # granted beyond the matrix
         self.job_runs: dict[str, TrainedRun] = {}  # job name -> the real run that made it
+        self.copied_from_job: dict[str, str] = {}  # registry model version -> its job
         self.next_job_ends: list[str] = []  # injected terminal states, e.g. ["Failed"]
         self.failing_deployments: dict[str, str] = {}  # deployment -> provisioning error
         self.broken_deployments: set[str] = set()  # deployments whose scoring is wrong
@@ -136,6 +137,8 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
         refusal = self._authorize(call, path)
         if refusal:
             return refusal
+        if call.method == "POST" and "/datarefs/" in path:
+            return self.blob_reference(path)
         if call.method == "POST" and _ACTIONS.search(path):
             return self._action(path, call)
         return {"GET": self._get, "PUT": self._put, "DELETE": self._delete}.get(
@@ -152,7 +155,10 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
             scope, env = access.MODEL_REGISTRY, None
         else:
             return None
-        action = "read" if call.method == "GET" else "write"
+        # reading a registry asset's files asks for a SAS by POST: counted as a read here
+        # (unverified whether Azure lets the Reader role call datarefs)
+        reading = call.method == "GET" or "/datarefs/" in path
+        action = "read" if reading else "write"
         if identity and allowed(identity, action, scope, env, self.extra_grants(identity)):
             return None
         verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(call.method, "action")

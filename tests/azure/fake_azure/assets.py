@@ -122,7 +122,19 @@ class Assets:
             return error(409, "Conflict", f"{target} already exists; asset versions are immutable")
 
         def copy():
-            copied = self.store(target, {**source, "properties": dict(source["properties"])})
+            # the registry keeps its own copy of the files, in its own storage account
+            files = self.registry_files(
+                registry, order["destinationName"], order["destinationVersion"]
+            )
+            job = source["properties"]["modelUri"].split("azureml://jobs/")[1].split("/")[0]
+            model_dir = self.job_runs[job].model_dir
+            for file in model_dir.rglob("*"):
+                if file.is_file():
+                    key = f"{files.split('/', 3)[3]}/{file.relative_to(model_dir).as_posix()}"
+                    self.blobs[key] = file.read_bytes()
+            self.copied_from_job[target] = job
+            properties = {**source["properties"], "modelUri": files}
+            copied = self.store(target, {**source, "properties": properties})
             copied["id"] = (
                 f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1 :]}"
             )
@@ -130,3 +142,26 @@ class Assets:
 
         op = self.begin(copy)
         return Reply(202, b"", self.lro_headers(op, location=True))
+
+    def registry_files(self, registry: str, name: str, version: str) -> str:
+        """Where a registry keeps an asset's files: a container of its own storage account."""
+        account = "st" + "".join(c for c in registry.rsplit("/", 1)[-1] if c.isalnum())
+        return f"https://{account}.blob.core.windows.net/registry-assets/{name}/{version}/model"
+
+    def blob_reference(self, path: str) -> Reply:
+        """A SAS for reading a registry asset's files (REST spec stable/2024-04-01 mfe.json,
+        Registries DataReferences getBlobReferenceSAS; the SDK's get_storage_details_for_
+        registry_assets, azure/ai/ml/_utils/_registry_utils.py)."""
+        registry, rest = path.split("/datarefs/")
+        name, _, version = rest.split("/")
+        files = self.registry_files(registry, name, version)
+        container = "/".join(files.split("/")[:4])  # https://account.blob.../container
+        return Reply(
+            200,
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": files,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{container}?sig=fake"},
+                }
+            },
+        )

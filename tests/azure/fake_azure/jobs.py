@@ -73,10 +73,8 @@ class Jobs:
         """The model folder a deployment serves: registry model -> its job's output."""
         model_id = deployment["properties"]["model"]  # azureml://registries/R/models/N/versions/V
         registry, rest = model_id.removeprefix("azureml://registries/").split("/", 1)
-        model = next(
-            v for k, v in self.resources.items() if k.endswith(f"/registries/{registry}/{rest}")
-        )
-        job = re.search(r"azureml://jobs/([^/]+)/", model["properties"]["modelUri"]).group(1)
+        (copy,) = [k for k in self.copied_from_job if k.endswith(f"/registries/{registry}/{rest}")]
+        job = self.copied_from_job[copy]
         return self.job_runs[job].model_dir
 
 
