@@ -107,6 +107,10 @@ def test_scoring_needs_the_key_honours_the_split_and_names_the_deployment(servin
     answered = [serving.invoke(ENDPOINT, body).deployment for _ in range(100)]
     assert answered.count("green") == 30 and answered.count("blue") == 70
     assert serving.invoke(ENDPOINT, body, deployment="red").status == 404
+    serving.set_traffic(ENDPOINT, {"blue": 0, "green": 0})
+    nowhere = serving.invoke(ENDPOINT, body)
+    assert nowhere.status == 404 and b"No valid deployments to route to" in nowhere.body
+    assert serving.invoke(ENDPOINT, body, deployment="blue").status == 200
     # the same request without the key:
     from azure.core import PipelineClient
     from azure.core.rest import HttpRequest

@@ -16,8 +16,9 @@ Rules, each from its source:
 - scoring: a key in Authorization is required (docs: how-to-authenticate-online-
   endpoint, 401 without it); azureml-model-deployment routes to that deployment, else the
   traffic split decides and the mirror share is copied (safe-rollout docs); no deployment
-  with traffic is a 404 (docs: how-to-troubleshoot-online-endpoints, "No valid
-  deployments to route to"); the answer names its deployment in azureml-model-deployment.
+  with traffic is a 404 "No valid deployments to route to" (the message: docs how-to-
+  troubleshoot-batch-endpoints; the 404 on online endpoints: field reports); the
+  answer names its deployment in azureml-model-deployment (unverified in the docs).
 """
 
 from __future__ import annotations
@@ -173,14 +174,15 @@ class Endpoints:
             chosen = named
         else:
             chosen = self._route(endpoint["properties"]["traffic"])
-            if chosen is None:  # troubleshooting docs: "No valid deployments to route to"
+            if chosen is None:  # "No valid deployments to route to" (batch docs, field reports)
                 return Reply(404, {"error": "No valid deployments to route to."})
             for mirror, share in endpoint["properties"]["mirrorTraffic"].items():
                 if self._requests * 37 % 100 < share:
                     self.mirrored.append((mirror, call.body))
         deployment = self.resources[f"{path}/deployments/{chosen}"]
         status, answer = self.serve(deployment, call.body)
-        # the answer names its deployment (troubleshooting docs: azureml-model-deployment header)
+        # the answer names its deployment in azureml-model-deployment, as the backend expects
+        # (unverified: no doc page found that states this response header)
         return Reply(status, answer, {"azureml-model-deployment": chosen})
 
     def _route(self, traffic: dict[str, int]) -> str | None:
