@@ -47,6 +47,18 @@ class Trainer:
         return TrainedRun(tags, out / "outputs" / "model")
 
 
+def sign_in(ctx: lifecycle.Context, fake: FakeAzure, env: str, persona: str) -> None:
+    """Let env's verbs run as another identity, e.g. monitor.yml's."""
+    ctx._backends[env] = AzureBackend(
+        ctx.config(env),
+        ctx.root,
+        ctx.home,
+        azure_credential=FakeCredential(persona, env),
+        transport=fake,
+        poll_seconds=0,
+    )
+
+
 def azure_context(fake: FakeAzure, root: Path, home: Path) -> lifecycle.Context:
     """The lifecycle as the command line builds it, each environment's backend on the double,
     each signed in as the identity its CI job uses."""

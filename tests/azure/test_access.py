@@ -7,8 +7,8 @@ import csv
 import json
 
 import pytest
-from fake_azure import CI_PERSONA, granted_roles
-from harness import azure_context, release_to_registry
+from fake_azure import MONITOR_PERSONA, granted_roles
+from harness import azure_context, release_to_registry, sign_in
 
 from mlops import lifecycle
 from mlops.errors import MlopsError
@@ -52,7 +52,7 @@ def matrix_lets_read_blobs(persona: str, env: str) -> bool:
 
 
 def test_the_prod_monitor_reads_collected_data_exactly_when_the_matrix_grants_it(ctx, fake):
-    """monitor.yml runs `mlops monitor --env prod` as prod's CI identity."""
+    """monitor.yml runs `mlops monitor --env prod` as prod's monitor identity."""
     lifecycle.deploy(ctx, "prod", release_to_registry(ctx).ref)
     with open(ctx.root / "src" / "model" / "data" / "breast_cancer.csv", newline="") as handle:
         rows = [
@@ -61,7 +61,8 @@ def test_the_prod_monitor_reads_collected_data_exactly_when_the_matrix_grants_it
     lines = [json.dumps({"type": "azureml.inference.model_inputs", "data": [r]}) for r in rows]
     fake.blobs[f"{BLOBS}/part.jsonl"] = ("\n".join(lines) + "\n").encode()
 
-    if matrix_lets_read_blobs(CI_PERSONA, "prod"):
+    sign_in(ctx, fake, "prod", MONITOR_PERSONA)
+    if matrix_lets_read_blobs(MONITOR_PERSONA, "prod"):
         assert lifecycle.monitor(ctx, "prod").rows == len(rows)
     else:  # Azure answers 403 AuthorizationPermissionMismatch; we say what to grant
         with pytest.raises(MlopsError, match="needs a Storage Blob Data role"):

@@ -21,6 +21,7 @@ from .endpoints import KEYS, Endpoints
 from .http import Call, Reply, not_found, response
 from .identity import (
     CI_PERSONA,
+    MONITOR_PERSONA,
     FakeCredential,
     Identity,
     access,
@@ -33,6 +34,7 @@ from .storage import Storage, account_of
 
 __all__ = [
     "CI_PERSONA",
+    "MONITOR_PERSONA",
     "REGION",
     "SUBSCRIPTION",
     "Call",

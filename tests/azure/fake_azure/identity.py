@@ -28,8 +28,10 @@ def granted_roles(persona: str, env: str) -> list[tuple[str, str]]:
     return [(g.role, g.scope) for g in access.MATRIX.get(persona, {}).get(env, [])]
 
 
-# Which identity runs each workflow job in CI (.github/workflows): the environment's automation.
+# Which identity runs each workflow job in CI (.github/workflows): the environment's automation,
+# and monitor.yml its own read-only identity where the matrix has one.
 CI_PERSONA = access.AUTOMATION
+MONITOR_PERSONA = getattr(access, "MONITOR", access.AUTOMATION)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,13 @@ CAN = {
     "Storage Blob Data Reader": {"blob-read"},
     "Storage Blob Data Contributor": {"blob-read", "blob-write"},
 }
+# Custom roles (infra's CUSTOM_ROLES) do what their actions say.
+CAN.update(
+    {
+        name: {a.rsplit("/", 1)[-1] for a in role.actions} & {"read", "write"}
+        for name, role in getattr(access, "CUSTOM_ROLES", {}).items()
+    }
+)
 # A role on the resource group reaches the resources inside it (Azure RBAC scope inheritance).
 INHERITS = {access.RESOURCE_GROUP: {access.WORKSPACE, access.STORAGE}}
 
