@@ -52,8 +52,8 @@ def rollout(
 ) -> RolloutResult:
     endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
     new = next_colour(endpoint)
-    if new in endpoint.deployments:  # a leftover that takes no traffic
-        backend.delete_deployment(endpoint_name, new)
+    if new in endpoint.deployments:  # a leftover: Azure deletes it only once it takes no traffic
+        _retire(backend, endpoint, new)
     say(f"starting deployment {new!r} with {model.ref} beside {endpoint.live or 'nothing'}")
     try:
         backend.create_deployment(endpoint_name, new, model)
@@ -82,7 +82,7 @@ def rollout(
 
     retired = [name for name in after.deployments if name != new]
     for name in retired:
-        backend.delete_deployment(endpoint_name, name)
+        after = _retire(backend, after, name)
     if retired:
         say(f"retired {', '.join(repr(n) for n in retired)}")
     return RolloutResult(backend.get_endpoint(endpoint_name), new, retired, smoke.detail)
@@ -111,6 +111,26 @@ def _abandon(backend: Backend, endpoint: str, deployment: str, problem: str) -> 
     logs = backend.deployment_logs(endpoint, deployment)
     _discard(backend, endpoint, deployment)
     return RolloutFailed(_explain(f"deployment {deployment!r} {problem}", logs))
+
+
+def _retire(backend: Backend, endpoint: Endpoint, deployment: str) -> Endpoint:
+    """Take a deployment's live and mirrored share to 0, then delete it.
+
+    Its live share goes to the deployment that takes the most of the rest, so the
+    split still sums to 100."""
+    if endpoint.mirror_traffic.get(deployment):
+        mirror = {k: v for k, v in endpoint.mirror_traffic.items() if k != deployment}
+        endpoint = backend.set_mirror(endpoint.name, mirror)
+    share = endpoint.traffic.get(deployment, 0)
+    if share:
+        rest = {k: v for k, v in endpoint.traffic.items() if k != deployment}
+        heir = max(rest, key=rest.get) if rest else None
+        if heir is None:
+            raise RolloutFailed(f"deployment {deployment!r} is the only one taking traffic")
+        rest[heir] += share
+        endpoint = backend.set_traffic(endpoint.name, rest)
+    backend.delete_deployment(endpoint.name, deployment)
+    return endpoint
 
 
 def _discard(backend: Backend, endpoint: str, deployment: str) -> None:

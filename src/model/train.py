@@ -30,6 +30,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 ONNX_FILE = "model.onnx"
+INPUT_EXAMPLE_ROWS = 3
 
 
 def build_pipeline(args: argparse.Namespace) -> Pipeline:
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     x_train, y_train = train[list(FEATURES)], train[TARGET].to_numpy()
     x_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy()
 
-    pipeline = build_pipeline(args).fit(x_train.to_numpy(np.float32), y_train)
-    y_prob = pipeline.predict_proba(x_test.to_numpy(np.float32))[:, 1]
+    # Fitted on named columns, so the model refuses a frame whose columns are not FEATURES.
+    pipeline = build_pipeline(args).fit(x_train.astype(np.float32), y_train)
+    y_prob = pipeline.predict_proba(x_test.astype(np.float32))[:, 1]
     scores = evaluate.metrics(y_test, y_prob)
 
     out = Path(args.output)
@@ -94,15 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     if model_dir.exists():
         shutil.rmtree(model_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sample = x_train.to_numpy(np.float32)
+    # The input contract travels with the model: named float64 columns, as the CSV reads, so
+    # an MLflow client or a no-code deployment matches columns by name or refuses the frame.
+    example = x_train.head(INPUT_EXAMPLE_ROWS)
     mlflow.sklearn.save_model(
         pipeline,
         model_dir,
-        signature=infer_signature(sample, pipeline.predict_proba(sample)),
+        signature=infer_signature(x_train, pipeline.predict(x_train.astype(np.float32))),
+        input_example=example,
         # skops refuses unreviewed types; the tree storage is ours, written just above
         skops_trusted_types=["sklearn.tree._tree.Tree"],
     )
-    export_onnx(pipeline, sample, model_dir / ONNX_FILE)
+    export_onnx(pipeline, x_train.to_numpy(np.float32), model_dir / ONNX_FILE)
     plot = evaluate.plot_roc(y_test, y_prob, out / "roc_curve.png")
 
     params = {

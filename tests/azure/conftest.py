@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
 from fake_azure import SUBSCRIPTION, FakeAzure
-from harness import LINEAGE_TAGS, azure_context
+from harness import Trainer, azure_context
 from helpers import ROOT
 
 
+@pytest.fixture(scope="session")
+def trainer(tmp_path_factory):
+    """Real runs of train.py, one per set of hyperparameters, shared by every azure test."""
+    return Trainer(tmp_path_factory.mktemp("azure-runs"))
+
+
 @pytest.fixture
-def fake(monkeypatch):
-    azure = FakeAzure(job_tags=dict(LINEAGE_TAGS))
+def fake(monkeypatch, trainer):
+    azure = FakeAzure(trainer=trainer)
     # Every azure-core client (storage uploads included) goes to the fake, never to the network.
     monkeypatch.setattr(
         RequestsTransport, "send", lambda self, request, **kw: azure.send(request, **kw)

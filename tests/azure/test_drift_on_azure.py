@@ -5,6 +5,7 @@ import hashlib
 import json
 
 import pytest
+from fake_azure import CI_PERSONA, Identity
 from harness import release_to_registry
 from helpers import ROOT, env_setting
 
@@ -18,9 +19,15 @@ BLOBS = (
 )
 
 
+@pytest.fixture(autouse=True)
+def blob_reader(fake):
+    """These tests are about drift, not access: the monitor may read prod's blobs here.
+    Whether the access matrix grants that is test_access.py's question."""
+    fake.grants[Identity(CI_PERSONA, "prod")] = [("Storage Blob Data Reader", "storage")]
+
+
 @pytest.fixture
 def serving_prod(ctx, fake):
-    fake.job_tags["data_sha256"] = hashlib.sha256(DATA.read_bytes()).hexdigest()
     shared = release_to_registry(ctx)
     lifecycle.deploy(ctx, "prod", shared.ref)
     with open(DATA, newline="") as handle:
@@ -55,7 +62,12 @@ def test_shifted_traffic_is_drift(ctx, fake, serving_prod):
 
 
 def test_a_model_trained_on_other_data_is_not_monitored_against_this_data(ctx, fake):
-    # the fake job tags a data hash that is not the shipped file's
-    lifecycle.deploy(ctx, "prod", release_to_registry(ctx).ref)
+    shared = release_to_registry(ctx)
+    # as if trained on another file: the registry copy names other data
+    tags = fake.resource(
+        f"/registries/{env_setting('dev', 'azure.registry')}/models/{shared.name}/versions/{shared.version}"
+    )
+    tags["properties"]["tags"]["data_sha256"] = hashlib.sha256(b"other data").hexdigest()
+    lifecycle.deploy(ctx, "prod", shared.ref)
     with pytest.raises(Exception, match="data_sha256 differs"):
         lifecycle.monitor(ctx, "prod")

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from fake_azure import CI_PERSONA, Identity
 from harness import azure_context, release_to_registry
 from helpers import env_setting
 
@@ -128,6 +129,7 @@ def test_a_mirror_share_soaks_the_new_deployment_before_the_switch(fake, repo, t
 
 def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
     """Collected inputs stream back from the workspace blob store, model_inputs only."""
+    fake.grants[Identity(CI_PERSONA, "prod")] = [("Storage Blob Data Reader", "storage")]
     row = {"mean_radius": 14.0, "mean_texture": 19.0}
     line = json.dumps(
         {"specversion": "1.0", "type": "azureml.inference.model_inputs", "data": [row, row]}

@@ -2,9 +2,11 @@
 
 import hashlib
 
+import pytest
 from helpers import ROOT, env_setting
 
 from mlops import lifecycle
+from mlops.errors import MlopsError
 
 WS = f"/workspaces/{env_setting('dev', 'azure.workspace')}"
 MODEL = env_setting("dev", "model.name")
@@ -40,8 +42,18 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
     assert properties["experimentName"] == MODEL
     assert "git_commit" in properties["tags"]
 
-    assert job.artifact_sha256 == "0" * 64 and job.metrics["roc_auc"] == 0.99
+    # the job's tags are what train.py's MLflow run set, in a real run with the job's flags
+    run = fake.job_runs[job.id]
+    assert (
+        job.artifact_sha256
+        == hashlib.sha256((run.model_dir / "model.onnx").read_bytes()).hexdigest()
+    )
+    assert job.data_sha256[:16] == data_version, "the run read the registered data file"
+    assert job.metrics["roc_auc"] == float(run.tags["metric.roc_auc"]) > 0.9
+    assert job.params["n_estimators"] == "100"
     assert job.run_id == job.id
+    states = [c for c in fake.calls if c.method == "GET" and c.path.endswith(f"/jobs/{job.id}")]
+    assert len(states) >= 4, "polled through NotStarted, Queued, Running to Completed"
 
 
 def test_unchanged_environment_and_data_are_not_registered_again(ctx, fake):
@@ -56,3 +68,26 @@ def test_unchanged_environment_and_data_are_not_registered_again(ctx, fake):
     assert [c for c in again if c.method == "PUT" and "/jobs/" in c.path], (
         "the job itself runs again"
     )
+
+
+@pytest.mark.parametrize("ending", ["Failed", "Canceled", "Paused"])
+def test_a_job_that_does_not_complete_is_one_sentence_not_a_wait(ctx, fake, ending):
+    fake.next_job_ends.append(ending)
+    with pytest.raises(
+        MlopsError, match=f"training job .* ended {ending}; its logs are at https://ml"
+    ):
+        lifecycle.train(ctx, "dev")
+
+
+def test_without_azureml_mlflow_in_the_environment_the_job_fails(fake, repo, tmp_path):
+    """Inside a job MLflow logs to azureml://, which only the azureml-mlflow plugin serves."""
+    from harness import azure_context
+
+    conda = repo / "src" / "model" / "environment" / "conda.yml"
+    conda.write_text(
+        "".join(
+            line for line in conda.read_text().splitlines(True) if "azureml-mlflow==" not in line
+        )
+    )
+    with pytest.raises(MlopsError, match="ended Failed"):
+        lifecycle.train(azure_context(fake, repo, tmp_path / "home"), "dev")

@@ -52,12 +52,14 @@ def test_onnx_agrees_with_the_training_time_model_on_held_out_rows(trained):
     _, held_out = prep.split(
         prep.load(DATA), summary["params"]["test_fraction"], summary["params"]["seed"]
     )
-    rows = held_out[list(FEATURES)].to_numpy(np.float32)
+    frame = held_out[list(FEATURES)].astype(np.float32)
     sklearn_model = mlflow.sklearn.load_model(str(trained / "model"))
-    expected = sklearn_model.predict_proba(rows)[:, 1]
-    served = score.predict(score.load_session(trained / "model" / "model.onnx"), rows.tolist())
+    expected = sklearn_model.predict_proba(frame)[:, 1]
+    served = score.predict(
+        score.load_session(trained / "model" / "model.onnx"), frame.values.tolist()
+    )
     assert np.max(np.abs(np.array(served["probabilities"]) - expected)) <= AGREEMENT_TOLERANCE
-    assert served["predictions"] == sklearn_model.predict(rows).tolist()
+    assert served["predictions"] == sklearn_model.predict(frame).tolist()
     assert len(served["predictions"]) == len(held_out) == int(0.2 * 569) + 1
     assert set(held_out[TARGET]) == {0, 1}
 
@@ -86,3 +88,27 @@ def test_bad_hyperparameters_are_refused(flag, value, message, capsys, tmp_path)
         train.main(["--data", str(DATA), "--output", str(tmp_path), flag, value])
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_mlflow_model_carries_the_named_input_contract(trained):
+    """Any MLflow client scores the CSV as read like the endpoint does, or refuses the frame."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    model = mlflow.pyfunc.load_model(str(trained / "model"))
+    assert model.metadata.get_input_schema().input_names() == list(FEATURES)
+    assert (trained / "model" / "input_example.json").is_file()
+
+    frame = pd.read_csv(DATA)[list(FEATURES)]  # float64, named columns: as a client reads it
+    served = score.predict(score.load_session(trained / "model" / "model.onnx"), frame.values)
+    labels = model.predict(frame).tolist()
+    assert labels == served["predictions"]
+    assert sum(labels) == sum(served["predictions"]) > 150  # most of 212 malignant rows
+
+    reversed_order = frame[list(reversed(FEATURES))]
+    assert model.predict(reversed_order).tolist() == labels, "columns are matched by name"
+    renamed = frame.rename(columns={FEATURES[0]: "radius"})
+    with pytest.raises(MlflowException, match=FEATURES[0]):
+        model.predict(renamed)
+    with pytest.raises(MlflowException):
+        model.predict(frame.to_numpy()[:, ::-1])  # an unnamed matrix cannot say its order

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -36,9 +37,11 @@ from mlops.backends.base import (
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
 
-BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+# A dated tag, not :latest, so a rebuilt image is the same image (newer tags: MCR).
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
 CONDA_FILE = Path("src") / "model" / "environment" / "conda.yml"
-TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding"}
+# Where waiting ends (REST spec JobStatus): a paused job waits for a person, not for us.
+TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
 
 
 def content_version(path: Path) -> str:
@@ -144,9 +147,9 @@ class AzureBackend:
         submitted = self.ml.jobs.create_or_update(job)
         self.say(f"submitted job {submitted.name}: {submitted.studio_url}")
         final = self._wait(submitted.name)
-        if final.status != "Completed":
+        if _status(final) != "Completed":
             raise MlopsError(
-                f"training job {final.name} ended {final.status}; its logs are at "
+                f"training job {final.name} ended {_status(final)}; its logs are at "
                 f"{final.studio_url} (or: az ml job stream --name {final.name})"
             )
         return self.get_job(final.name)
@@ -156,10 +159,11 @@ class AzureBackend:
         started, last = time.monotonic(), None
         while True:
             job = self.ml.jobs.get(name)
-            if job.status != last:
-                self.say(f"job {name}: {job.status} after {time.monotonic() - started:.0f}s")
-                last = job.status
-            if job.status in TERMINAL:
+            status = _status(job)
+            if status != last:
+                self.say(f"job {name}: {status} after {time.monotonic() - started:.0f}s")
+                last = status
+            if status in TERMINAL:
                 return job
             time.sleep(self.poll_seconds)
 
@@ -170,15 +174,17 @@ class AzureBackend:
             job = self.ml.jobs.get(job_id)
         except ResourceNotFoundError:
             raise MlopsError(f"no job {job_id!r} in {self.env}") from None
-        if job.status != "Completed":
-            raise MlopsError(f"job {job_id} is {job.status}; only completed jobs can be registered")
+        if _status(job) != "Completed":
+            raise MlopsError(
+                f"job {job_id} is {_status(job)}; only completed jobs can be registered"
+            )
         tags = dict(job.tags or {})
         missing = [t for t in (TAG_DATA, TAG_ARTIFACT) if t not in tags]
         if missing:
             raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
         return Job(
             id=job.name,
-            status=job.status,
+            status=_status(job),
             run_id=job.name,  # an Azure ML job is its MLflow run
             metrics={k: float(v) for k, v in _prefixed(tags, METRIC_PREFIX).items()},
             params=_prefixed(tags, PARAM_PREFIX),
@@ -209,7 +215,7 @@ class AzureBackend:
         )
         return _model_version(created), True
 
-    def get_registered_model(self, name: str, version: int | str) -> ModelVersion | None:
+    def get_registered_model(self, name: str, version: int) -> ModelVersion | None:
         return _get_model(self.ml, name, version)
 
     def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]:
@@ -233,7 +239,7 @@ class AzureBackend:
             raise MlopsError(f"sharing {model.ref} to {self.settings.registry} did not create it")
         return shared, True
 
-    def get_shared_model(self, name: str, version: int | str) -> ModelVersion | None:
+    def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         return _get_model(self.registry, name, version)
 
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
@@ -259,12 +265,7 @@ class AzureBackend:
         except ResourceNotFoundError:
             return None
         deployments = {
-            d.name: Deployment(
-                d.name,
-                (d.tags or {}).get("model", str(d.model)),
-                (d.tags or {}).get(TAG_ARTIFACT, ""),
-                d.provisioning_state or "Unknown",
-            )
+            d.name: Deployment(d.name, *_served_model(d), d.provisioning_state or "Unknown")
             for d in self.ml.online_deployments.list(endpoint_name=name)
         }
         return Endpoint(
@@ -420,14 +421,25 @@ class AzureBackend:
                 d.name for d in (live.deployments if live else {}).values() if d.model == model
             }
         hour = f"{since:%Y/%m/%d/%H}" if since else ""
-        names = sorted(
-            blob.name
-            for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
-            if "/model_inputs/" in blob.name
-            and blob.name.endswith(".jsonl")
-            and (serving is None or blob.name.split("/")[2] in serving)
-            and blob.name.split("/model_inputs/")[1][:13] >= hour
-        )
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            names = sorted(
+                blob.name
+                for blob in container.list_blobs(name_starts_with=f"modelDataCollector/{endpoint}/")
+                if "/model_inputs/" in blob.name
+                and blob.name.endswith(".jsonl")
+                and (serving is None or blob.name.split("/")[2] in serving)
+                and blob.name.split("/model_inputs/")[1][:13] >= hour
+            )
+        except HttpResponseError as failure:
+            if failure.status_code != 403:
+                raise
+            raise MlopsError(
+                f"this identity may not read blobs in storage account {store.account_name} "
+                f"({failure.error_code}): it needs a Storage Blob Data role there, e.g. "
+                "Storage Blob Data Reader (infra/mlops_infra/access.py)"
+            ) from None
         for name in names:
             pending = b""
             for chunk in container.download_blob(name).chunks():
@@ -453,18 +465,30 @@ def _collected_inputs(line: bytes) -> Iterator[dict[str, float]]:
     yield from data if isinstance(data, list) else [data] if isinstance(data, dict) else []
 
 
+def _status(job) -> str:
+    """The job's status as Azure spells it (the SDK hands back an enum whose str() is its name)."""
+    return str(getattr(job.status, "value", job.status))
+
+
 def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
     return {key[len(prefix) :]: value for key, value in tags.items() if key.startswith(prefix)}
 
 
-def _get_model(client, name: str, version: int | str) -> ModelVersion | None:
+def _served_model(deployment) -> tuple[str, str]:
+    """NAME:VERSION and model.onnx sha256 a deployment serves. Its model reference is the truth;
+    the tags the rollout wrote count only while they name that same model (an update elsewhere
+    may have changed the model and kept the tags)."""
+    tags = deployment.tags or {}
+    found = re.search(r"/models/([^/]+)/versions/([^/]+)$", str(deployment.model or ""))
+    ref = f"{found[1]}:{found[2]}" if found else tags.get("model", str(deployment.model))
+    return ref, tags.get(TAG_ARTIFACT, "") if tags.get("model") == ref else ""
+
+
+def _get_model(client, name: str, version: int) -> ModelVersion | None:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        if version == "latest":
-            found = client.models.get(name=name, label="latest")
-        else:
-            found = client.models.get(name=name, version=str(version))
+        found = client.models.get(name=name, version=str(version))
     except ResourceNotFoundError:
         return None
     return _model_version(found)

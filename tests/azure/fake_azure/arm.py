@@ -1,0 +1,121 @@
+"""ARM resources by path, and long-running operations that take polls to finish.
+
+Endpoint and deployment create/update/delete and registry import are LROs: the
+first answer is 201/202 with polling headers and a provisioning state in between;
+the operation status goes InProgress, then Succeeded or Failed with an error.
+Sources: the SDK's generated client (azure/ai/ml/_restclient/arm_ml_service/
+operations/_operations.py: OnlineEndpoints/OnlineDeployments _create_or_update_initial
+accept 200/201 with Azure-AsyncOperation, _delete_initial 200/202/204 with Location)
+and ARM's async operation contract (learn.microsoft.com/azure/azure-resource-manager/
+management/async-operations: status InProgress | Succeeded | Failed | Canceled).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .http import Reply, error
+
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
+REGION = "westeurope"
+OPERATIONS = (
+    f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.MachineLearningServices/locations/{REGION}"
+)
+
+
+@dataclass
+class Operation:
+    polls_left: int
+    finish: Callable[[], dict | None]  # returns an error ({code, message}) or None
+    status: str = "InProgress"
+    error: dict | None = None
+
+
+class ArmStore:
+    """Resources keyed by canonical ARM path; a monotonic clock for createdAt."""
+
+    def __init__(self):
+        self.resources: dict[str, dict] = {}
+        self.operations: dict[str, Operation] = {}
+        self._clock = itertools.count(1)
+        self._op_ids = itertools.count(1)
+        self.slept: list[float] = []
+
+    def now(self) -> str:
+        tick = next(self._clock)
+        return f"2026-11-21T{tick // 3600 % 24:02d}:{tick // 60 % 60:02d}:{tick % 60:02d}Z"
+
+    def store(self, path: str, body: dict, **properties) -> dict:
+        """Write a resource as ARM returns it: id, name, type, systemData (createdAt kept)."""
+        parts = path.strip("/").split("/")
+        before = self.resources.get(path)
+        created = before["systemData"]["createdAt"] if before else self.now()
+        resource = {
+            **body,
+            "id": path,
+            "name": parts[-1],
+            "type": "/".join(parts[5:-1:2]) if len(parts) > 6 else parts[-2],
+            "systemData": {
+                "createdBy": "fake@example.com",
+                "createdByType": "User",
+                "createdAt": created,
+                "lastModifiedBy": "fake@example.com",
+                "lastModifiedByType": "User",
+                "lastModifiedAt": self.now(),
+            },
+        }
+        resource["properties"] = {**(body.get("properties") or {}), **properties}
+        self.resources[path] = resource
+        return resource
+
+    def children(self, path: str) -> list[dict]:
+        return [v for k, v in self.resources.items() if k.rsplit("/", 1)[0] == path]
+
+    # ---- long-running operations ------------------------------------------------------
+
+    def begin(self, finish: Callable[[], dict | None], polls: int = 1) -> str:
+        op = f"op-{next(self._op_ids)}"
+        self.operations[op] = Operation(polls, finish)
+        return op
+
+    def lro_headers(self, op: str, location: bool = False) -> dict:
+        """Azure-AsyncOperation to poll; Location for deletes and actions; Retry-After: 0
+        so the SDK's poller (ARMPolling) asks again at once (tests never wait)."""
+        headers = {
+            "Azure-AsyncOperation": f"https://management.azure.com{OPERATIONS}/mfeOperationsStatus/{op}",
+            "Retry-After": "0",
+        }
+        if location:
+            headers["Location"] = (
+                f"https://management.azure.com{OPERATIONS}/mfeOperationResults/{op}"
+            )
+        return headers
+
+    def poll(self, path: str) -> Reply | None:
+        """GET of an operation's status or result URL; None when path is neither."""
+        kind, _, op_id = path.rpartition("/")
+        if not kind.endswith(("/mfeOperationsStatus", "/mfeOperationResults")):
+            return None
+        op = self.operations.get(op_id)
+        if op is None:
+            return error(404, "NotFound", f"no operation {op_id}")
+        if op.status == "InProgress":
+            if op.polls_left > 0:
+                op.polls_left -= 1
+            else:
+                op.error = op.finish()
+                op.status = "Failed" if op.error else "Succeeded"
+        if kind.endswith("/mfeOperationResults"):  # Location: 202 while running, then 200
+            if op.status == "InProgress":
+                return Reply(
+                    202,
+                    b"",
+                    {"Location": f"https://management.azure.com{path}", "Retry-After": "0"},
+                )
+            return Reply(200, b"") if op.status == "Succeeded" else Reply(400, {"error": op.error})
+        body = {"id": path, "name": op_id, "status": op.status}
+        if op.error:
+            body["error"] = op.error
+        return Reply(200, body)

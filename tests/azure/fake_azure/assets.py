@@ -1,0 +1,167 @@
+"""Versioned assets (models, data, environments, code) in workspaces and the registry.
+
+Rules, each from its source:
+- A version PUT creates its container, which reports latestVersion and nextVersion
+  (REST spec stable/2024-04-01/mfe.json, AssetContainer: both read-only); the SDK
+  asks the container for nextVersion when no version is given and falls back to "1"
+  only when there is no container (azure/ai/ml/_utils/_asset_utils.py,
+  _get_next_version_from_container).
+- Versions are immutable: a PUT of an existing version may change only its
+  description and tags (docs: learn.microsoft.com/azure/machine-learning/
+  how-to-manage-models, "you can't change a model version's content"; the error
+  code the service answers with is not documented, 409 Conflict is our reading).
+- "latest" is the most recently created version, not the highest number
+  (azure/ai/ml/operations/_model_operations.py, _get_latest_version docstring;
+  _utils/_asset_utils.py _get_latest orders by createdtime desc, top 1).
+"""
+
+from __future__ import annotations
+
+from .http import Reply, error, not_found
+
+ASSET_KINDS = ("models", "data", "environments", "codes")
+MUTABLE = {"description", "tags", "isArchived", "stage", "properties"}
+
+
+def version_path(path: str) -> tuple[str, str, str] | None:
+    """(container path, kind, version) when path names an asset version."""
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[-2] == "versions" and parts[-4] in ASSET_KINDS:
+        return "/".join(parts[:-2]), parts[-4], parts[-1]
+    return None
+
+
+def content(resource: dict) -> dict:
+    properties = resource.get("properties") or {}
+    return {k: v for k, v in properties.items() if k not in MUTABLE | {"provisioningState"}}
+
+
+class Assets:
+    def put_version(self, path: str, body: dict, container: str) -> Reply:
+        existing = self.resources.get(path)
+        if existing is not None:
+            if content(existing) != content(body):  # how-to-manage-models: versions immutable
+                return error(
+                    409,
+                    "Conflict",
+                    f"{path.split('/versions/')[0].rsplit('/', 1)[-1]}:{path.rsplit('/', 1)[-1]} "
+                    "already exists with other content; asset versions are immutable",
+                )
+            stored = self.store(
+                path,
+                {
+                    **existing,
+                    **{
+                        "properties": {
+                            **existing["properties"],
+                            **{
+                                k: v
+                                for k, v in (body.get("properties") or {}).items()
+                                if k in MUTABLE
+                            },
+                        }
+                    },
+                },
+            )
+            return Reply(200, stored)
+        if "/models/" in path and not (body.get("properties") or {}).get("flavors"):
+            # Azure reads an MLflow model's flavours from its MLmodel file
+            body = {
+                **body,
+                "properties": {
+                    **body["properties"],
+                    "flavors": {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}},
+                },
+            }
+        stored = self.store(path, body, provisioningState="Succeeded")
+        self._touch_container(container)  # spec AssetContainer: latestVersion, nextVersion
+        return Reply(201, stored)
+
+    def _touch_container(self, container: str) -> None:
+        versions = self.children(container + "/versions")
+        numbers = [int(v["name"]) for v in versions if v["name"].isdigit()]
+        newest = max(versions, key=lambda v: v["systemData"]["createdAt"])
+        self.store(
+            container,
+            {"properties": {}},
+            latestVersion=newest["name"],
+            nextVersion=str(max(numbers, default=0) + 1),
+        )
+
+    def list_versions(self, path: str, query: dict) -> Reply:
+        versions = self.children(path)
+        if "hash" in query:  # code snapshots are looked up by content hash
+            versions = [v for v in versions if v["properties"].get("hash") == query["hash"]]
+        order = query.get("$orderBy") or query.get("orderBy") or ""
+        if order.lower().startswith("createdtime"):
+            versions.sort(key=lambda v: v["systemData"]["createdAt"], reverse="desc" in order)
+        top = query.get("$top") or query.get("top")
+        return Reply(200, {"value": versions[: int(top)] if top else versions})
+
+    def latest(self, container: str) -> Reply:  # SDK _get_latest_version: newest created
+        versions = self.children(container + "/versions")
+        if not versions:
+            return not_found(container)
+        return Reply(200, max(versions, key=lambda v: v["systemData"]["createdAt"]))
+
+    def import_into_registry(self, registry: str, order: dict) -> Reply:
+        """Sharing: the registry copies a workspace asset, named by its azureml:// id (an LRO:
+        the SDK's begin_import_registry_asset accepts 200/201/202 and polls with ARMPolling,
+        azure/ai/ml/_utils/_registry_utils.py)."""
+        kind, name, _, version = order["sourceAssetId"].split("/")[-4:]
+        suffix = f"/{kind}/{name}/versions/{version}"
+        source = next(
+            (v for k, v in self.resources.items() if "/workspaces/" in k and k.endswith(suffix)),
+            None,
+        )
+        if source is None:
+            return not_found(order["sourceAssetId"])
+        container = f"{registry}/{kind}/{order['destinationName']}"
+        target = f"{container}/versions/{order['destinationVersion']}"
+        if target in self.resources:
+            return error(409, "Conflict", f"{target} already exists; asset versions are immutable")
+
+        def copy():
+            # the registry keeps its own copy of the files, in its own storage account
+            files = self.registry_files(
+                registry, order["destinationName"], order["destinationVersion"]
+            )
+            job = source["properties"]["modelUri"].split("azureml://jobs/")[1].split("/")[0]
+            model_dir = self.job_runs[job].model_dir
+            for file in model_dir.rglob("*"):
+                if file.is_file():
+                    key = f"{files.split('/', 3)[3]}/{file.relative_to(model_dir).as_posix()}"
+                    self.blobs[key] = file.read_bytes()
+            self.copied_from_job[target] = job
+            properties = {**source["properties"], "modelUri": files}
+            copied = self.store(target, {**source, "properties": properties})
+            copied["id"] = (
+                f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1 :]}"
+            )
+            self._touch_container(container)
+
+        op = self.begin(copy)
+        return Reply(202, b"", self.lro_headers(op, location=True))
+
+    def registry_files(self, registry: str, name: str, version: str) -> str:
+        """Where a registry keeps an asset's files: a container of its own storage account."""
+        account = "st" + "".join(c for c in registry.rsplit("/", 1)[-1] if c.isalnum())
+        return f"https://{account}.blob.core.windows.net/registry-assets/{name}/{version}/model"
+
+    def blob_reference(self, path: str) -> Reply:
+        """A SAS for reading a registry asset's files (REST spec stable/2024-04-01 mfe.json,
+        Registries DataReferences getBlobReferenceSAS; the SDK's get_storage_details_for_
+        registry_assets, azure/ai/ml/_utils/_registry_utils.py)."""
+        registry, rest = path.split("/datarefs/")
+        name, _, version = rest.split("/")
+        files = self.registry_files(registry, name, version)
+        container = "/".join(files.split("/")[:4])  # https://account.blob.../container
+        return Reply(
+            200,
+            {
+                "blobReferenceForConsumption": {
+                    "blobUri": files,
+                    "credential": {"credentialType": "SAS", "sasUri": f"{container}?sig=fake"},
+                }
+            },
+        )
