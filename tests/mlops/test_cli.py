@@ -102,22 +102,22 @@ def test_an_unknown_flag_or_a_missing_job_or_model_is_refused_by_the_parser(mlop
     assert "error:" in capsys.readouterr().err
 
 
-def test_deploying_a_never_promoted_prod_is_a_notice_not_a_failure(mlops, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("verb", "notice", "output"),
+    [
+        ("deploy", "notice: environments/prod.yml names no model.version", "deployed=false"),
+        ("monitor", "notice: prod serves no model yet", "drift=false"),
+    ],
+)
+def test_a_never_promoted_prod_is_a_notice_not_a_failure(
+    mlops, tmp_path, monkeypatch, verb, notice, output
+):
     outputs = tmp_path / "github-output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    code, out, err = mlops("deploy", "--env", "prod")
+    code, out, err = mlops(verb, "--env", "prod")
     assert (code, err) == (0, "")
-    assert "notice: environments/prod.yml names no model.version" in out
-    assert outputs.read_text() == "deployed=false\n"
-
-
-def test_monitoring_a_never_promoted_prod_is_a_notice_not_a_failure(mlops, tmp_path, monkeypatch):
-    outputs = tmp_path / "github-output"
-    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
-    code, out, err = mlops("monitor", "--env", "prod")
-    assert (code, err) == (0, "")
-    assert "notice: prod serves no model yet" in out
-    assert outputs.read_text() == "drift=false\n"
+    assert notice in out
+    assert outputs.read_text() == f"{output}\n"
 
 
 def test_status_on_a_fresh_home_is_empty(mlops):
