@@ -118,4 +118,6 @@ class ArmStore:
         body = {"id": path, "name": op_id, "status": op.status}
         if op.error:
             body["error"] = op.error
-        return Reply(200, body)
+        # the poller takes its next delay from the latest response: Retry-After 0 keeps tests
+        # from waiting the client's default interval (azure-core base_polling._extract_delay)
+        return Reply(200, body, {"Retry-After": "0"})

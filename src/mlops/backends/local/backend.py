@@ -360,17 +360,20 @@ class LocalBackend:
         return self.get_endpoint(endpoint)
 
     def delete_deployment(self, endpoint: str, deployment: str) -> None:
-        with self._lock(endpoint):
-            state = self._read_state(endpoint) or {}
-            record = state.get("deployments", {}).pop(deployment, None)
-            if record:
-                state["traffic"].pop(deployment, None)
-                state.get("mirror_traffic", {}).pop(deployment, None)
-                write_json(self._state_path(endpoint), state)
+        # Stop first, forget after: a command killed in between leaves a recorded deployment
+        # with no process (reported as Failed, replaced by the next deploy), never a process
+        # the state file no longer accounts for.
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
+        record = ((self._read_state(endpoint) or {}).get("deployments") or {}).get(deployment)
         if record:
             processes.stop(record.get("pid"), record["marker"])
         processes.stop_owned(folder)  # workers, or a server whose pid was never recorded
+        with self._lock(endpoint):
+            state = self._read_state(endpoint) or {}
+            if state.get("deployments", {}).pop(deployment, None):
+                state["traffic"].pop(deployment, None)
+                state.get("mirror_traffic", {}).pop(deployment, None)
+                write_json(self._state_path(endpoint), state)
         self._keep_log(endpoint, deployment, folder)
         shutil.rmtree(folder, ignore_errors=True)
 
