@@ -6,7 +6,6 @@ import pulumi
 from pulumi_azure_native import (
     applicationinsights,
     containerregistry,
-    keyvault,
     machinelearningservices,
     operationalinsights,
     resources,
@@ -17,6 +16,7 @@ from mlops_infra import access
 from mlops_infra.assignments import assign, delegation_condition, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
+from mlops_infra.vaults import rbac_vault
 
 COMPUTE_NAME = "cpu-cluster"
 
@@ -69,22 +69,7 @@ class Environment(pulumi.ComponentResource):
             workspace_resource_id=logs.id,
             opts=child,
         )
-        vault = keyvault.Vault(
-            "vault",
-            vault_name=names.key_vault,
-            resource_group_name=rg,
-            location=settings.location,
-            properties={
-                "tenant_id": settings.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": 90 if settings.purge_protection else 7,
-                # Azure accepts only true, or leaving it out, for this flag.
-                **({"enable_purge_protection": True} if settings.purge_protection else {}),
-            },
-            opts=child,
-        )
+        vault = rbac_vault("vault", names.key_vault, rg, settings, settings.purge_protection, child)
         account = storage.StorageAccount(
             "storage",
             account_name=names.storage_account,

@@ -17,6 +17,7 @@ from pulumi_azure_native import authorization, keyvault, storage
 
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
+from mlops_infra.vaults import rbac_vault
 
 CONTAINER = "pulumi-state"
 KEY = "pulumi-secrets"
@@ -92,22 +93,8 @@ class StateBackend(pulumi.ComponentResource):
             public_access="None",
             opts=child,
         )
-        vault = keyvault.Vault(
-            "state-vault",
-            vault_name=names.key_vault,
-            resource_group_name=group,
-            location=settings.location,
-            properties={
-                "tenant_id": settings.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": 90,
-                # losing this key loses every stack secret: it can never be purged early
-                "enable_purge_protection": True,
-            },
-            opts=child,
-        )
+        # losing this key loses every stack secret: it can never be purged early
+        vault = rbac_vault("state-vault", names.key_vault, group, settings, True, child)
         keyvault.Key(
             "state-key",
             key_name=KEY,

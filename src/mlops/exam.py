@@ -28,13 +28,14 @@ class ExamPaper:
     """The held-out split the exam uses, as the challenger's training made it."""
 
     data: Path
+    data_sha256: str  # checked equal to the challenger's data_sha256 tag when the paper was made
     seed: int
     test_fraction: float
 
     def describe(self, root: Path) -> str:
         shown = self.data.relative_to(root) if self.data.is_relative_to(root) else self.data
         return (
-            f"{shown.as_posix()} (sha256 {lineage.sha256_of(self.data)[:12]}…), "
+            f"{shown.as_posix()} (sha256 {self.data_sha256[:12]}…), "
             f"seed {self.seed}, test fraction {self.test_fraction}"
         )
 
@@ -55,7 +56,7 @@ def paper_for(challenger: ModelVersion, data: Path, data_file_label: str) -> Exa
             f"{challenger.ref} carries no usable param.seed and param.test_fraction tags, so its "
             "held-out split cannot be re-created; failing closed"
         ) from None
-    return ExamPaper(data, seed, fraction)
+    return ExamPaper(data, wanted, seed, fraction)
 
 
 def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, dict[str, float]]:
