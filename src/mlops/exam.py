@@ -18,8 +18,9 @@ from pathlib import Path
 from mlops import lineage
 from mlops.backends.base import PARAM_PREFIX, TAG_DATA, ModelVersion
 from mlops.errors import GateRefused
+from mlops.paths import MODEL_CODE
 
-EVALUATE = Path("src") / "model" / "evaluate.py"
+EVALUATE = MODEL_CODE / "evaluate.py"
 TIMEOUT_S = 600  # scoring a held-out split takes seconds; a hang must not hold the release
 
 

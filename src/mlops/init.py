@@ -18,10 +18,11 @@ from pathlib import Path
 
 import yaml
 
+from mlops import yamledit
+from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
 
 ANSWERS_FILE = "project.yml"
-ENVIRONMENTS = ("dev", "preprod", "prod")
 # The CODEOWNERS lines init owns: their first owner is the ML engineers' team. Every other
 # line, and every further owner on these lines, belongs to the fork.
 OWNED_CODEOWNERS_PATHS = ("/environments/prod.yml", "/infra/", "/.github/")
@@ -203,47 +204,12 @@ def validate(raw: dict) -> dict:
 # ---- line-level YAML edits: only the dependent line changes, comments stay ----------------------
 
 
-def _key_lines(lines: list[str]):
-    """(index, indent, dotted path, value start) for every `key:` line."""
-    stack: list[tuple[int, str]] = []
-    for index, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "- ")):
-            continue
-        match = re.match(r"^(\s*)([^\s#:][^\s]*?):(\s|$)", line)
-        if not match:
-            continue
-        indent = len(match.group(1))
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        stack.append((indent, match.group(2)))
-        yield index, indent, ".".join(key for _, key in stack), match.end(2) + 1
-
-
 def set_scalar(text: str, dotted: str, value: object, where: str, literal: bool = False) -> str:
-    lines = text.splitlines(keepends=True)
-    for index, _, path, start in _key_lines(lines):
-        if path == dotted:
-            line = lines[index].rstrip("\n")
-            comment = re.search(r"\s+#.*$", line[start:])
-            tail = comment.group(0) if comment else ""
-            shown = str(value) if literal else _plain(value)
-            lines[index] = f"{line[:start]} {shown}{tail}\n"
-            return "".join(lines)
-    raise MlopsError(f"{where}: no `{dotted}` to set")
+    return yamledit.set_scalar(text, dotted, str(value) if literal else _plain(value), where)
 
 
 def set_list(text: str, dotted: str, items: list, where: str) -> str:
-    lines = text.splitlines(keepends=True)
-    for index, indent, path, _ in _key_lines(lines):
-        if path == dotted:
-            end = index + 1
-            while end < len(lines) and lines[end].strip().startswith("- "):
-                end += 1
-            pad = " " * (indent + 2)
-            lines[index + 1 : end] = [f"{pad}- {_plain(item)}\n" for item in items]
-            return "".join(lines)
-    raise MlopsError(f"{where}: no `{dotted}` list to set")
+    return yamledit.set_list(text, dotted, [_plain(item) for item in items], where)
 
 
 def _plain(value: object) -> str:
@@ -358,6 +324,25 @@ def _answers_text(path: Path, answers: dict) -> str:
         else:
             text = set_scalar(text, question.key, value, ANSWERS_FILE)
     return text
+
+
+def ask(raw: dict) -> dict:
+    """Prompt for each answer, showing the current one; ask again until it is valid."""
+    answers = dict(raw)
+    for question in QUESTIONS:
+        while True:
+            current = answers.get(question.key)
+            shown = ",".join(map(str, current)) if isinstance(current, list) else current
+            reply = input(f"{question.prompt} [{shown or ''}]: ").strip()
+            candidate = reply or current
+            try:
+                question.check(candidate)
+            except MlopsError as problem:
+                print(f"  {problem}")
+                continue
+            answers[question.key] = candidate
+            break
+    return answers
 
 
 def load_answers(root: Path) -> dict:

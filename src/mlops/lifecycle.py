@@ -4,86 +4,60 @@ What a later verb needs is handed to it explicitly: `train` prints (and writes
 as a step output) the job id that `register --job` takes, `register` and
 `share` the NAME:VERSION that `gate`, `deploy` and `promote` take. Nothing is
 remembered between verbs and nothing resolves "latest", so one release acts on
-one model from the job that made it to prod.
+one model from the job that made it to prod. Each verb returns what it made or
+found; the command line decides how to show it.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import tempfile
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops import config as config_module
-from mlops import exam, lineage
-from mlops.backends import open_backend
-from mlops.backends.base import (
-    METRIC_PREFIX,
-    PARAM_PREFIX,
-    TAG_ARTIFACT,
-    TAG_DATA,
-    TAG_GIT,
-    TAG_JOB,
-    TAG_RUN,
-    Backend,
-    Deployment,
-    Endpoint,
-    Job,
-    ModelVersion,
-    TrainingSpec,
+from mlops import lineage
+from mlops.backends.base import TAG_DATA, Backend, Endpoint, Job, ModelVersion, TrainingSpec
+from mlops.champion import (
+    TRAINING_ENV,
+    champion_of,
+    examine,
+    parse_model_ref,
+    resolve_shared,
+    serving,
+    serving_check,
 )
+from mlops.context import Context
 from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError
-from mlops.gate import Champion, GateResult, judge
+from mlops.gate import GateResult
 from mlops.github import set_outputs
 from mlops.locks import endpoint_lock
 from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
+from mlops.paths import MODEL_CODE
 from mlops.profile import HEADROOM, Profile, profile
-from mlops.progress import Progress
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
 from mlops.smoke import load_sample, smoke_test
 from mlops.state import write_json
 from mlops.window import since
 
-CODE_DIR = Path("src") / "model"
-TRAINING_ENV = "dev"  # whose environment file names the training data
 PROMOTED_FROM = "preprod"  # prod takes only what this environment serves
 
-
-@dataclass
-class Context:
-    root: Path
-    home: Path
-    backend_name: str | None = None
-    progress: Progress | None = None
-
-    def __post_init__(self) -> None:
-        self.progress = self.progress or Progress()
-        self._backends: dict[str, Backend] = {}
-
-    def config(self, env: str) -> config_module.EnvConfig:
-        return config_module.load(env, self.root)
-
-    def backend(self, env: str) -> Backend:
-        if env not in self._backends:
-            self._backends[env] = open_backend(
-                self.config(env), self.root, self.home, self.backend_name
-            )
-        return self._backends[env]
-
-    def say(self, message: str) -> None:
-        self.progress.say(message)
-
-
-def parse_model_ref(ref: str) -> tuple[str, int]:
-    name, sep, version = ref.partition(":")
-    if not sep or not name or not (version.isdigit() and int(version) > 0):
-        raise MlopsError(
-            f"model {ref!r} must be written NAME:VERSION with a version number, "
-            "e.g. breast-cancer-classifier:3"
-        )
-    return name, int(version)
+__all__ = [
+    "Context",
+    "champion_of",
+    "deploy",
+    "down",
+    "endpoint_key",
+    "examine",
+    "gate",
+    "monitor",
+    "parse_model_ref",
+    "profile_endpoint",
+    "promote",
+    "register",
+    "share",
+    "status",
+    "test",
+    "train",
+]
 
 
 # ---- train, register, share ----------------------------------------------------------
@@ -96,7 +70,7 @@ def train(ctx: Context, env: str) -> Job:
             f"{cfg.path.as_posix()}: no `training.data`; {env} is not a training environment"
         )
     spec = TrainingSpec(
-        code_dir=str(ctx.root / CODE_DIR),
+        code_dir=str(ctx.root / MODEL_CODE),
         data_path=str(ctx.root / cfg.training_data),
         params=cfg.training_params,
         experiment=cfg.model_name,
@@ -110,24 +84,11 @@ def train(ctx: Context, env: str) -> Job:
     return job
 
 
-def lineage_tags(job: Job) -> dict[str, str]:
-    tags = {
-        TAG_GIT: job.git_commit,
-        TAG_DATA: job.data_sha256,
-        TAG_RUN: job.run_id,
-        TAG_JOB: job.id,
-        TAG_ARTIFACT: job.artifact_sha256,
-    }
-    tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
-    tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
-    return tags
-
-
 def register(ctx: Context, env: str, job_id: str) -> ModelVersion:
     cfg = ctx.config(env)
     backend = ctx.backend(env)
     job = backend.get_job(job_id)
-    model, created = backend.register_model(job, cfg.model_name, lineage_tags(job))
+    model, created = backend.register_model(job, cfg.model_name, lineage.model_tags(job))
     if created:
         ctx.say(f"registered {model.ref} from run {job.run_id}")
     else:
@@ -155,57 +116,6 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
 # ---- gate and promotion --------------------------------------------------------------
 
 
-def resolve_shared(ctx: Context, env: str, model_ref: str | None) -> ModelVersion | None:
-    """The model an environment should serve: --model, else its file's model.version, else None."""
-    cfg = ctx.config(env)
-    if model_ref is not None:  # an empty --model (an unset output) is refused, never "default"
-        name, version = parse_model_ref(model_ref)
-    elif cfg.model_version is None:
-        return None
-    else:
-        name, version = cfg.model_name, cfg.model_version
-    model = ctx.backend(env).get_shared_model(name, version)
-    if model is None:
-        raise MlopsError(f"the registry holds no model {name}:{version}")
-    return model
-
-
-def champion_of(ctx: Context, env: str) -> tuple[Champion, ModelVersion | None]:
-    """What the environment serves: its live endpoint's model, else its file's model.version.
-
-    Metrics are left empty here: the gate fills them from the exam. Any failure to
-    read is returned as the champion's problem, which the gate turns into a refusal."""
-    cfg = ctx.config(env)
-    backend = ctx.backend(env)
-    try:
-        endpoint = backend.get_endpoint(cfg.endpoint_name)
-    except Exception as exc:  # an unreadable champion refuses, never passes
-        where = f"{env}'s endpoint {cfg.endpoint_name}"
-        return Champion(f"the model {env} serves", None, f"reading {where} failed: {exc}"), None
-    live = _serving(endpoint)
-    if endpoint is not None and endpoint.live is not None and live is None:
-        split = ", ".join(f"{name} {pct}%" for name, pct in sorted(endpoint.traffic.items()))
-        problem = f"its traffic is split ({split}), so which model is the champion is unclear"
-        return Champion(f"the model {env} serves", None, problem, cfg.endpoint_name), None
-    if live is not None:
-        ref, source = live.model, f"{env}'s live endpoint ({cfg.endpoint_name}/{live.name})"
-    elif cfg.model_version is not None:
-        ref = f"{cfg.model_name}:{cfg.model_version}"
-        source = f"{cfg.path.as_posix()} ({env} has no live endpoint)"
-    else:
-        return Champion(None, source=f"{cfg.path.as_posix()} and {env}'s endpoints"), None
-    try:
-        model = backend.get_shared_model(*parse_model_ref(ref))
-    except Exception as exc:  # same rule: doubt refuses
-        return Champion(ref, None, f"reading the registry failed: {exc}", source), None
-    if model is None:
-        return Champion(ref, None, "the registry holds no such model", source), None
-    if live is not None and live.artifact_sha256 != model.artifact_sha256:
-        problem = "the live deployment's bytes differ from the registry's"
-        return Champion(ref, None, problem, source), None
-    return Champion(ref, None, "not examined yet", source), model
-
-
 def gate(ctx: Context, env: str, model_ref: str) -> GateResult:
     """Examine the model and refuse it (exit 3) unless the verdict passes."""
     result = examine(ctx, env, model_ref)
@@ -216,69 +126,6 @@ def gate(ctx: Context, env: str, model_ref: str) -> GateResult:
         raise GateRefused(f"the gate refused {result.challenger.ref} for {env}")
     ctx.say(f"the gate lets {result.challenger.ref} through to {env}")
     return result
-
-
-def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
-    """The gate's judgement of a shared model against env's floors and champion, on one exam."""
-    cfg = ctx.config(env)
-    rules = cfg.require_gate()
-    backend = ctx.backend(env)
-    challenger = resolve_shared(ctx, env, model_ref)
-    champion, champion_model = champion_of(ctx, env)
-    ctx.say(f"champion: {champion.ref or 'none'}, read from {champion.source}")
-
-    training = ctx.config(TRAINING_ENV)
-    data = ctx.root / (training.training_data or "")
-    paper = exam.paper_for(challenger, data, f"{training.path.as_posix()}'s training.data")
-    with tempfile.TemporaryDirectory(prefix="mlops-exam-") as folder:
-        artifacts = {"challenger": backend.download_model(challenger, Path(folder))}
-        if champion_model is not None:
-            try:
-                artifacts["champion"] = backend.download_model(champion_model, Path(folder))
-            except MlopsError as exc:
-                champion, champion_model = replace(champion, problem=str(exc)), None
-        scores = exam.sit(ctx.root, paper, artifacts)
-    if champion_model is not None:
-        champion = replace(champion, metrics=scores["champion"], problem=None)
-    shown_paper = paper.describe(ctx.root)
-    ctx.say(f"exam: {' and '.join(scores)} scored on the held-out rows of {shown_paper}")
-    verdict = judge(scores["challenger"], champion, rules)
-    figures = scores["challenger"]
-    return GateResult(challenger, champion, champion_model, figures, shown_paper, verdict)
-
-
-def _serving(endpoint: Endpoint | None) -> Deployment | None:
-    return endpoint.sole_deployment if endpoint is not None else None
-
-
-def serving_check(ctx: Context, env: str, model: ModelVersion) -> str:
-    """One sentence saying that env's deployment taking all traffic serves exactly this model.
-
-    Anything else refuses: nothing served, a split, another version, other bytes, or an
-    endpoint that cannot be read."""
-    cfg = ctx.config(env)
-    try:
-        endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
-    except MlopsError:
-        raise
-    except Exception as exc:  # e.g. no read access: doubt refuses
-        raise GateRefused(f"reading {env}'s endpoint {cfg.endpoint_name} failed: {exc}") from None
-    live = _serving(endpoint)
-    if live is None:
-        raise GateRefused(
-            f"no deployment of {env} takes all its traffic, so {model.ref} cannot be promoted: "
-            f"prod takes only what {env} serves (deploy it there first)"
-        )
-    if live.model != model.ref or live.artifact_sha256 != model.artifact_sha256:
-        raise GateRefused(
-            f"{env}'s live deployment {live.name!r} serves {live.model} "
-            f"(sha256 {live.artifact_sha256[:12]}…), not {model.ref} "
-            f"(sha256 {model.artifact_sha256[:12]}…): prod takes only what {env} serves"
-        )
-    return (
-        f"{env}'s live deployment `{cfg.endpoint_name}/{live.name}` serves `{model.ref}` "
-        f"with the same model.onnx (sha256 `{model.artifact_sha256}`)"
-    )
 
 
 def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path | None:
@@ -357,7 +204,7 @@ def test(ctx: Context, env: str, model_ref: str | None = None) -> None:
     """Smoke-test the endpoint; with model_ref, first check that it is what takes all traffic."""
     expected = ":".join(map(str, parse_model_ref(model_ref))) if model_ref is not None else None
     cfg, backend, endpoint = _live_endpoint(ctx, env)
-    live = _serving(endpoint)
+    live = serving(endpoint)
     if expected is not None and (live is None or live.model != expected):
         shown = live.model if live else f"a split ({endpoint.traffic})"
         raise EndpointTestFailed(f"{env} serves {shown}, not {expected}")
@@ -475,50 +322,9 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
     return result
 
 
-def send_shifted_traffic(
-    ctx: Context, env: str, requests: int = 30, rows: int = 10, scale: float = 1.4
-) -> int:
-    """Score training rows with size features scaled up: the drift a new scanner might cause."""
-    cfg = ctx.config(env)
-    data = ctx.root / (ctx.config(TRAINING_ENV).training_data or "")
-    with open(data, newline="") as handle:
-        table = [
-            {
-                k: float(v) * (scale if "radius" in k or "area" in k or "perimeter" in k else 1)
-                for k, v in row.items()
-            }
-            for row in csv.DictReader(handle)
-        ]
-    features = set(json.loads(load_sample(ctx.root))["data"][0])
-    backend, sent = ctx.backend(env), 0
-    for i in range(requests):
-        batch = [{k: row[k] for k in features} for row in table[i * rows : (i + 1) * rows]]
-        if backend.invoke(cfg.endpoint_name, json.dumps({"data": batch}).encode()).status == 200:
-            sent += len(batch)
-    ctx.say(f"sent {sent} shifted rows to {env}")
-    return sent
-
-
-def status(ctx: Context, envs: list[str]) -> dict:
-    report = {}
-    for env in envs:
-        backend = ctx.backend(env)
-        endpoints = []
-        for endpoint in backend.list_endpoints():
-            endpoints.append(
-                {
-                    "endpoint": endpoint.name,
-                    "scoring_uri": endpoint.scoring_uri,
-                    "traffic": endpoint.traffic,
-                    "mirror_traffic": endpoint.mirror_traffic,  # left on by a killed soak?
-                    "deployments": {
-                        d.name: {"model": d.model, "state": d.state, "sha256": d.artifact_sha256}
-                        for d in endpoint.deployments.values()
-                    },
-                }
-            )
-        report[env] = endpoints
-    return report
+def status(ctx: Context, envs: list[str]) -> dict[str, list[Endpoint]]:
+    """Each environment's endpoints, as read live."""
+    return {env: ctx.backend(env).list_endpoints() for env in envs}
 
 
 def down(ctx: Context, envs: list[str]) -> int:
@@ -530,7 +336,3 @@ def down(ctx: Context, envs: list[str]) -> int:
             ctx.say(f"stopped {env} endpoint {endpoint.name}")
             stopped += 1
     return stopped
-
-
-def as_json(data: object) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

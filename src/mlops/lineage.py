@@ -5,12 +5,20 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from mlops.backends.base import (
+    METRIC_PREFIX,
+    PARAM_PREFIX,
+    TAG_ARTIFACT,
+    TAG_DATA,
+    TAG_GIT,
+    TAG_JOB,
+    TAG_RUN,
+    Job,
+    ModelVersion,
+)
 from mlops.errors import MlopsError
-
-if TYPE_CHECKING:
-    from mlops.backends.base import ModelVersion
+from mlops.paths import MODEL_CODE
 
 UNCOMMITTED = "uncommitted"
 ONNX_FILE = "model.onnx"  # the served artifact, whose sha256 every registered version carries
@@ -34,7 +42,21 @@ def checked_artifact(folder: Path, model: ModelVersion) -> Path:
     return found[0]
 
 
-def git_commit(root: Path, paths: tuple[str, ...] = ("src/model", "environments")) -> str:
+def model_tags(job: Job) -> dict[str, str]:
+    """The tags a model version registered from the job carries: its whole lineage."""
+    tags = {
+        TAG_GIT: job.git_commit,
+        TAG_DATA: job.data_sha256,
+        TAG_RUN: job.run_id,
+        TAG_JOB: job.id,
+        TAG_ARTIFACT: job.artifact_sha256,
+    }
+    tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
+    tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
+    return tags
+
+
+def git_commit(root: Path, paths: tuple[str, ...] = (MODEL_CODE.as_posix(), "environments")) -> str:
     """HEAD's sha, with '+uncommitted' if the code or settings that shape the model differ from it.
 
     Outside a git checkout, or before the first commit, the mark is 'uncommitted' alone."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The data scientist's folder: the code snapshot a job uploads and a deployment serves.
+MODEL_CODE = Path("src") / "model"
+
 
 def project_root() -> Path:
     """The checkout: MLOPS_ROOT if set, else the nearest folder above cwd with environments/."""
@@ -12,7 +15,7 @@ def project_root() -> Path:
         return Path(os.environ["MLOPS_ROOT"]).resolve()
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
-        if (folder / "environments").is_dir() and (folder / "src" / "model").is_dir():
+        if (folder / "environments").is_dir() and (folder / MODEL_CODE).is_dir():
             return folder
     return here
 

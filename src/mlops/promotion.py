@@ -8,11 +8,11 @@ the new file and opens or updates the pull request.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 
 import yaml
 
+from mlops import yamledit
 from mlops.backends.base import (
     TAG_ARTIFACT,
     TAG_DATA,
@@ -24,8 +24,6 @@ from mlops.errors import MlopsError
 from mlops.gate import GateResult
 
 PROD_FILE = "environments/prod.yml"
-_MODEL_BLOCK = re.compile(r"^model:\s*(#.*)?$")
-_VERSION_LINE = re.compile(r"^(?P<indent>\s+)version:(?P<value>[^#\n]*)(?P<comment>#.*)?$")
 
 
 @dataclass(frozen=True)
@@ -38,23 +36,18 @@ class Promotion:
 
 def bump_version(text: str, version: int) -> str:
     """Set model.version in prod.yml's text, keeping every other line and comment as is."""
-    lines = text.splitlines(keepends=True)
-    in_model = False
-    for index, line in enumerate(lines):
-        if _MODEL_BLOCK.match(line):
-            in_model = True
-            continue
-        if in_model and line.strip() and not line[0].isspace():
-            break
-        match = _VERSION_LINE.match(line.rstrip("\n")) if in_model else None
-        if match:
-            comment = "  # set by the promotion pull request" if match["comment"] else ""
-            lines[index] = f"{match['indent']}version: {version}{comment}\n"
-            new_text = "".join(lines)
-            if (yaml.safe_load(new_text) or {}).get("model", {}).get("version") != version:
-                break
-            return new_text
-    raise MlopsError(f"{PROD_FILE}: found no `version:` line under `model:` to change")
+    try:
+        new_text = yamledit.set_scalar(
+            text, "model.version", str(version), PROD_FILE, "# set by the promotion pull request"
+        )
+    except MlopsError:
+        new_text = None
+    if (
+        new_text is None
+        or (yaml.safe_load(new_text) or {}).get("model", {}).get("version") != version
+    ):
+        raise MlopsError(f"{PROD_FILE}: found no `version:` line under `model:` to change")
+    return new_text
 
 
 def render(current_text: str, result: GateResult, preprod_check: str) -> Promotion:

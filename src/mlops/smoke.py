@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.backends.base import Response
+from mlops.paths import MODEL_CODE
 
-SAMPLE_REQUEST = Path("src") / "model" / "sample-request.json"
+SAMPLE_REQUEST = MODEL_CODE / "sample-request.json"
 # A request every endpoint must refuse with a 4xx: it proves validation is live.
 BAD_REQUEST = b'{"data": []}'
 

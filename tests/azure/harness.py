@@ -10,8 +10,10 @@ from pathlib import Path
 from fake_azure import CI_PERSONA, FakeAzure, FakeCredential, TrainedRun
 from helpers import MODEL_DIR
 
-from mlops import lifecycle
+from mlops import config, lifecycle
 from mlops.backends.azure.backend import AzureBackend
+from mlops.config import ENVIRONMENTS
+from mlops.context import Context
 from mlops.progress import Progress
 
 DATA = MODEL_DIR / "data" / "breast_cancer.csv"
@@ -47,40 +49,43 @@ class Trainer:
         return TrainedRun(tags, out / "outputs" / "model")
 
 
-def sign_in(
-    ctx: lifecycle.Context, fake: FakeAzure, env: str, persona: str, of_env: str | None = None
-) -> None:
-    """Let env's verbs run as another identity: e.g. monitor.yml's, or (of_env) the identity of
-    another environment's job, as when preprod's job reads prod's champion."""
-    ctx._backends[env] = AzureBackend(
-        ctx.config(env),
-        ctx.root,
-        ctx.home,
-        azure_credential=FakeCredential(persona, of_env or env),
-        transport=fake,
-        poll_seconds=0,
-    )
+class DoubleBackends:
+    """Opens each environment's azure backend on the double, signed in as `identities` says
+    (default: the identity that environment's CI job uses)."""
 
+    def __init__(self, fake: FakeAzure, root: Path, home: Path):
+        self.fake, self.root, self.home = fake, root, home
+        self.identities: dict[str, tuple[str, str]] = {}
 
-def azure_context(fake: FakeAzure, root: Path, home: Path) -> lifecycle.Context:
-    """The lifecycle as the command line builds it, each environment's backend on the double,
-    each signed in as the identity its CI job uses."""
-    context = lifecycle.Context(root=root, home=home, backend_name="azure", progress=Progress())
-    for env in ("dev", "preprod", "prod"):
-        config = context.config(env)
-        fake.add_workspace(config.azure["workspace"], env)
-        context._backends[env] = AzureBackend(
+    def __call__(self, config) -> AzureBackend:
+        persona, of_env = self.identities.get(config.name, (CI_PERSONA, config.name))
+        return AzureBackend(
             config,
-            root,
-            home,
-            azure_credential=FakeCredential(CI_PERSONA, env),
-            transport=fake,
+            self.root,
+            self.home,
+            azure_credential=FakeCredential(persona, of_env),
+            transport=self.fake,
             poll_seconds=0,
         )
-    return context
 
 
-def release_to_registry(ctx: lifecycle.Context):
+def sign_in(ctx: Context, fake: FakeAzure, env: str, persona: str, of_env: str | None = None):
+    """Let env's verbs run as another identity: e.g. monitor.yml's, or (of_env) the identity of
+    another environment's job, as when preprod's job reads prod's champion."""
+    ctx.backend_factory.identities[env] = (persona, of_env or env)
+    ctx.reopen(env)
+
+
+def azure_context(fake: FakeAzure, root: Path, home: Path) -> Context:
+    """The lifecycle as the command line builds it, each environment's backend on the double,
+    each signed in as the identity its CI job uses."""
+    for env in ENVIRONMENTS:
+        fake.add_workspace(config.load(env, root).azure["workspace"], env)
+    backends = DoubleBackends(fake, root, home)
+    return Context(root, home, "azure", Progress(), backend_factory=backends)
+
+
+def release_to_registry(ctx: Context):
     """What release.yml's train job does: train, register that job, share that version."""
     job = lifecycle.train(ctx, "dev")
     registered = lifecycle.register(ctx, "dev", job.id)

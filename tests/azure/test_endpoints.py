@@ -102,8 +102,8 @@ def test_status_and_down_on_azure(ctx, fake, shared):
     lifecycle.deploy(ctx, "preprod", shared.ref)
     report = lifecycle.status(ctx, ["preprod"])
     (endpoint,) = report["preprod"]
-    assert endpoint["traffic"] == {"blue": 100}
-    assert endpoint["deployments"]["blue"]["model"] == shared.ref
+    assert endpoint.traffic == {"blue": 100}
+    assert endpoint.deployments["blue"].model == shared.ref
     assert lifecycle.down(ctx, ["preprod"]) == 1
     assert fake.made("DELETE", ENDPOINT + "$")
     assert lifecycle.status(ctx, ["preprod"]) == {"preprod": []}

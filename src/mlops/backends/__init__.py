@@ -8,13 +8,24 @@ from pathlib import Path
 from mlops.backends.base import Backend
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
+from mlops.progress import Progress
 
 BACKENDS = ("local", "azure")
 
 
-def open_backend(config: EnvConfig, root: Path, home: Path, name: str | None = None) -> Backend:
+def selected(name: str | None = None) -> str:
     """The backend named by --backend, else MLOPS_BACKEND, else local."""
-    name = name or os.environ.get("MLOPS_BACKEND", "local")
+    return name or os.environ.get("MLOPS_BACKEND", "local")
+
+
+def open_backend(
+    config: EnvConfig,
+    root: Path,
+    home: Path,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> Backend:
+    name = selected(name)
     if name == "local":
         from mlops.backends.local.backend import LocalBackend
 
@@ -22,5 +33,5 @@ def open_backend(config: EnvConfig, root: Path, home: Path, name: str | None = N
     if name == "azure":
         from mlops.backends.azure.backend import AzureBackend
 
-        return AzureBackend(config, root, home)
+        return AzureBackend(config, root, home, progress=progress)
     raise MlopsError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -14,7 +14,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -36,10 +36,12 @@ from mlops.backends.base import (
 )
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
+from mlops.paths import MODEL_CODE
+from mlops.progress import Progress
 
 # A dated tag, not :latest, so a rebuilt image is the same image (newer tags: MCR).
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:20250601.v1"
-CONDA_FILE = Path("src") / "model" / "environment" / "conda.yml"
+CONDA_FILE = MODEL_CODE / "environment" / "conda.yml"
 # Where waiting ends (REST spec JobStatus): a paused job waits for a person, not for us.
 TERMINAL = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
 
@@ -60,7 +62,7 @@ class AzureBackend:
         transport=None,
         settings: AzureSettings | None = None,
         poll_seconds: float = 20.0,
-        say: Callable[[str], None] = lambda message: print(f"           {message}", flush=True),
+        progress: Progress | None = None,
     ):
         from azure.ai.ml import MLClient
 
@@ -81,7 +83,7 @@ class AzureBackend:
         )
         self._registry_client = None
         self.poll_seconds = poll_seconds
-        self.say = say
+        self.say = (progress or Progress()).say
 
     @property
     def registry(self):
@@ -313,7 +315,7 @@ class AzureBackend:
                 f"/versions/{model.version}"
             ),
             code_configuration=CodeConfiguration(
-                code=str(self.root / "src" / "model"), scoring_script="score.py"
+                code=str(self.root / MODEL_CODE), scoring_script="score.py"
             ),
             environment=f"azureml:{environment.name}:{environment.version}",
             instance_type=self.config.instance_type,

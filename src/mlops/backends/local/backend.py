@@ -40,6 +40,7 @@ from mlops.backends.local import inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
+from mlops.paths import MODEL_CODE
 from mlops.smoke import TRAFFIC_HEADER, traffic_kind
 from mlops.state import StateUnreadable, locked, read_json, write_json
 
@@ -322,7 +323,7 @@ class LocalBackend:
         # Recorded before its process starts, so a command killed at any point leaves
         # nothing that `mlops down` or the next rollout does not know of.
         self._change(endpoint, save)
-        code = inference_server.snapshot_code(self.root / "src" / "model", folder / "code")
+        code = inference_server.snapshot_code(self.root / MODEL_CODE, folder / "code")
         server, proc = inference_server.launch(
             code,
             "score.py",
