@@ -104,6 +104,23 @@ class Response:
     deployment: str | None = None  # which deployment answered, when the backend says
 
 
+@dataclass(frozen=True)
+class BatchEndpoint:
+    name: str
+    default: str | None  # the deployment a job without one named runs on (defaults.deploymentName)
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    id: str
+    status: str  # Completed | Failed | Canceled ...
+    deployment: str
+    outputs: str  # where the predictions and errors files are
+    rows: int | None = None  # scored and refused rows, when the backend can tell
+    refused: int | None = None
+
+
 class DeploymentFailed(Exception):
     """A deployment did not come up; `logs` holds the tail of its log."""
 
@@ -163,3 +180,14 @@ class Backend(Protocol):
         ...
 
     def delete_endpoint(self, name: str) -> None: ...
+
+    # batch endpoints: jobs that score files on a deployment's compute, which scales to zero
+    def get_batch_endpoint(self, name: str) -> BatchEndpoint | None: ...
+    def create_batch_endpoint(self, name: str) -> BatchEndpoint: ...
+    def create_batch_deployment(
+        self, endpoint: str, deployment: str, model: ModelVersion
+    ) -> Deployment: ...
+    def set_batch_default(self, endpoint: str, deployment: str) -> BatchEndpoint: ...
+    def invoke_batch(self, endpoint: str, source: str, deployment: str | None = None) -> BatchJob:
+        """Start a scoring job on source (a file, a URI or a data asset), follow it to its end."""
+        ...

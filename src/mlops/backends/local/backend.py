@@ -37,6 +37,7 @@ from mlops.backends.base import (
     TrainingSpec,
 )
 from mlops.backends.local import inference_server, processes
+from mlops.backends.local.batch import LocalBatch
 from mlops.backends.local.router import DEPLOYMENT_HEADER
 from mlops.config import EnvConfig
 from mlops.errors import MlopsError
@@ -48,7 +49,7 @@ ONNX_FILE = lineage.ONNX_FILE
 READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
 
 
-class LocalBackend:
+class LocalBackend(LocalBatch):
     def __init__(self, config: EnvConfig, root: Path, home: Path):
         self.config = config
         self.env = config.name

@@ -1,0 +1,380 @@
+"""Batch scoring entry script: Azure ML batch deployments (`init()` / `run(mini_batch)`) and a CLI.
+
+The same ONNX artifact and the same input contract as score.py: rows that break
+features.py's contract are written, with their one-sentence reason, to an errors
+file instead of failing the job. A file is read and scored in bounded chunks, so
+memory does not grow with it. Every output row names the model version, the
+model's sha256 and the input file's sha256.
+
+Locally (`python batch_score.py --model-dir DIR --model NAME:VERSION --input FILE
+--output DIR`) each chunk becomes a part file written atomically and recorded in
+a manifest; a rerun after an interruption skips the chunks already written, so
+the merged output holds each row once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # score.py and features.py sit here
+import score  # noqa: E402
+from features import FEATURES, FLOAT32_MAX, PayloadError, parse_request  # noqa: E402
+
+CHUNK_ROWS = 10_000
+ID_COLUMN = "id"  # carried to the outputs when the input has it; else the row number identifies
+MODEL_ENV = "MLOPS_MODEL"  # NAME:VERSION, set on the batch deployment
+MANIFEST = "manifest.json"
+PREDICTIONS = "predictions.csv"
+ERRORS = "errors.csv"
+SUFFIXES = (".csv", ".parquet")
+
+
+class BatchInputError(ValueError):
+    """A file the batch cannot score at all; the message is one sentence."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    model: str  # NAME:VERSION
+    model_sha256: str
+    input_sha256: str
+
+    def columns(self) -> dict[str, str]:
+        return {
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "input_sha256": self.input_sha256,
+        }
+
+
+def sha256_and_lines(path: Path) -> tuple[str, int]:
+    """The file's sha256 and its newline count (a row estimate for CSV progress), in one pass."""
+    digest, lines = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            lines += block.count(b"\n")
+    return digest.hexdigest(), lines
+
+
+def expected_rows(path: Path, lines: int) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    return max(lines - 1, 0)  # the header line
+
+
+def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows, chunk_rows at a time (the last chunk shorter); CSV or Parquet."""
+    if path.suffix not in SUFFIXES:
+        raise BatchInputError(f"{path.name}: batch scoring reads .csv or .parquet files")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            source = pq.ParquetFile(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the file's fault
+            raise BatchInputError(f"{path.name} is not a readable Parquet file ({exc})") from None
+        _check_columns(path, source.schema_arrow.names)
+        for batch in source.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    try:
+        reader = pd.read_csv(path, chunksize=chunk_rows, dtype={ID_COLUMN: str})
+    except pd.errors.EmptyDataError:
+        raise BatchInputError(f"{path.name} is empty: it needs a header row of features") from None
+    with reader:
+        for index, frame in enumerate(reader):
+            if index == 0:
+                _check_columns(path, list(frame.columns))
+            yield frame
+
+
+def _check_columns(path: Path, columns: list[str]) -> None:
+    missing = [name for name in FEATURES if name not in columns]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise BatchInputError(f"{path.name} has no column(s) {shown}: every feature is required")
+
+
+def _numeric(column: pd.Series) -> np.ndarray:
+    """Floats where the cell is a number; NaN where it is not (text, booleans, empty)."""
+    if pd.api.types.is_bool_dtype(column):  # the contract refuses booleans
+        return np.full(len(column), np.nan)
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(np.float64)  # CSV text cells
+
+
+def split(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 feature matrix, mask of rows inside the contract: finite, float32-sized numbers)."""
+    matrix = np.column_stack([_numeric(frame[name]) for name in FEATURES])
+    return matrix, (np.abs(matrix) <= FLOAT32_MAX).all(axis=1)  # False for NaN and infinities
+
+
+def refusal(frame: pd.DataFrame, matrix: np.ndarray, position: int, row_number: int) -> str:
+    """The contract's own sentence for a refused row (features.parse_request), naming its row."""
+    values = {
+        name: float(number) if abs(number) <= FLOAT32_MAX else _plain(frame[name].iloc[position])
+        for name, number in zip(FEATURES, matrix[position], strict=True)
+    }
+    try:
+        parse_request(json.dumps({"data": [values]}))
+    except PayloadError as exc:
+        reason = str(exc)
+        if reason.startswith("row 0"):
+            return f"row {row_number}" + reason[len("row 0") :]
+        return f"row {row_number}: {reason}"
+    return f"row {row_number} breaks the input contract"
+
+
+def _plain(value: object) -> object:
+    """A cell as JSON would carry it: an empty cell is null, numpy scalars are Python's."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def score_chunk(
+    session, frame: pd.DataFrame, first_row: int, lineage: Lineage
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions for the rows inside the contract, refusals (row, reason) for the others."""
+    matrix, good = split(frame)
+    rows = np.arange(first_row, first_row + len(frame))
+    identity = {"row": rows}
+    if ID_COLUMN in frame.columns:
+        identity["id"] = frame[ID_COLUMN].to_numpy()
+    scored = {key: values[good] for key, values in identity.items()}
+    if good.any():
+        answer = score.predict(session, matrix[good])  # float32 inside, as online
+        scored.update(prediction=answer["predictions"], probability=answer["probabilities"])
+    else:
+        scored.update(prediction=[], probability=[])
+    predictions = pd.DataFrame(scored).assign(**lineage.columns())
+    bad = np.flatnonzero(~good)
+    refused = {key: values[bad] for key, values in identity.items()}
+    refused["reason"] = [refusal(frame, matrix, int(i), int(rows[i])) for i in bad]
+    return predictions, pd.DataFrame(refused).assign(**lineage.columns())
+
+
+def load_model(model_dir: str | Path):
+    """The ONNX session and the artifact's sha256, from the model folder (as score.py finds it)."""
+    path = score.find_model(model_dir)
+    return score.load_session(path), sha256_and_lines(path)[0]
+
+
+# ---- local: one file, resumable -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: int
+    refused: int
+    chunks: int
+    skipped: int  # chunks already done by an earlier, interrupted run
+    predictions: Path
+    errors: Path
+    lineage: Lineage
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    frame.to_csv(partial, index=False)
+    os.replace(partial, path)
+
+
+def _write_json(data: dict, path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def _resume(manifest_path: Path, fresh: dict) -> dict:
+    """The manifest to continue from: the earlier run's if it scored the same bytes with the same
+    model, else a new one; an output folder holding another run's results is refused."""
+    if not manifest_path.exists():
+        return fresh
+    earlier = json.loads(manifest_path.read_text())
+    same = ("input_sha256", "model_sha256", "model", "chunk_rows")
+    if any(earlier.get(key) != fresh[key] for key in same):
+        raise BatchInputError(
+            f"{manifest_path.parent} holds another run's output (other input, model or chunk "
+            "size); choose a new --output folder"
+        )
+    return earlier
+
+
+def score_file(
+    session,
+    model_sha256: str,
+    model: str,
+    source: Path,
+    output: Path,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Summary:
+    """Score source into output/predictions.csv and output/errors.csv, chunk by chunk."""
+    if not source.is_file():
+        raise BatchInputError(f"{source} is not a file")
+    if source.suffix not in SUFFIXES:
+        raise BatchInputError(f"{source.name}: batch scoring reads .csv or .parquet files")
+    input_sha256, lines = sha256_and_lines(source)
+    lineage = Lineage(model, model_sha256, input_sha256)
+    total = expected_rows(source, lines)
+    parts = output / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    manifest_path = output / MANIFEST
+    manifest = _resume(
+        manifest_path,
+        {
+            "input": source.name,
+            **lineage.columns(),
+            "chunk_rows": chunk_rows,
+            "chunks": {},  # chunk number -> {rows, refused}, written after its parts
+            "complete": False,
+        },
+    )
+    done, skipped, first_row = manifest["chunks"], 0, 0
+    if not manifest["complete"]:
+        for number, frame in enumerate(read_chunks(source, chunk_rows)):
+            key = f"{number:06d}"
+            if key in done:
+                skipped += 1
+            else:
+                predictions, refused = score_chunk(session, frame, first_row, lineage)
+                _atomic_csv(predictions, parts / f"predictions-{key}.csv")
+                _atomic_csv(refused, parts / f"errors-{key}.csv")
+                done[key] = {"rows": len(predictions), "refused": len(refused)}
+                _write_json(manifest, manifest_path)
+            first_row += len(frame)
+            progress(first_row, max(total, first_row))
+        for kind in (PREDICTIONS, ERRORS):
+            _merge(sorted(parts.glob(f"{kind.split('.')[0]}-*.csv")), output / kind)
+        manifest["complete"] = True
+        _write_json(manifest, manifest_path)
+        shutil.rmtree(parts)
+    return Summary(
+        rows=sum(c["rows"] for c in done.values()),
+        refused=sum(c["refused"] for c in done.values()),
+        chunks=len(done),
+        skipped=skipped,
+        predictions=output / PREDICTIONS,
+        errors=output / ERRORS,
+        lineage=lineage,
+    )
+
+
+def _merge(parts: list[Path], target: Path) -> None:
+    """Concatenate part files (one header) into target, streaming, atomically."""
+    partial = target.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        for index, part in enumerate(parts):
+            with open(part, "rb") as handle:
+                header = handle.readline()
+                if index == 0:
+                    out.write(header)
+                shutil.copyfileobj(handle, out, 1 << 20)
+    os.replace(partial, target)
+
+
+# ---- Azure ML batch deployment: init() once, run(mini_batch) per list of files -------
+
+_session = None
+_model_sha256 = ""
+_output_dir: Path | None = None
+
+
+def init() -> None:
+    """Load the model once (AZUREML_MODEL_DIR) and find the job's output folder."""
+    global _session, _model_sha256, _output_dir
+    _session, _model_sha256 = load_model(os.environ.get("AZUREML_MODEL_DIR", "."))
+    # docs how-to-deploy-model-custom-output: the deployment job's output folder
+    _output_dir = Path(os.environ.get("AZUREML_BI_OUTPUT_PATH", "."))
+
+
+def run(mini_batch: list[str]) -> list[str]:
+    """Score each file of the mini-batch into <file>.predictions.csv and <file>.errors.csv.
+
+    Returns one element per file processed (docs how-to-batch-scoring-script: each element
+    of run()'s result counts one input element of the mini-batch as done)."""
+    model = os.environ.get(MODEL_ENV, "unknown")
+    done = []
+    for name in mini_batch:
+        source = Path(name)
+        input_sha256, _ = sha256_and_lines(source)
+        lineage = Lineage(model, _model_sha256, input_sha256)
+        targets = {
+            kind: _output_dir / f"{source.stem}.{kind}.csv" for kind in ("predictions", "errors")
+        }
+        partials = {kind: path.with_suffix(".partial") for kind, path in targets.items()}
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)  # a retried mini-batch starts its files again
+        first_row = 0
+        for frame in read_chunks(source, CHUNK_ROWS):  # appended chunk by chunk: bounded memory
+            scored, refused = score_chunk(_session, frame, first_row, lineage)
+            for kind, rows in (("predictions", scored), ("errors", refused)):
+                rows.to_csv(partials[kind], mode="a", header=first_row == 0, index=False)
+            first_row += len(frame)
+        for kind, path in targets.items():
+            os.replace(partials[kind], path)
+        done.append(source.name)
+    return done
+
+
+# ---- command line -------------------------------------------------------------------
+
+
+def _bar(done: int, total: int, started: float = time.monotonic()) -> None:
+    elapsed = max(time.monotonic() - started, 1e-9)
+    share = done / total if total else 1.0
+    filled = int(share * 30)
+    line = f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done:>10,} rows {share:6.1%}"
+    print(line + f"  {done / elapsed:,.0f} rows/s", end="", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", required=True, help="folder holding model.onnx")
+    parser.add_argument("--model", required=True, metavar="NAME:VERSION")
+    parser.add_argument("--input", required=True, type=Path, help="a .csv or .parquet file")
+    parser.add_argument("--output", required=True, type=Path, help="folder for the outputs")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    args = parser.parse_args(argv)
+    if not 1 <= args.chunk_rows <= 1_000_000:
+        print("error: --chunk-rows must be from 1 to 1000000", file=sys.stderr)
+        return 2
+    try:
+        session, model_sha256 = load_model(args.model_dir)
+        summary = score_file(
+            session,
+            model_sha256,
+            args.model,
+            args.input,
+            args.output,
+            args.chunk_rows,
+            progress=_bar if sys.stderr.isatty() else lambda done, total: None,
+        )
+    except (BatchInputError, FileNotFoundError) as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({**summary.__dict__, "lineage": summary.lineage.columns()}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
