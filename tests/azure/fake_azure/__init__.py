@@ -17,6 +17,7 @@ from azure.core.rest import HttpRequest as RestRequest
 
 from .arm import REGION, SUBSCRIPTION, ArmStore
 from .assets import ASSET_KINDS, Assets, version_path
+from .batch import Batch
 from .endpoints import KEYS, Endpoints
 from .http import Call, Reply, not_found, response
 from .identity import (
@@ -52,7 +53,7 @@ _AZURE_HOSTS = re.compile(
 _ACTIONS = re.compile(r"/(listSecrets|listKeys|getLogs|token|import|startPendingUpload)$", re.I)
 
 
-class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
+class FakeAzure(Assets, Endpoints, Batch, Jobs, Storage, ArmStore, HttpTransport):
     def __init__(self, trainer=None, registry_group: str = "rg-mlops-shared"):
         ArmStore.__init__(self)
         self.registry_group = registry_group
@@ -69,6 +70,7 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
         self.broken_deployments: set[str] = set()  # deployments whose scoring is wrong
         self.mirrored: list = []  # (deployment, body) copies of mirrored requests
         self.sessions = {}
+        self.batch_jobs: list = []  # (job, deployment, inputData) of each batch invocation
         self._requests = 0
         self.logs = "2026-11-21 12:00:00 E scoring failed: model output has the wrong shape"
 
@@ -128,6 +130,8 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
         if host.endswith("blob.core.windows.net"):
             return self.blob(host, call)
         if host.endswith("inference.ml.azure.com"):
+            if call.path == "/jobs":  # a batch endpoint's scoring URI starts jobs
+                return self.invoke_batch(host, call)
             return self.score(host, call)
         if call.path.endswith("/discovery") and "registrymanagement" in call.path:
             return self._discovery(call.path)
@@ -207,6 +211,10 @@ class FakeAzure(Assets, Endpoints, Jobs, Storage, ArmStore, HttpTransport):
             return self.put_version(path, body, versioned[0])
         if kind == "onlineEndpoints":
             return self.put_endpoint(path, body)
+        if kind == "batchEndpoints":
+            return self.put_batch_endpoint(path, body)
+        if kind == "deployments" and "/batchEndpoints/" in path:
+            return self.put_batch_deployment(path, body)
         if kind == "deployments":
             return self.put_deployment(path, body)
         if kind == "jobs":

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mlops import lineage
+from mlops.backends.azure.batch import AzureBatch
 from mlops.backends.azure.connection import AzureSettings, check_credential, credential
 from mlops.backends.base import (
     METRIC_PREFIX,
@@ -51,7 +52,7 @@ def content_version(path: Path) -> str:
     return lineage.sha256_of(path)[:16]
 
 
-class AzureBackend:
+class AzureBackend(AzureBatch):
     def __init__(
         self,
         config: EnvConfig,
