@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install init demo test lint lint-workflows infra-plan bench bench-monitor format down clean
+.PHONY: help install init demo test lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: $(STAMP) ## Serving benchmark: ONNX vs scikit-learn vs mlflow serve vs em
 
 bench-monitor: $(STAMP) ## Drift pass over one million collected records: time and peak memory
 	$(BIN)/python benchmarks/monitor.py
+
+bench-batch: $(STAMP) ## Batch scoring of 100k and 1M rows (CSV, Parquet): rows/s and peak memory
+	$(BIN)/python benchmarks/batch.py
 
 format: $(STAMP) ## Apply the formatter and safe lint fixes
 	$(BIN)/ruff format src tests infra benchmarks

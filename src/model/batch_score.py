@@ -71,10 +71,17 @@ def sha256_and_lines(path: Path) -> tuple[str, int]:
 
 def expected_rows(path: Path, lines: int) -> int:
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
+        return _parquet(path).metadata.num_rows
     return max(lines - 1, 0)  # the header line
+
+
+def _parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the file's fault
+        raise BatchInputError(f"{path.name} is not a readable Parquet file ({exc})") from None
 
 
 def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -82,12 +89,7 @@ def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if path.suffix not in SUFFIXES:
         raise BatchInputError(f"{path.name}: batch scoring reads .csv or .parquet files")
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            source = pq.ParquetFile(path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the file's fault
-            raise BatchInputError(f"{path.name} is not a readable Parquet file ({exc})") from None
+        source = _parquet(path)
         _check_columns(path, source.schema_arrow.names)
         for batch in source.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
@@ -97,9 +99,18 @@ def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     except pd.errors.EmptyDataError:
         raise BatchInputError(f"{path.name} is empty: it needs a header row of features") from None
     with reader:
-        for index, frame in enumerate(reader):
+        index = 0
+        while True:
+            try:
+                frame = next(reader)
+            except StopIteration:
+                return
+            except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+                first = str(exc).splitlines()[0]
+                raise BatchInputError(f"{path.name} is not a readable CSV file ({first})") from None
             if index == 0:
                 _check_columns(path, list(frame.columns))
+            index += 1
             yield frame
 
 
@@ -339,12 +350,25 @@ def run(mini_batch: list[str]) -> list[str]:
 # ---- command line -------------------------------------------------------------------
 
 
-def _bar(done: int, total: int, started: float = time.monotonic()) -> None:
-    elapsed = max(time.monotonic() - started, 1e-9)
-    share = done / total if total else 1.0
-    filled = int(share * 30)
-    line = f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done:>10,} rows {share:6.1%}"
-    print(line + f"  {done / elapsed:,.0f} rows/s", end="", file=sys.stderr, flush=True)
+def progress_bar(stream=sys.stderr) -> Callable[[int, int], None]:
+    """A bar redrawn in place on a terminal; elsewhere (CI logs) a line per tenth of the file."""
+    started, shown = time.monotonic(), [-1]
+
+    def show(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        rate = done / max(time.monotonic() - started, 1e-9)
+        text = f"{done:>10,} rows {share:6.1%}  {rate:,.0f} rows/s"
+        if stream.isatty():
+            filled = int(share * 30)
+            print(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {text}", end="", file=stream)
+        elif int(share * 10) > shown[0]:
+            shown[0] = int(share * 10)
+            print(f"  {text}", file=stream, flush=True)
+
+    return show
+
+
+_END_BAR = "\n" if sys.stderr.isatty() else ""  # ends the bar's line on a terminal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,11 +391,12 @@ def main(argv: list[str] | None = None) -> int:
             args.input,
             args.output,
             args.chunk_rows,
-            progress=_bar if sys.stderr.isatty() else lambda done, total: None,
+            progress=progress_bar(),
         )
     except (BatchInputError, FileNotFoundError) as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        print(f"{_END_BAR}error: {exc}", file=sys.stderr)
         return 2
+    print(_END_BAR, end="", file=sys.stderr)
     print(json.dumps({**summary.__dict__, "lineage": summary.lineage.columns()}, default=str))
     return 0
 

@@ -95,7 +95,11 @@ def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp
         )
 
         deployed = rehearse("deploy-prod.yml", repo, home, scratch)
-        assert deployed == ["mlops deploy --env prod", "mlops test --env prod"]
+        assert deployed == [
+            "mlops deploy --env prod",
+            "mlops test --env prod",
+            f"mlops batch-deploy --env prod --model {MODEL}:1",
+        ]
 
         (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
         assert served(home, "prod")["model"] == f"{MODEL}:1"
@@ -103,6 +107,9 @@ def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp
             served(home, "prod")["artifact_sha256"]
             == hashlib.sha256(trained.read_bytes()).hexdigest()
         )
+        batch = env_setting("prod", "endpoint.name") + "-batch"
+        batch = json.loads((home / "prod" / "batch" / batch / "endpoint.json").read_text())
+        assert batch["deployments"][batch["default"]]["model"] == f"{MODEL}:1"
     finally:
         run_mlops(repo, home, "down", "--all", check=False)
 

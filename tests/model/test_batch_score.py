@@ -153,6 +153,8 @@ def test_parquet_is_scored_like_csv_with_the_id_column_carried(model, tmp_path):
         ("rows.csv", "mean_radius,mean_texture\n1,2\n", "has no column(s) mean_perimeter"),
         ("rows.csv", "", "is empty"),
         ("rows.json", "{}", "reads .csv or .parquet files"),
+        ("rows.parquet", "not parquet", "is not a readable Parquet file"),
+        ("rows.csv", "mean_radius\n1\n1,2\n", "is not a readable CSV file (Error tokenizing"),
     ],
 )
 def test_a_file_the_batch_cannot_read_is_one_sentence_and_exit_2(
