@@ -15,9 +15,10 @@ import tempfile
 from pathlib import Path
 
 from mlops.backends.base import BatchEndpoint, BatchJob
+from mlops.champion import resolve_shared
+from mlops.context import Context
 from mlops.errors import MlopsError, RolloutFailed
 from mlops.github import set_outputs
-from mlops.lifecycle import Context, resolve_shared
 from mlops.smoke import SAMPLE_REQUEST
 
 SUFFIX = "-batch"

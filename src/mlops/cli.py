@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from mlops import demo, init, lifecycle
+from mlops import batch, demo, init, lifecycle
 from mlops.backends import BACKENDS, selected
 from mlops.backends.base import Endpoint
 from mlops.config import ENVIRONMENTS
@@ -91,6 +91,14 @@ def _monitor(ctx: Context, args) -> None:
 
 def _profile(ctx: Context, args) -> None:
     lifecycle.profile_endpoint(ctx, args.env, args.concurrency, args.max_requests, args.seconds)
+
+
+def _batch(ctx: Context, args) -> None:
+    batch.score(ctx, args.env, args.input)
+
+
+def _batch_deploy(ctx: Context, args) -> None:
+    batch.deploy(ctx, args.env, args.model)
 
 
 def _key(ctx: Context, args) -> None:
@@ -260,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_argument(
         "--concurrency", type=bounded(int, 0, 32), default=2, help="client threads (1-32)"
+    )
+    sub = verb("batch", _batch, "Score a file as a job on the batch endpoint.", env="prod")
+    sub.add_argument("--input", required=True, help="CSV or Parquet file, URI or data asset")
+    verb(
+        "batch-deploy",
+        _batch_deploy,
+        "Put the model on the batch endpoint; it becomes default after a smoke job.",
+        env="prod",
+        model="default: the env file's model.version (nothing to do when it is empty)",
     )
 
     def plain(name: str, handler, help_text: str, parents=(common,)):

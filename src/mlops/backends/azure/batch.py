@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mlops.backends.base import TAG_ARTIFACT, BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
+from mlops.paths import MODEL_CODE
 
 ENTRY_SCRIPT = "batch_score.py"  # in src/model, beside score.py
 MODEL_ENV = "MLOPS_MODEL"  # batch_score.MODEL_ENV: NAME:VERSION for the outputs' lineage
@@ -65,7 +66,7 @@ class AzureBatch:
                 f"/versions/{model.version}"
             ),
             code_configuration=CodeConfiguration(
-                code=str(self.root / "src" / "model"), scoring_script=ENTRY_SCRIPT
+                code=str(self.root / MODEL_CODE), scoring_script=ENTRY_SCRIPT
             ),
             environment=f"azureml:{environment.name}:{environment.version}",
             compute=self.settings.compute,

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from mlops.backends.base import BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
+from mlops.paths import MODEL_CODE
 from mlops.state import read_json, write_json
 
-ENTRY_SCRIPT = Path("src") / "model" / "batch_score.py"
+ENTRY_SCRIPT = MODEL_CODE / "batch_score.py"
 
 
 class LocalBatch:
