@@ -48,20 +48,10 @@ class Batch:
             return error(
                 400, "BadArgument", f"defaults.deploymentName names {default}, which does not exist"
             )
-        existed = path in self.resources
         name = path.rsplit("/", 1)[-1]
         properties["scoringUri"] = f"https://{name}.{REGION}.inference.ml.azure.com/jobs"
         properties["defaults"] = {"deploymentName": default} if default else {}
-        stored = self.store(
-            path,
-            {**body, "properties": properties},
-            provisioningState="Updating" if existed else "Creating",
-        )
-
-        def finish():
-            self.resources[path]["properties"]["provisioningState"] = "Succeeded"
-
-        return Reply(200 if existed else 201, stored, self.lro_headers(self.begin(finish)))
+        return self._provision(path, {**body, "properties": properties})
 
     def put_batch_deployment(self, path: str, body: dict) -> Reply:
         endpoint = path.split("/deployments/")[0]
@@ -70,12 +60,13 @@ class Batch:
         properties = dict(body.get("properties") or {})
         if not properties.get("compute"):  # spec BatchDeploymentProperties.compute; docs
             return error(400, "BadArgument", "a batch deployment needs a compute cluster")
+        return self._provision(path, {**body, "properties": properties})
+
+    def _provision(self, path: str, body: dict) -> Reply:
+        """Store the resource as Creating/Updating; its operation ends Succeeded (an LRO)."""
         existed = path in self.resources
-        stored = self.store(
-            path,
-            {**body, "properties": properties},
-            provisioningState="Updating" if existed else "Creating",
-        )
+        state = "Updating" if existed else "Creating"
+        stored = self.store(path, body, provisioningState=state)
 
         def finish():
             self.resources[path]["properties"]["provisioningState"] = "Succeeded"

@@ -298,27 +298,35 @@ class AzureBackend(AzureBatch):
         self.ml.online_endpoints.begin_create_or_update(endpoint).result()
         return self.get_endpoint(name)
 
+    def serving_parts(self, model: ModelVersion, script: str) -> dict:
+        """What an online or a batch deployment serves: the registry's model, src/model's
+        script and the content-versioned environment."""
+        from azure.ai.ml.entities import CodeConfiguration
+
+        environment = self.ensure_environment()
+        return {
+            "model": (
+                f"azureml://registries/{self.settings.registry}/models/{model.name}"
+                f"/versions/{model.version}"
+            ),
+            "code_configuration": CodeConfiguration(
+                code=str(self.root / MODEL_CODE), scoring_script=script
+            ),
+            "environment": f"azureml:{environment.name}:{environment.version}",
+        }
+
     def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
         from azure.ai.ml.entities import (
-            CodeConfiguration,
             DataCollector,
             DeploymentCollection,
             ManagedOnlineDeployment,
         )
         from azure.core.exceptions import HttpResponseError
 
-        environment = self.ensure_environment()
         spec = ManagedOnlineDeployment(
             name=deployment,
             endpoint_name=endpoint,
-            model=(
-                f"azureml://registries/{self.settings.registry}/models/{model.name}"
-                f"/versions/{model.version}"
-            ),
-            code_configuration=CodeConfiguration(
-                code=str(self.root / MODEL_CODE), scoring_script="score.py"
-            ),
-            environment=f"azureml:{environment.name}:{environment.version}",
+            **self.serving_parts(model, "score.py"),
             instance_type=self.config.instance_type,
             instance_count=self.config.instance_count,
             tags={"model": model.ref, TAG_ARTIFACT: model.artifact_sha256},

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from mlops.backends.base import TAG_ARTIFACT, BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
-from mlops.paths import MODEL_CODE
 
 ENTRY_SCRIPT = "batch_score.py"  # in src/model, beside score.py
 MODEL_ENV = "MLOPS_MODEL"  # batch_score.MODEL_ENV: NAME:VERSION for the outputs' lineage
@@ -51,24 +50,15 @@ class AzureBatch:
         from azure.ai.ml.constants import BatchDeploymentOutputAction
         from azure.ai.ml.entities import (
             BatchRetrySettings,
-            CodeConfiguration,
             ModelBatchDeployment,
             ModelBatchDeploymentSettings,
         )
         from azure.core.exceptions import HttpResponseError
 
-        environment = self.ensure_environment()
         spec = ModelBatchDeployment(
             name=deployment,
             endpoint_name=endpoint,
-            model=(
-                f"azureml://registries/{self.settings.registry}/models/{model.name}"
-                f"/versions/{model.version}"
-            ),
-            code_configuration=CodeConfiguration(
-                code=str(self.root / MODEL_CODE), scoring_script=ENTRY_SCRIPT
-            ),
-            environment=f"azureml:{environment.name}:{environment.version}",
+            **self.serving_parts(model, ENTRY_SCRIPT),
             compute=self.settings.compute,
             settings=ModelBatchDeploymentSettings(
                 mini_batch_size=1,  # one file per run(): the script chunks inside the file
