@@ -54,9 +54,13 @@ def test_a_merge_into_prod_yml_deploys_prod_behind_its_environment():
     assert [s["run"] for s in job["steps"] if "run" in s] == [
         "mlops deploy --env prod",
         "mlops test --env prod",
+        'mlops batch-deploy --env prod --model "$MODEL"',
     ]
-    test_step = job["steps"][-1]
+    *_, test_step, batch_step = job["steps"]
     assert test_step["if"] == "steps.deploy.outputs.deployed == 'true'"  # none promoted: green
+    # the batch endpoint moves to the version the online rollout deployed, after its test
+    assert batch_step["if"] == test_step["if"]
+    assert batch_step["env"] == {"MODEL": "${{ steps.deploy.outputs.model }}"}
 
 
 def test_retraining_reuses_the_release_path():
