@@ -13,10 +13,15 @@ import fcntl
 import json
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from features import FEATURES
+
+
+def _compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class JsonLinesCollector:
@@ -26,23 +31,42 @@ class JsonLinesCollector:
         self.deployment, self.model = deployment, model
 
     def record(
-        self, request_id: str, rows: list[list[float]], outputs: dict, traffic: str = "live"
+        self,
+        request_id: str,
+        rows: Sequence[Sequence[float]],
+        outputs: dict,
+        traffic: str = "live",
+        *,
+        rows_json: bytes | None = None,
+        outputs_json: bytes | None = None,
     ) -> None:
-        """traffic: live, or what marks it as not a client's (mirror, smoke, probe)."""
+        """traffic: live, or what marks it as not a client's (mirror, smoke, probe).
+
+        rows_json and outputs_json, when the caller has them (the request's rows as sent, the
+        answer as encoded for the reply), are written as they are instead of encoded again."""
         now = datetime.now(UTC)
-        line = json.dumps(
+        head = json.dumps(
             {
                 "request_id": request_id,
                 "timestamp": now.isoformat(timespec="milliseconds"),
                 "deployment": self.deployment,
                 "model": self.model,
                 "traffic": traffic,
-                "inputs": [dict(zip(FEATURES, row, strict=True)) for row in rows],
-                "outputs": outputs,
             },
             separators=(",", ":"),
         )
-        data = (line + "\n").encode()
+        if rows_json is None:
+            rows_json = _compact([dict(zip(FEATURES, row, strict=True)) for row in rows])
+        data = b"".join(
+            (
+                head[:-1].encode(),
+                b',"inputs":',
+                rows_json,
+                b',"outputs":',
+                outputs_json if outputs_json is not None else _compact(outputs),
+                b"}\n",
+            )
+        )
         path = self.folder / f"inference-{now:%Y%m%d}.jsonl"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -65,7 +89,12 @@ class AzureMonitoringCollector:
         self.outputs = Collector(name="model_outputs")
 
     def record(
-        self, request_id: str, rows: list[list[float]], outputs: dict, traffic: str = "live"
+        self,
+        request_id: str,
+        rows: Sequence[Sequence[float]],
+        outputs: dict,
+        traffic: str = "live",
+        **_encoded: bytes | None,  # the JSON Lines collector's shortcuts; the SDK takes frames
     ) -> None:
         import pandas as pd
 

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+
+import numpy as np
 
 # Breast cancer Wisconsin (diagnostic): 30 real-valued cell-nucleus measures.
 FEATURES: tuple[str, ...] = tuple(
@@ -35,6 +41,11 @@ _MAX_INT_DIGITS = 40  # beyond float32's range whatever the digits; refused befo
 
 _FEATURE_SET = frozenset(FEATURES)
 _NUMBER_TYPES = frozenset({int, float})
+# One row's values in FEATURES order, in one C call (a tuple even for a single feature).
+_ROW_VALUES = itemgetter(*FEATURES) if len(FEATURES) > 1 else lambda row: (row[FEATURES[0]],)
+# A body that parsed as {"data": [...]}: everything between the colon and the last brace.
+_DATA_ARRAY = re.compile(rb'\A[ \t\r\n]*\{[ \t\r\n]*"data"[ \t\r\n]*:(.*)\}[ \t\r\n]*\Z', re.S)
+_BOOLEANS = (b"true", b"false")  # null needs no scan: it becomes NaN, which the range refuses
 
 
 class PayloadError(ValueError):
@@ -54,10 +65,65 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
-def parse_request(body: bytes | str) -> list[list[float]]:
-    """Turn a request body into rows of floats in FEATURES order, or raise PayloadError.
+@dataclass(frozen=True)
+class Batch:
+    """A valid request: its rows as a matrix in FEATURES order, and as the client sent them."""
 
-    Never raises anything else: whatever the JSON parser throws becomes one sentence."""
+    matrix: np.ndarray  # float64, one row per request row
+    rows_json: bytes | None  # the "data" array's JSON text on one line; None if not recoverable
+
+
+def parse_request(body: bytes | str) -> list[list[float]]:
+    """Turn a request body into rows of floats in FEATURES order, or raise PayloadError."""
+    return parse_batch(body).matrix.tolist()
+
+
+def parse_batch(body: bytes | str) -> Batch:
+    """Parse and validate a request body in one pass over the batch, or raise PayloadError.
+
+    Never raises anything else: whatever the JSON parser throws becomes one sentence. The
+    whole batch is screened at once; only a batch the screen doubts is walked row by row,
+    which names the first bad row and feature (or accepts a value exactly at float32's edge)."""
+    rows = _rows_of(body)
+    rows_json = _data_json(body)
+    matrix = _screened(rows, rows_json)
+    if matrix is None:
+        matrix = np.array(_checked_row_by_row(rows), dtype=np.float64)
+    return Batch(matrix, rows_json)
+
+
+def _screened(rows: list, rows_json: bytes | None) -> np.ndarray | None:
+    """The batch as a matrix if every row has exactly FEATURES, each a plain number inside
+    float32's range; None when in doubt."""
+    width = len(FEATURES)
+    try:
+        values = list(map(_ROW_VALUES, rows))  # KeyError: a feature is missing
+        if set(map(len, rows)) != {width}:  # all of FEATURES and nothing else
+            return None
+        if not _only_numbers(values, rows_json):
+            return None
+        matrix = np.fromiter(chain.from_iterable(values), np.float64, len(rows) * width)
+    except (KeyError, TypeError, ValueError):  # a row or a value that is not what it should be
+        return None
+    if not (np.abs(matrix) < FLOAT32_MAX).all():
+        return None
+    return matrix.reshape(len(rows), width)
+
+
+def _only_numbers(values: list[tuple], rows_json: bytes | None) -> bool:
+    """Whether every value is an int or a float (not a bool, a string, null, a list...)."""
+    if rows_json is not None:
+        # The keys of rows with exactly FEATURES account for two quotes each: one quote more
+        # is a string value (or a repeated key); true and false are values here unless a
+        # feature's name holds them. Lists and objects fail the conversion to a matrix.
+        quotes = 2 * len(FEATURES) * len(values)
+        if rows_json.count(b'"') == quotes and not any(w in rows_json for w in _BOOLEANS):
+            return True
+    return set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES
+
+
+def _rows_of(body: bytes | str) -> list:
+    """The request's "data" list, checked as a whole (object, key, type, size)."""
     try:
         payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except PayloadError:
@@ -79,6 +145,11 @@ def parse_request(body: bytes | str) -> list[list[float]]:
         raise PayloadError('"data" is empty: send at least one row')
     if len(rows) > MAX_ROWS:
         raise PayloadError(f'"data" has {len(rows)} rows; at most {MAX_ROWS} are accepted')
+    return rows
+
+
+def _checked_row_by_row(rows: list) -> list[list[float]]:
+    """The exact check, row by row: raises for the first bad row, in the batch's order."""
     matrix = []
     for index, row in enumerate(rows):
         if not isinstance(row, dict) or row.keys() != _FEATURE_SET:
@@ -88,6 +159,20 @@ def parse_request(body: bytes | str) -> list[list[float]]:
             _explain_row_values(index, values)
         matrix.append(values)
     return matrix
+
+
+def _data_json(body: bytes | str) -> bytes | None:
+    """The "data" array of a body already parsed as valid, cut from the bytes as sent.
+
+    Valid JSON has no raw line break inside a string, so turning line breaks into spaces
+    keeps the same value on one line (JSON Lines)."""
+    found = _DATA_ARRAY.match(body) if isinstance(body, bytes) else None
+    if found is None:  # another encoding, or the key written with escapes
+        return None
+    text = found.group(1).strip()
+    if b"\n" in text or b"\r" in text:
+        text = text.replace(b"\n", b" ").replace(b"\r", b" ")
+    return text
 
 
 def _explain_row_shape(index: int, row: object) -> None:

@@ -21,7 +21,7 @@ from azureml_inference_server_http.api.aml_response import AMLResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # features.py sits beside this file
 import collect  # noqa: E402
-from features import PayloadError, parse_request  # noqa: E402
+from features import PayloadError, parse_batch  # noqa: E402
 
 ONNX_FILE = "model.onnx"
 # Set by the local endpoint (mlops.backends.local.router.TRAFFIC_HEADER): "mirror" on the copies
@@ -49,7 +49,7 @@ def load_session(path: str | Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def predict(session: ort.InferenceSession, rows: list[list[float]]) -> dict:
+def predict(session: ort.InferenceSession, rows: np.ndarray | list[list[float]]) -> dict:
     matrix = np.asarray(rows, dtype=np.float32)
     labels, probabilities = session.run(None, {session.get_inputs()[0].name: matrix})
     return {
@@ -64,11 +64,11 @@ def init() -> None:
     _collector = collect.from_environment()
 
 
-def _json(body: dict, status: int, request_id: str = "") -> AMLResponse:
+def _json(body: dict | bytes, status: int, request_id: str = "") -> AMLResponse:
     headers = {"Content-Type": "application/json"}
     if request_id:
         headers["x-request-id"] = request_id
-    return AMLResponse(json.dumps(body), status, headers)
+    return AMLResponse(body if isinstance(body, bytes) else json.dumps(body), status, headers)
 
 
 @rawhttp
@@ -77,15 +77,21 @@ def run(request):
         return _json({"error": "send the rows with POST /score"}, 405)
     request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
     try:
-        rows = parse_request(request.get_data(cache=False))
+        batch = parse_batch(request.get_data(cache=False))
     except PayloadError as exc:
         return _json({"error": str(exc)}, 400, request_id)
-    answer = predict(_session, rows)
+    answer = predict(_session, batch.matrix)
+    encoded = json.dumps(answer, separators=(",", ":")).encode()  # once: reply and record
     if _collector is not None:
         try:
             _collector.record(
-                request_id, rows, answer, request.headers.get(TRAFFIC_HEADER) or "live"
+                request_id,
+                batch.matrix,
+                answer,
+                request.headers.get(TRAFFIC_HEADER) or "live",
+                rows_json=batch.rows_json,
+                outputs_json=encoded,
             )
         except OSError as exc:  # losing a record must not lose the answer
             print(f"data collection failed for {request_id}: {exc}", file=sys.stderr)
-    return _json(answer, 200, request_id)
+    return _json(encoded, 200, request_id)
