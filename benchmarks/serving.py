@@ -1,21 +1,27 @@
 """Serving benchmark, side by side in one run, on loopback only (make bench).
 
-(a) our endpoint: the inference server with score.py and the ONNX model
+(a) our endpoint as deployed: the inference server with score.py, the ONNX model
+    and data collection on (every scored request recorded, as the local backend runs it)
 (b) the same server scoring with the scikit-learn model
 (c) `mlflow models serve` of the same model, what a user might pick instead
 (d) the same server with an empty scoring script: the floor of the server itself
 
 For 1-row and 100-row requests: requests per second, p50 and p99 latency, and
-the peak memory of each server's process group; a markdown table, a PNG chart,
-and the ratios of (a) against (b), (c) and (d). Load is bounded in count and time.
+the peak memory of each server's process group. The servers take turns, round
+after round, so that a neighbour's load on a shared machine falls on all of them;
+each figure is the median of the rounds with its spread (lowest to highest), and
+each ratio is taken within a round, then its median. A markdown table, a PNG
+chart. Load is bounded in count and time.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,9 +38,17 @@ from mlops.backends.local import inference_server, processes  # noqa: E402
 from mlops.load import LoadResult, run_load  # noqa: E402
 
 MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "3000"))
-MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS", "8"))
+MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS", "5"))
 CONCURRENCY = 2
 SIZES = (1, 100)
+# (name, numerator, denominator, figure, size, target as (comparison, bound))
+RATIOS = (
+    ("(a)/(b) req/s, 100 rows", "a", "b", "rps", 100, (">=", 2.0)),
+    ("(a)/(c) req/s, 1 row", "a", "c", "rps", 1, (">=", 1.5)),
+    ("(a)/(d) p50, 100 rows", "a", "d", "p50_ms", 100, ("<=", 2.0)),
+    ("(a)/(d) p50, 1 row", "a", "d", "p50_ms", 1, ("<=", 1.3)),
+    ("(a)/(d) req/s, 1 row", "a", "d", "rps", 1, None),
+)
 
 
 @dataclass
@@ -44,6 +58,7 @@ class Server:
     url: str
     pid: int
     payload: object  # rows -> request body
+    collected: Path | None = None  # where it records requests, when collection is on
 
 
 def rows_from_data(count: int) -> list[dict[str, float]]:
@@ -82,11 +97,23 @@ def train(workdir: Path) -> Path:
     return workdir / "outputs" / "model"
 
 
-def start_inference_server(key, label, entry, model_dir, workdir, payload) -> Server:
-    """The same server the local backend deploys, with `entry` as its scoring script."""
+def start_inference_server(key, label, entry, model_dir, workdir, collect=False) -> Server:
+    """The same server the local backend deploys, with `entry` as its scoring script and, when
+    collect, the collection settings the local backend gives a deployment."""
     code = inference_server.snapshot_code(MODEL_CODE, workdir / f"code-{key}", extra=entry)
-    server = inference_server.start(code, entry.name, model_dir, workdir / f"{key}.log", 120)
-    return Server(key, label, server.url, server.pid, payload)
+    collected = workdir / f"collected-{key}" if collect else None
+    env = (
+        {
+            "MLOPS_COLLECT_DIR": str(collected),
+            "MLOPS_DEPLOYMENT": f"bench/{key}",
+            "MLOPS_MODEL": "bench:1",
+        }
+        if collected
+        else None
+    )
+    log = workdir / f"{key}.log"
+    server = inference_server.start(code, entry.name, model_dir, log, 120, env)
+    return Server(key, label, server.url, server.pid, our_body, collected)
 
 
 def start_mlflow_serve(model_dir, workdir) -> Server:
@@ -150,41 +177,88 @@ def peak_memory_mb(group: int) -> float:
 def measure(server: Server, size: int) -> LoadResult:
     body = server.payload(rows_from_data(size))
     run_load(server.url, body, concurrency=CONCURRENCY, max_requests=50, max_seconds=5)  # warm up
-    return run_load(
+    result = run_load(
         server.url,
         body,
         concurrency=CONCURRENCY,
         max_requests=MAX_REQUESTS,
         max_seconds=MAX_SECONDS,
     )
+    if server.collected is not None:
+        records = _collected_records(server.collected)
+        if records < result.requests:  # what was answered was recorded, or the bench is wrong
+            raise RuntimeError(f"({server.key}) recorded {records} of {result.requests} requests")
+        for path in server.collected.glob("*.jsonl"):
+            path.unlink()  # the collector opens the file per request: a new one starts cleanly
+    return result
 
 
-def table(servers, results, memory) -> str:
+def _collected_records(folder: Path) -> int:
+    count = 0
+    for path in folder.glob("*.jsonl"):
+        with open(path, "rb") as handle:
+            count += sum(
+                chunk.count(b"\n") for chunk in iter(lambda h=handle: h.read(1 << 20), b"")
+            )
+    return count
+
+
+def figure(result: LoadResult, name: str) -> float:
+    return {"rps": result.rps, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}[name]
+
+
+def spread(values: list[float], digits: int) -> str:
+    """The median, and the lowest and highest of the rounds."""
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:.{digits}f}"
+    return f"{median:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def ratio_values(rounds: list[dict], ratio) -> list[float]:
+    _, top, bottom, name, size, _ = ratio
+    return [figure(r[top, size], name) / figure(r[bottom, size], name) for r in rounds]
+
+
+def verdict(median: float, target) -> str:
+    if target is None:
+        return ""
+    comparison, bound = target
+    met = median >= bound if comparison == ">=" else median <= bound
+    return f"{comparison} {bound} | {'met' if met else 'not met'}"
+
+
+def table(servers, rounds: list[dict], memory) -> str:
     lines = [
+        f"Median of {len(rounds)} round(s), (lowest–highest); data collection on for (a).",
+        "",
         "| server | rows | req/s | p50 ms | p99 ms | errors | peak MB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for size in SIZES:
         for server in servers:
-            r = results[server.key, size]
-            cells = (f"{r.rps:.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", str(r.errors))
-            memory_mb = f"{memory[server.key]:.0f}"
-            lines.append(
-                f"| ({server.key}) {server.label} | {size} | {' | '.join(cells)} | {memory_mb} |"
+            results = [r[server.key, size] for r in rounds]
+            cells = (
+                spread([x.rps for x in results], 0),
+                spread([x.p50_ms for x in results], 2),
+                spread([x.p99_ms for x in results], 2),
+                str(sum(x.errors for x in results)),
+                f"{memory[server.key]:.0f}",
             )
-    a = lambda size: results["a", size]  # noqa: E731
-    ratios = [
-        ("(a)/(b) req/s, 100 rows", a(100).rps / results["b", 100].rps, ">= 2.0"),
-        ("(a)/(c) req/s, 1 row", a(1).rps / results["c", 1].rps, ">= 1.5"),
-        ("(a)/(d) p50, 1 row", a(1).p50_ms / results["d", 1].p50_ms, "<= 1.5"),
-        ("(a)/(d) req/s, 1 row", a(1).rps / results["d", 1].rps, ""),
+            lines.append(f"| ({server.key}) {server.label} | {size} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "| ratio (within a round) | value | target | verdict |",
+        "| --- | ---: | --- | --- |",
     ]
-    lines += ["", "| ratio | value | target |", "| --- | ---: | --- |"]
-    lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in ratios]
+    for ratio in RATIOS:
+        values = ratio_values(rounds, ratio)
+        judged = verdict(statistics.median(values), ratio[5]) or " | "
+        lines.append(f"| {ratio[0]} | {spread(values, 2)} | {judged} |")
     return "\n".join(lines)
 
 
-def chart(servers, results, path: Path) -> None:
+def chart(servers, rounds: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -193,20 +267,29 @@ def chart(servers, results, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for axis, size in zip(axes, SIZES, strict=True):
         labels = [f"({s.key})" for s in servers]
+        per_server = [[r[s.key, size].rps for r in rounds] for s in servers]
+        medians = [statistics.median(v) for v in per_server]
+        low = [m - min(v) for m, v in zip(medians, per_server, strict=True)]
+        high = [max(v) - m for m, v in zip(medians, per_server, strict=True)]
         axis.bar(
-            labels,
-            [results[s.key, size].rps for s in servers],
-            color=["#2a7", "#c63", "#36c", "#999"],
+            labels, medians, yerr=[low, high], capsize=4, color=["#2a7", "#c63", "#36c", "#999"]
         )
-        axis.set_title(f"{size}-row requests")
+        axis.set_title(f"{size}-row requests (median, lowest–highest of {len(rounds)})")
         axis.set_ylabel("requests per second")
-    fig.suptitle("(a) ONNX  (b) scikit-learn  (c) mlflow models serve  (d) empty script")
+    fig.suptitle(
+        "(a) ONNX, collection on  (b) scikit-learn  (c) mlflow models serve  (d) empty script"
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     out = ROOT / ".mlops" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -218,7 +301,12 @@ def main() -> int:
         print("starting four servers on loopback …", flush=True)
         starts = [
             lambda: start_inference_server(
-                "a", "inference server, ONNX", MODEL_CODE / "score.py", model_dir, workdir, our_body
+                "a",
+                "inference server, ONNX, collection on",
+                MODEL_CODE / "score.py",
+                model_dir,
+                workdir,
+                collect=True,
             ),
             lambda: start_inference_server(
                 "b",
@@ -226,7 +314,6 @@ def main() -> int:
                 here / "score_sklearn.py",
                 model_dir,
                 workdir,
-                our_body,
             ),
             lambda: start_mlflow_serve(model_dir, workdir),
             lambda: start_inference_server(
@@ -235,20 +322,22 @@ def main() -> int:
                 here / "score_empty.py",
                 model_dir,
                 workdir,
-                our_body,
             ),
         ]
         for start in starts:  # one by one, so a failed start still stops the ones before it
             servers.append(start())
-        results = {}
-        for size in SIZES:
-            for server in servers:
-                print(f"  ({server.key}) {size:>3} rows …", flush=True)
-                results[server.key, size] = measure(server, size)
+        rounds = []
+        for number in range(1, args.rounds + 1):
+            results = {}
+            for size in SIZES:
+                for server in servers:
+                    print(f"  round {number}: ({server.key}) {size:>3} rows …", flush=True)
+                    results[server.key, size] = measure(server, size)
+            rounds.append(results)
         memory = {s.key: peak_memory_mb(s.pid) for s in servers}
-        report = table(servers, results, memory)
+        report = table(servers, rounds, memory)
         (out / "serving.md").write_text(report + "\n")
-        chart(servers, results, out / "serving.png")
+        chart(servers, rounds, out / "serving.png")
         print("\n" + report)
         print(f"\nwritten: {out / 'serving.md'}, {out / 'serving.png'}")
     finally:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +35,11 @@ class FeatureHistogram:
     def __post_init__(self) -> None:
         self.current_coarse = np.zeros_like(self.reference_coarse)
         self.current_fine = np.zeros_like(self.reference_fine)
+        # One search per value finds both bins: the search runs over the union of the edges,
+        # and each union bin maps to the coarse and fine bins that hold it (exact counts).
+        self._edges = np.union1d(self.coarse_edges, self.fine_edges)
+        self._to_coarse = _bins_of(self._edges, self.coarse_edges)
+        self._to_fine = _bins_of(self._edges, self.fine_edges)
 
     @staticmethod
     def from_reference(name: str, values: np.ndarray) -> FeatureHistogram:
@@ -42,8 +48,9 @@ class FeatureHistogram:
         return FeatureHistogram(name, coarse, fine, _counts(values, coarse), _counts(values, fine))
 
     def add(self, values: np.ndarray) -> None:
-        self.current_coarse += _counts(values, self.coarse_edges)
-        self.current_fine += _counts(values, self.fine_edges)
+        counts = _counts(values, self._edges)
+        np.add.at(self.current_coarse, self._to_coarse, counts)
+        np.add.at(self.current_fine, self._to_fine, counts)
 
     def psi(self) -> float:
         ref = np.maximum(self.reference_coarse / self.reference_coarse.sum(), _FLOOR)
@@ -57,7 +64,13 @@ class FeatureHistogram:
 
 
 def _counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Values per bin: bin i holds edges[i - 1] <= value < edges[i]."""
     return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def _bins_of(union: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """For each bin of union (a superset of edges), the bin of edges that contains it."""
+    return np.concatenate([[0], np.searchsorted(edges, union, side="right")])
 
 
 @dataclass(frozen=True)
@@ -92,32 +105,45 @@ def load_reference(path: Path) -> dict[str, np.ndarray]:
     return {name: np.asarray(values, dtype=float) for name, values in columns.items()}
 
 
+@runtime_checkable
+class ColumnarRows(Protocol):
+    """Collected rows a reader can also hand over a batch of columns at a time: per batch, each
+    asked feature's values (NaN where a row lacks it or it is not a number) and how many
+    records could not be read at all."""
+
+    def column_batches(
+        self, features: Sequence[str]
+    ) -> Iterator[tuple[dict[str, np.ndarray], int]]: ...
+
+
 def measure(
     reference: dict[str, np.ndarray],
-    rows: Iterable[dict[str, float]],
+    rows: Iterable[dict[str, float]] | ColumnarRows,
     psi_threshold: float,
     ks_threshold: float,
     min_rows: int,
 ) -> DriftResult:
-    """Stream rows (dicts of feature values) against the reference, chunk by chunk.
+    """Stream rows against the reference, batch by batch: dicts of feature values, or columns
+    when the reader offers them (ColumnarRows), with the same figures either way.
 
-    A row that is not a number for every reference feature (a torn line arrives as {}) is
-    counted as unreadable and left out; it never stops the measurement."""
-    names: list[str] = []  # the features: the first readable row's keys that the reference has
+    The features are the reference's that the first readable row has. A row that is not a
+    number for every feature (a torn line arrives as {}) is counted as unreadable and left
+    out; it never stops the measurement."""
+    if isinstance(rows, ColumnarRows):
+        batches = _from_columns(rows.column_batches(list(reference)), list(reference))
+    else:
+        batches = _from_rows(rows, reference)
+    names: list[str] = []
     histograms: dict[str, FeatureHistogram] = {}
     total = unreadable = 0
-    for chunk in _chunks([], iter(rows)):
-        if not names:
-            first = next((row for row in chunk if isinstance(row, dict) and row), {})
-            names = [n for n in first if n in reference]
+    for batch_names, matrix, skipped in batches:
+        if batch_names != names:  # chosen once, when the first readable row comes
+            names = batch_names
             histograms = {n: FeatureHistogram.from_reference(n, reference[n]) for n in names}
-        readable = [values for row in chunk if (values := _numbers(row, names)) is not None]
-        unreadable += len(chunk) - len(readable)
-        if readable:
-            matrix = np.asarray(readable, dtype=float)
-            total += len(matrix)
-            for column, name in enumerate(names):
-                histograms[name].add(matrix[:, column])
+        unreadable += skipped
+        total += len(matrix)
+        for column, name in enumerate(names):
+            histograms[name].add(matrix[:, column])
     judged = total >= min_rows
     features = []
     for h in histograms.values():
@@ -126,6 +152,33 @@ def measure(
         features.append(FeatureDrift(h.name, round(psi, 4), round(ks, 4), drifted))
     features.sort(key=lambda f: (f.psi, f.ks), reverse=True)
     return DriftResult(total, features, judged, unreadable, histograms)
+
+
+Batch = tuple[list[str], np.ndarray, int]  # features, readable rows by features, unreadable
+
+
+def _from_rows(rows: Iterable[object], reference: dict[str, np.ndarray]) -> Iterator[Batch]:
+    names: list[str] = []
+    for chunk in _chunks([], iter(rows)):
+        if not names:
+            first = next((row for row in chunk if isinstance(row, dict) and row), {})
+            names = [n for n in first if n in reference]
+        readable = [values for row in chunk if (values := _numbers(row, names)) is not None]
+        matrix = np.asarray(readable, dtype=float).reshape(len(readable), len(names))
+        yield names, matrix, len(chunk) - len(readable)
+
+
+def _from_columns(
+    batches: Iterator[tuple[dict[str, np.ndarray], int]], features: list[str]
+) -> Iterator[Batch]:
+    names: list[str] = []
+    for columns, skipped in batches:
+        table = np.column_stack([columns[f] for f in features])
+        if not names:
+            names = _first_row_features(table, features)
+        matrix = table[:, [features.index(n) for n in names]]
+        readable = np.isfinite(matrix).all(axis=1) if names else np.zeros(len(table), bool)
+        yield names, matrix[readable], skipped + int((~readable).sum())
 
 
 def _numbers(row: object, names: list[str]) -> list[float] | None:
@@ -139,6 +192,15 @@ def _numbers(row: object, names: list[str]) -> list[float] | None:
             return None
         values.append(float(value))
     return values
+
+
+def _first_row_features(table: np.ndarray, features: list[str]) -> list[str]:
+    """The features the first row with any of them has ([] when no row has one)."""
+    has = ~np.isnan(table)
+    rows = np.flatnonzero(has.any(axis=1))
+    if not len(rows):
+        return []
+    return [name for name, present in zip(features, has[rows[0]], strict=True) if present]
 
 
 def _chunks(first: list, rest: Iterator) -> Iterator[list]:
