@@ -16,7 +16,6 @@ from mlops import config as config_module
 from mlops import lineage
 from mlops.backends.base import TAG_DATA, Backend, Endpoint, Job, ModelVersion, TrainingSpec
 from mlops.champion import (
-    TRAINING_ENV,
     champion_of,
     examine,
     parse_model_ref,
@@ -283,15 +282,8 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
     served = endpoint.deployments[endpoint.live].model
     name, version = parse_model_ref(served)
     model = backend.get_shared_model(name, version)
-    training = ctx.config(TRAINING_ENV)
-    data = ctx.root / (training.training_data or "")
-    if model is None or not data.is_file() or lineage.sha256_of(data) != model.tags.get(TAG_DATA):
-        raise MlopsError(
-            f"the training data of {served} is not {training.path.as_posix()}'s training.data "
-            "(its data_sha256 differs); monitor against the data the model was trained on"
-        )
     result = measure(
-        load_reference(data),
+        load_reference(training_data_of(ctx, served, model)),
         backend.collected_rows(cfg.endpoint_name, model=served, since=start),
         rules.psi,
         rules.ks,
@@ -320,6 +312,25 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
             f"{len(result.drifted)} feature(s) drifted in {env} ({names}); see {report}"
         )
     return result
+
+
+def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> Path:
+    """The data a model was trained on, by its lineage: the training.data of the environment
+    file whose content has the model's data_sha256 (no environment is assumed to train)."""
+    wanted = model.tags.get(TAG_DATA) if model is not None else None
+    named = []
+    for env in config_module.ENVIRONMENTS:
+        cfg = ctx.config(env)
+        if cfg.training_data is None:
+            continue
+        data = ctx.root / cfg.training_data
+        if wanted and data.is_file() and lineage.sha256_of(data) == wanted:
+            return data
+        named.append(f"{cfg.path.as_posix()}'s training.data")
+    raise MlopsError(
+        f"the training data of {served} is not {' nor '.join(named) or 'in any environment file'} "
+        "(its data_sha256 differs); monitor against the data the model was trained on"
+    )
 
 
 def status(ctx: Context, envs: list[str]) -> dict[str, list[Endpoint]]:
