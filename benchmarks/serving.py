@@ -38,7 +38,7 @@ from mlops.backends.local import inference_server, processes  # noqa: E402
 from mlops.load import LoadResult, run_load  # noqa: E402
 
 MAX_REQUESTS = int(os.environ.get("BENCH_MAX_REQUESTS", "3000"))
-MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS", "5"))
+MAX_SECONDS = float(os.environ.get("BENCH_MAX_SECONDS", "3"))
 CONCURRENCY = 2
 SIZES = (1, 100)
 # (name, numerator, denominator, figure, size, target as (comparison, bound))
@@ -286,7 +286,7 @@ def chart(servers, rounds: list[dict], path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "3")))
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, not {args.rounds}")

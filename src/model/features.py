@@ -45,7 +45,6 @@ _NUMBER_TYPES = frozenset({int, float})
 _ROW_VALUES = itemgetter(*FEATURES) if len(FEATURES) > 1 else lambda row: (row[FEATURES[0]],)
 # A body that parsed as {"data": [...]}: everything between the colon and the last brace.
 _DATA_ARRAY = re.compile(rb'\A[ \t\r\n]*\{[ \t\r\n]*"data"[ \t\r\n]*:(.*)\}[ \t\r\n]*\Z', re.S)
-_BOOLEANS = (b"true", b"false")  # null needs no scan: it becomes NaN, which the range refuses
 
 
 class PayloadError(ValueError):
@@ -94,32 +93,30 @@ def parse_batch(body: bytes | str) -> Batch:
 
 def _screened(rows: list, rows_json: bytes | None) -> np.ndarray | None:
     """The batch as a matrix if every row has exactly FEATURES, each a plain number inside
-    float32's range; None when in doubt."""
+    float32's range; None when in doubt.
+
+    The conversion to floats refuses lists and objects, turns null into NaN (which the range
+    check refuses) but would take a boolean as 0 or 1 and a numeric string as its number: the
+    values that became 0 or 1 have their type checked, and strings are counted as quotes (the
+    keys of rows with exactly FEATURES account for two each; one more is a string value or a
+    key sent twice). Without the text as sent, every value's type is checked."""
     width = len(FEATURES)
     try:
         values = list(map(_ROW_VALUES, rows))  # KeyError: a feature is missing
         if set(map(len, rows)) != {width}:  # all of FEATURES and nothing else
             return None
-        if not _only_numbers(values, rows_json):
+        strings_possible = rows_json is None or rows_json.count(b'"') != 2 * width * len(rows)
+        if strings_possible and not set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
             return None
         matrix = np.fromiter(chain.from_iterable(values), np.float64, len(rows) * width)
     except (KeyError, TypeError, ValueError):  # a row or a value that is not what it should be
         return None
     if not (np.abs(matrix) < FLOAT32_MAX).all():
         return None
+    for index in np.flatnonzero((matrix == 0) | (matrix == 1)).tolist():
+        if type(values[index // width][index % width]) is bool:
+            return None
     return matrix.reshape(len(rows), width)
-
-
-def _only_numbers(values: list[tuple], rows_json: bytes | None) -> bool:
-    """Whether every value is an int or a float (not a bool, a string, null, a list...)."""
-    if rows_json is not None:
-        # The keys of rows with exactly FEATURES account for two quotes each: one quote more
-        # is a string value (or a repeated key); true and false are values here unless a
-        # feature's name holds them. Lists and objects fail the conversion to a matrix.
-        quotes = 2 * len(FEATURES) * len(values)
-        if rows_json.count(b'"') == quotes and not any(w in rows_json for w in _BOOLEANS):
-            return True
-    return set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES
 
 
 def _rows_of(body: bytes | str) -> list:
