@@ -42,10 +42,10 @@ lint-workflows: $(STAMP) ## Check .github/ with zizmor, actionlint and the JSON 
 infra-plan: $(STAMP) ## Print what `pulumi up` would create per stack (offline, Pulumi mocks)
 	$(BIN)/python infra/plan.py
 
-bench: $(STAMP) ## Serving benchmark: ONNX vs scikit-learn vs mlflow serve vs empty script (loopback)
+bench: $(STAMP) ## Serving benchmark, collection on: ONNX vs scikit-learn vs mlflow serve vs empty script
 	$(BIN)/python benchmarks/serving.py
 
-bench-monitor: $(STAMP) ## Drift pass over one million collected records: time and peak memory
+bench-monitor: $(STAMP) ## Drift pass over 1M collected records, beside Evidently if installed ('.[bench]')
 	$(BIN)/python benchmarks/monitor.py
 
 bench-batch: $(STAMP) ## Batch scoring of 100k and 1M rows (CSV, Parquet): rows/s and peak memory
