@@ -111,9 +111,11 @@ def load_reference(path: Path) -> dict[str, np.ndarray]:
 
 @runtime_checkable
 class ColumnarRows(Protocol):
-    """Collected rows a reader can also hand over a batch of columns at a time: per batch, each
-    asked feature's values (NaN where a row lacks it or it is not a number) and how many
-    records could not be read at all."""
+    """Collected rows (iterated: dicts, as any reader) that can also be handed over a batch of
+    columns at a time: per batch, each asked feature's values (NaN where a row lacks it or it
+    is not a number) and how many records could not be read at all."""
+
+    def __iter__(self) -> Iterator[dict]: ...
 
     def column_batches(
         self, features: Sequence[str]
@@ -130,13 +132,15 @@ def measure(
     """Stream rows against the reference, batch by batch: dicts of feature values, or columns
     when the reader offers them (ColumnarRows), with the same figures either way.
 
-    The features are the reference's that the first readable row has. A row that is not a
+    The features are the reference's that the first non-empty row has. A row that is not a
     number for every feature (a torn line arrives as {}) is counted as unreadable and left
     out; it never stops the measurement."""
+    batches = _from_rows(rows, reference)
     if isinstance(rows, ColumnarRows):
-        batches = _from_columns(rows.column_batches(list(reference)), list(reference))
-    else:
-        batches = _from_rows(rows, reference)
+        first = next((row for row in rows if isinstance(row, dict) and row), {})
+        chosen = [n for n in first if n in reference]  # as the rows' way chooses them
+        if chosen:  # (none: every row is unreadable, which the rows' way counts)
+            batches = _from_columns(rows.column_batches(chosen), chosen)
     names: list[str] = []
     histograms: dict[str, FeatureHistogram] = {}
     total = unreadable = 0
@@ -173,15 +177,11 @@ def _from_rows(rows: Iterable[object], reference: dict[str, np.ndarray]) -> Iter
 
 
 def _from_columns(
-    batches: Iterator[tuple[dict[str, np.ndarray], int]], features: list[str]
+    batches: Iterator[tuple[dict[str, np.ndarray], int]], names: list[str]
 ) -> Iterator[Batch]:
-    names: list[str] = []
     for columns, skipped in batches:
-        table = np.column_stack([columns[f] for f in features])
-        if not names:
-            names = _first_row_features(table, features)
-        matrix = table[:, [features.index(n) for n in names]]
-        readable = np.isfinite(matrix).all(axis=1) if names else np.zeros(len(table), bool)
+        matrix = np.column_stack([columns[name] for name in names])
+        readable = np.isfinite(matrix).all(axis=1)  # NaN: missing, or not a number
         yield names, matrix[readable], skipped + int((~readable).sum())
 
 
@@ -196,15 +196,6 @@ def _numbers(row: object, names: list[str]) -> list[float] | None:
             return None
         values.append(float(value))
     return values
-
-
-def _first_row_features(table: np.ndarray, features: list[str]) -> list[str]:
-    """The features the first row with any of them has ([] when no row has one)."""
-    has = ~np.isnan(table)
-    rows = np.flatnonzero(has.any(axis=1))
-    if not len(rows):
-        return []
-    return [name for name, present in zip(features, has[rows[0]], strict=True) if present]
 
 
 def _chunks(first: list, rest: Iterator) -> Iterator[list]:

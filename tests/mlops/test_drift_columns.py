@@ -140,3 +140,17 @@ def test_ks_is_within_its_binning_error_of_scipy(factor):
         error = histogram.reference_fine.max() / histogram.reference_fine.sum()
         assert exact.statistic - error - 1e-12 <= histogram.ks() <= exact.statistic + 1e-12
         assert abs(feature.ks - histogram.ks()) <= 5e-5  # the report rounds to 4 places
+
+
+def test_a_first_row_with_a_bad_value_is_unreadable_both_ways(tmp_path):
+    """The features are the first row's keys, as sent, even when one of its values is bad."""
+    row = dict(zip(FEATURES, TABLE[0].tolist(), strict=True))
+    path = tmp_path / "inference-20261121.jsonl"
+    with open(path, "w") as handle:
+        for inputs in ([{**row, "mean_area": "big"}], [row], [{**row, "mean_area": None}], [row]):
+            handle.write(json.dumps({"deployment": "e/b", "inputs": inputs}) + "\n")
+    reader = CollectedJsonLines([path], "e", None, None)
+    for read in (reader, list(reader)):
+        result = measure(REFERENCE, read, 0.2, 0.2, 1)
+        assert (result.rows, result.unreadable) == (2, 2)
+        assert len(result.features) == len(FEATURES)
