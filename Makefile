@@ -3,20 +3,29 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+TOOLS  := .tools
+# uv installs .venv from uv.lock. This pinned release: the one on PATH if it is that release,
+# else a private copy in .tools/ (a fresh machine needs only python3).
+UV_VERSION := 0.13.9
+UV ?= $(shell uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)\( .*\)\?' && command -v uv || echo $(TOOLS)/uv/bin/uv)
 
 .DEFAULT_GOAL := help
-.PHONY: help install init demo test lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
+.PHONY: help install init demo test test-fast lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=24.2'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(TOOLS)/uv/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
+
+# --frozen: install exactly what uv.lock holds, and fail rather than re-resolve if pyproject.toml
+# moved on without it (`uv lock` updates the lock).
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the project with its test tools
+install: $(STAMP) ## Create .venv and install the project with its test tools, from uv.lock
 
 init: $(STAMP) ## Make a fork your own project: asks the answers, renders every dependent file
 	$(BIN)/mlops init
@@ -27,6 +36,9 @@ demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, preprod,
 test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
 	$(BIN)/mlops init --check
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## The unit tests only: no servers, one small cached training run (seconds)
+	$(BIN)/python -m pytest -m unit -q
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check src tests infra benchmarks
@@ -58,6 +70,6 @@ format: $(STAMP) ## Apply the formatter and safe lint fixes
 down: $(STAMP) ## Stop every local endpoint the lifecycle started
 	$(BIN)/mlops down --all --yes
 
-clean: ## Remove local state (.mlops) and the virtualenv
+clean: ## Remove local state (.mlops), the virtualenv and the private uv
 	-test -x $(BIN)/mlops && $(BIN)/mlops down --all --yes
-	rm -rf .mlops $(VENV)
+	rm -rf .mlops $(VENV) $(TOOLS)

@@ -22,6 +22,12 @@ def fake(monkeypatch, trainer):
     monkeypatch.setattr(
         RequestsTransport, "send", lambda self, request, **kw: azure.send(request, **kw)
     )
+    # Pollers wait through their client's transport (azure-core LROBasePolling._sleep), and some
+    # azure-ai-ml clients (the registry's model import) build a RequestsTransport of their own.
+    # The double answers Retry-After: 0, which azure-core reads as "no header" and so sleeps the
+    # client's polling_interval, 30 s by default (base_polling._extract_delay: `if delay:`;
+    # azure/ai/ml/_restclient/*/_configuration.py): the double records the wait instead.
+    monkeypatch.setattr(RequestsTransport, "sleep", lambda self, duration: azure.sleep(duration))
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
     for variable in (
         "AZURE_RESOURCE_GROUP",

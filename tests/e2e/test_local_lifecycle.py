@@ -1,7 +1,9 @@
 """The whole lifecycle on the local backend, in a disposable copy of the repository.
 
-The tests run in file order and share one state home: the demo, its artifacts,
-a re-run, a refused challenger, two failed rollouts, and `mlops down`.
+The module runs `mlops demo` once (fixture `demo`) and its tests share that state
+home: the demo's artifacts and endpoints, a re-run, a refused challenger, two
+failed rollouts, and `mlops down`. Each step a test needs beyond the demo is a
+module fixture too, so any one test passes when run alone.
 """
 
 from __future__ import annotations
@@ -41,11 +43,52 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def demo(tmp_path_factory) -> tuple[Path, Path, str]:
+    """(repo, home, what it printed) after one `mlops demo`: dev to prod, both endpoints up."""
     base = tmp_path_factory.mktemp("lifecycle")
     repo, home = copy_repo(base / "repo"), base / "home"
-    yield repo, home
-    run_mlops(repo, home, "down", "--all", check=False)
+    try:
+        yield repo, home, run_mlops(repo, home, "demo").stdout
+    finally:
+        run_mlops(repo, home, "down", "--all", check=False)
+
+
+@pytest.fixture(scope="module")
+def world(demo) -> tuple[Path, Path]:
+    repo, home, _ = demo
+    return repo, home
+
+
+@pytest.fixture(scope="module")
+def rerun(world) -> tuple[str, list[tuple[int, str]]]:
+    """A second `mlops demo` over the first: what it printed, and the processes it replaced."""
+    repo, home = world
+    before = our_pids(home)
+    return run_mlops(repo, home, "demo").stdout, before
+
+
+@pytest.fixture(scope="module")
+def worse_challenger(world) -> str:
+    """Prod's file promoted to :1 with floors so low that only the champion can refuse, and a
+    one-tree forest trained, registered and shared as :2: the NAME:VERSION it returns."""
+    repo, home = world
+    run_mlops(repo, home, "promote", "--env", "prod", "--model", f"{MODEL}:1", "--write")
+    prod = repo / "environments" / "prod.yml"
+    assert "version: 1" in prod.read_text()
+    prod.write_text(re.sub(r"(roc_auc|recall|accuracy): 0\.\d+", r"\1: 0.5", prod.read_text()))
+    dev = repo / "environments" / "dev.yml"
+    dev.write_text(
+        dev.read_text()
+        .replace("n_estimators: 100", "n_estimators: 1")
+        .replace("max_depth: 8", "max_depth: 1")
+    )
+    outputs = home / "github-output"
+    output = {"GITHUB_OUTPUT": str(outputs)}
+    run_mlops(repo, home, "train", "--env", "dev", extra_env=output)
+    job = outputs.read_text().split("job=")[-1].strip()
+    run_mlops(repo, home, "register", "--env", "dev", "--job", job)
+    run_mlops(repo, home, "share", "--env", "dev", "--model", f"{MODEL}:2")
+    return f"{MODEL}:2"
 
 
 def endpoint_state(home: Path, env: str) -> dict:
@@ -88,9 +131,8 @@ def our_pids(home: Path) -> list[tuple[int, str]]:
     return pids
 
 
-def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
-    repo, home = world
-    result = run_mlops(repo, home, "demo")
+def test_demo_runs_dev_to_prod_and_says_where_to_look(demo):
+    repo, home, printed = demo
     for stage in (
         "train (dev)",
         "register (dev)",
@@ -101,9 +143,9 @@ def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
         "deploy (prod",
         "test (prod)",
     ):
-        assert re.search(rf"\[\s*\d+\.\ds\] ✓ {re.escape(stage)}", result.stdout), stage
-    assert re.search(r"prod +endpoint +http://127\.0\.0\.1:\d+/score", result.stdout)
-    assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+        assert re.search(rf"\[\s*\d+\.\ds\] ✓ {re.escape(stage)}", printed), stage
+    assert re.search(r"prod +endpoint +http://127\.0\.0\.1:\d+/score", printed)
+    assert "mlflow ui --backend-store-uri sqlite:///" in printed
     sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
     status, answer = post(scoring(home, "prod"), sample)
     assert status == 200
@@ -111,7 +153,7 @@ def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
     url, headers = scoring(home, "prod")
     assert post((url, {"Content-Type": "application/json"}), sample)[0] == 401
     # the printed curl line, run as a newcomer would: with the key it scores, without it not
-    (curl,) = re.findall(r"try it +(curl .*)", result.stdout)
+    (curl,) = re.findall(r"try it +(curl .*)", printed)
     env = {**os.environ, "MLOPS_ROOT": str(repo), "MLOPS_HOME": str(home)}
     mlops = f"{sys.executable} -m mlops"
     keyed = subprocess.run(
@@ -136,13 +178,14 @@ def test_demo_runs_dev_to_prod_and_says_where_to_look(world):
 
 def test_prod_serves_the_bytes_trained_in_dev_with_full_lineage(world):
     repo, home = world
-    (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
+    # one dev job, or two once the demo ran again: the re-run trains the same bytes
+    trained = sorted(home.glob("dev/jobs/*/outputs/model/model.onnx"))
     served = f"azureml-models/{MODEL}/1/model.onnx"
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'dev' / 'mlflow.db'}")
     registered = Path(client.get_model_version_download_uri(MODEL, "1").removeprefix("file://"))
     shared = home / "registry" / MODEL / "1" / "model" / "model.onnx"
     digests = {
-        "dev job output": sha256(trained),
+        **{f"dev job output {path.parts[-4]}": sha256(path) for path in trained},
         "dev MLflow registry": sha256(registered / "model.onnx"),
         "shared registry": sha256(shared),
         "preprod deployment": sha256(live_folder(home, "preprod") / served),
@@ -193,14 +236,13 @@ def test_every_bad_request_gets_a_4xx_sentence_and_the_endpoint_keeps_serving(wo
     assert post(target, sample)[0] == 200
 
 
-def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world):
+def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world, rerun):
     repo, home = world
-    before = our_pids(home)
-    result = run_mlops(repo, home, "demo")
-    assert f"{MODEL}:1 already holds these bytes" in result.stdout
+    printed, before = rerun
+    assert f"{MODEL}:1 already holds these bytes" in printed
     # the second run gates against what prod serves, not against prod.yml (still empty)
     prod = env_setting("prod", "endpoint.name")
-    assert f"champion: {MODEL}:1, read from prod's live endpoint ({prod}/blue)" in result.stdout
+    assert f"champion: {MODEL}:1, read from prod's live endpoint ({prod}/blue)" in printed
     assert sorted(p.name for p in (home / "registry" / MODEL).iterdir()) == ["1"]
     for env in ("preprod", "prod"):
         state = endpoint_state(home, env)
@@ -297,32 +339,18 @@ def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
     assert (home / "prod" / "monitor" / "drift.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_gate_refuses_a_worse_challenger(world):
+def test_the_gate_refuses_a_worse_challenger(world, worse_challenger):
     repo, home = world
-    run_mlops(repo, home, "promote", "--env", "prod", "--model", f"{MODEL}:1", "--write")
     prod = repo / "environments" / "prod.yml"
-    assert "version: 1" in prod.read_text()
-    # floors low enough that only the comparison with the champion can refuse
-    prod.write_text(re.sub(r"(roc_auc|recall|accuracy): 0\.\d+", r"\1: 0.5", prod.read_text()))
-    dev = repo / "environments" / "dev.yml"
-    dev.write_text(
-        dev.read_text()
-        .replace("n_estimators: 100", "n_estimators: 1")
-        .replace("max_depth: 8", "max_depth: 1")
-    )
-    outputs = home / "github-output"
-    output = {"GITHUB_OUTPUT": str(outputs)}
-    run_mlops(repo, home, "train", "--env", "dev", extra_env=output)
-    job = outputs.read_text().split("job=")[-1].strip()
-    run_mlops(repo, home, "register", "--env", "dev", "--job", job)
-    run_mlops(repo, home, "share", "--env", "dev", "--model", f"{MODEL}:2")
     before = prod.read_text()
-    refused = run_mlops(repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:2", check=False)
+    refused = run_mlops(
+        repo, home, "gate", "--env", "prod", "--model", worse_challenger, check=False
+    )
     assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert f"error: the gate refused {MODEL}:2 for prod" in refused.stderr
+    assert f"error: the gate refused {worse_challenger} for prod" in refused.stderr
     assert "worse than champion" in refused.stdout
     refused = run_mlops(
-        repo, home, "promote", "--env", "prod", "--model", f"{MODEL}:2", check=False
+        repo, home, "promote", "--env", "prod", "--model", worse_challenger, check=False
     )
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert (
@@ -332,7 +360,7 @@ def test_the_gate_refuses_a_worse_challenger(world):
     assert prod.read_text() == before
 
 
-def test_an_unreadable_champion_fails_closed(world):
+def test_an_unreadable_champion_fails_closed(world, worse_challenger):
     """Prod serves version 1; with its registry entry unreadable, even a good challenger is refused."""
     repo, home = world
     entry = home / "registry" / MODEL / "1"
@@ -340,7 +368,7 @@ def test_an_unreadable_champion_fails_closed(world):
     entry.rename(hidden)
     try:
         refused = run_mlops(
-            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:2", check=False
+            repo, home, "gate", "--env", "prod", "--model", worse_challenger, check=False
         )
     finally:
         hidden.rename(entry)
@@ -373,6 +401,8 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     assert sabotage in original, "the sabotage must match score.py, or this test proves nothing"
     score.write_text(original.replace(sabotage, broken))
     before = endpoint_state(home, "preprod")
+    (live,) = before["deployments"]
+    new = "green" if live == "blue" else "blue"  # the rollout's name for the next deployment
     try:
         failed = run_mlops(
             repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1", check=False
@@ -390,10 +420,8 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     assert list(after["deployments"]) == list(before["deployments"])
     run_mlops(repo, home, "test", "--env", "preprod")
     endpoint_dir = home / "preprod" / "endpoints" / env_setting("preprod", "endpoint.name")
-    assert not (endpoint_dir / "deployments" / "blue").exists(), (
-        "the failed deployment is cleaned up"
-    )
-    assert list((endpoint_dir / "logs").glob("blue-*.log")), "its log is kept"
+    assert not (endpoint_dir / "deployments" / new).exists(), "the failed deployment is cleaned up"
+    assert list((endpoint_dir / "logs").glob(f"{new}-*.log")), "its log is kept"
 
 
 def test_down_stops_everything_it_started(world):

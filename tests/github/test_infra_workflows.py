@@ -29,20 +29,25 @@ def virtualenv_of(project_file) -> str:
 
 
 def test_the_setup_action_builds_the_virtualenv_pulumi_and_the_policy_pack_name():
-    runs = [step.get("run", "") for step in setup_steps()]
-    (made,) = [
-        re.search(r"python -m venv --system-site-packages (\S+)$", run)
-        for run in runs
-        if "venv" in run
-    ]
-    built = (ROOT / made.group(1)).resolve()  # composite steps run at the repository root
+    steps = setup_steps()
+    (uv,) = [s for s in steps if s.get("uses", "").startswith("astral-sh/setup-uv@")]
+    # setup-uv's activate-environment makes `venv-path` (default .venv) and puts it on the PATH
+    # (astral-sh/setup-uv action.yml); `uv sync` installs into the project environment,
+    # .venv beside pyproject.toml unless UV_PROJECT_ENVIRONMENT says otherwise (uv docs)
+    assert uv["with"]["activate-environment"] == "true"
+    made = uv["with"].get("venv-path", ".venv")
+    built = (ROOT / made).resolve()  # composite steps run at the repository root
+    assert built == (ROOT / ".venv").resolve()
     assert built == (ROOT / "infra" / virtualenv_of(ROOT / "infra" / "Pulumi.yaml")).resolve()
     policy = ROOT / "infra" / "policy" / "PulumiPolicy.yaml"
     assert built == (policy.parent / virtualenv_of(policy)).resolve()
-    # the venv sees what the step before it installed, with the same interpreter
-    install = next(i for i, run in enumerate(runs) if "pip install" in run)
-    venv = next(i for i, run in enumerate(runs) if "-m venv" in run)
-    assert install < venv and runs[install].startswith("python -m pip install")
+    (install,) = [s["run"] for s in steps if "uv sync" in s.get("run", "")]
+    assert "uv sync --frozen" in install, "CI installs exactly what uv.lock holds"
+    assert steps.index(uv) < [s.get("run", "") for s in steps].index(install)
+    # the uv CI runs is the one `make install` fetches
+    pinned = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert uv["with"]["version"] == pinned.group(1)
+    assert uv["with"]["cache-dependency-glob"] == "uv.lock"
 
 
 def test_infra_jobs_install_the_infra_extra_which_holds_pulumi_and_its_policy_sdk():
@@ -53,7 +58,7 @@ def test_infra_jobs_install_the_infra_extra_which_holds_pulumi_and_its_policy_sd
         for job in load(name)["jobs"].values():
             setups = [s for s in job.get("steps", []) if "setup-mlops" in s.get("uses", "")]
             for step in setups:
-                assert step["with"]["extras"] == "[infra]", name
+                assert step["with"]["extra"] == "infra", name
 
 
 def pulumi_steps():

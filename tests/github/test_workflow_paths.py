@@ -112,12 +112,12 @@ def test_every_mlops_command_in_a_workflow_is_accepted_by_the_parser(where, comm
 def test_every_run_step_is_only_mlops_or_make():
     for where, job, step in all_steps():
         for line in step.get("run", "").strip().splitlines():
-            assert line.startswith(
-                ("mlops ", "make ", "python -m pip install", "python -m venv")
-            ), f"{where}:{job}: {line}"
+            assert line.startswith(("mlops ", "make ", "uv sync --frozen")), (
+                f"{where}:{job}: {line}"
+            )
 
 
-def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_pip():
+def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_uv_lock():
     owners = dict(
         line.split(maxsplit=1)
         for line in repo_path(".github/CODEOWNERS").read_text().splitlines()
@@ -127,7 +127,7 @@ def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_pip(
     import yaml
 
     updates = yaml.safe_load(repo_path(".github/dependabot.yml").read_text())["updates"]
-    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "pip"}
+    assert {u["package-ecosystem"] for u in updates} == {"github-actions", "uv"}
 
 
 def test_drift_found_by_the_daily_monitor_starts_the_release_path():

@@ -12,25 +12,11 @@ SAMPLE = (MODEL_DIR / "sample-request.json").read_bytes()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def loaded(tmp_path_factory):
-    import train
-
-    out = tmp_path_factory.mktemp("score")
+def loaded(trained_model):
+    """score.init() as the inference server calls it, on the session's trained model."""
     patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
-    patch.chdir(out)
-    patch.setenv("AZUREML_MODEL_DIR", str(out / "outputs"))
+    patch.setenv("AZUREML_MODEL_DIR", str(trained_model))
     try:
-        train.main(
-            [
-                "--data",
-                str(MODEL_DIR / "data" / "breast_cancer.csv"),
-                "--output",
-                str(out / "outputs"),
-                "--n-estimators",
-                "10",
-            ]
-        )
         score.init()
     finally:
         patch.undo()

@@ -17,46 +17,28 @@ DATA = MODEL_DIR / "data" / "breast_cancer.csv"
 AGREEMENT_TOLERANCE = 1e-5  # float32 ONNX trees vs float64 averaging in scikit-learn
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("train")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
-    patch.chdir(out)  # the default experiment keeps its artifacts under the working folder
-    try:
-        assert (
-            train.main(
-                ["--data", str(DATA), "--output", str(out / "outputs"), "--n-estimators", "30"]
-            )
-            == 0
-        )
-    finally:
-        patch.undo()
-    return out / "outputs"
-
-
-def test_outputs_hold_model_plot_and_summary(trained):
-    summary = json.loads((trained / "training.json").read_text())
+def test_outputs_hold_model_plot_and_summary(trained_model):
+    summary = json.loads((trained_model / "training.json").read_text())
     assert set(summary["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert all(0 <= v <= 1 for v in summary["metrics"].values())
     assert summary["data_sha256"] == prep.sha256_of(DATA)
-    assert summary["onnx_sha256"] == prep.sha256_of(trained / "model" / "model.onnx")
+    assert summary["onnx_sha256"] == prep.sha256_of(trained_model / "model" / "model.onnx")
     assert summary["params"]["n_estimators"] == 30
-    assert (trained / "model" / "MLmodel").is_file()
-    assert (trained / "roc_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    onnx.checker.check_model(onnx.load(str(trained / "model" / "model.onnx")))
+    assert (trained_model / "model" / "MLmodel").is_file()
+    assert (trained_model / "roc_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    onnx.checker.check_model(onnx.load(str(trained_model / "model" / "model.onnx")))
 
 
-def test_onnx_agrees_with_the_training_time_model_on_held_out_rows(trained):
-    summary = json.loads((trained / "training.json").read_text())
+def test_onnx_agrees_with_the_training_time_model_on_held_out_rows(trained_model):
+    summary = json.loads((trained_model / "training.json").read_text())
     _, held_out = prep.split(
         prep.load(DATA), summary["params"]["test_fraction"], summary["params"]["seed"]
     )
     frame = held_out[list(FEATURES)].astype(np.float32)
-    sklearn_model = mlflow.sklearn.load_model(str(trained / "model"))
+    sklearn_model = mlflow.sklearn.load_model(str(trained_model / "model"))
     expected = sklearn_model.predict_proba(frame)[:, 1]
     served = score.predict(
-        score.load_session(trained / "model" / "model.onnx"), frame.values.tolist()
+        score.load_session(trained_model / "model" / "model.onnx"), frame.values.tolist()
     )
     assert np.max(np.abs(np.array(served["probabilities"]) - expected)) <= AGREEMENT_TOLERANCE
     assert served["predictions"] == sklearn_model.predict(frame).tolist()
@@ -64,13 +46,13 @@ def test_onnx_agrees_with_the_training_time_model_on_held_out_rows(trained):
     assert set(held_out[TARGET]) == {0, 1}
 
 
-def test_the_served_artifact_loads_without_pickle(trained, monkeypatch):
+def test_the_served_artifact_loads_without_pickle(trained_model, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("pickle was used to load the served model")
 
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, refuse)
-    monkeypatch.setenv("AZUREML_MODEL_DIR", str(trained))
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(trained_model))
     score.init()
     answer = score.predict(score._session, [[1.0] * len(FEATURES)])
     assert answer["predictions"][0] in (0, 1)
@@ -90,17 +72,17 @@ def test_bad_hyperparameters_are_refused(flag, value, message, capsys, tmp_path)
     assert message in capsys.readouterr().err
 
 
-def test_the_mlflow_model_carries_the_named_input_contract(trained):
+def test_the_mlflow_model_carries_the_named_input_contract(trained_model):
     """Any MLflow client scores the CSV as read like the endpoint does, or refuses the frame."""
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
-    model = mlflow.pyfunc.load_model(str(trained / "model"))
+    model = mlflow.pyfunc.load_model(str(trained_model / "model"))
     assert model.metadata.get_input_schema().input_names() == list(FEATURES)
-    assert (trained / "model" / "input_example.json").is_file()
+    assert (trained_model / "model" / "input_example.json").is_file()
 
     frame = pd.read_csv(DATA)[list(FEATURES)]  # float64, named columns: as a client reads it
-    served = score.predict(score.load_session(trained / "model" / "model.onnx"), frame.values)
+    served = score.predict(score.load_session(trained_model / "model" / "model.onnx"), frame.values)
     labels = model.predict(frame).tolist()
     assert labels == served["predictions"]
     assert sum(labels) == sum(served["predictions"]) > 150  # most of 212 malignant rows
