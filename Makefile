@@ -10,7 +10,7 @@ UV_VERSION := 0.13.9
 UV ?= $(shell uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)\( .*\)\?' && command -v uv || echo $(TOOLS)/uv/bin/uv)
 
 .DEFAULT_GOAL := help
-.PHONY: help install init demo test test-fast lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
+.PHONY: help install lock init demo test test-fast lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 install: $(STAMP) ## Create .venv and install the project with its test tools, from uv.lock
 
+lock: | $(UV) ## Resolve uv.lock again after a dependency in pyproject.toml changed (needs the index)
+	$(UV) lock
+
 init: $(STAMP) ## Make a fork your own project: asks the answers, renders every dependent file
 	$(BIN)/mlops init
 
@@ -35,6 +38,7 @@ demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, preprod,
 
 test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
 	$(BIN)/mlops init --check
+	$(UV) lock --check --offline  # uv.lock still holds what pyproject.toml asks for
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## The unit tests only: no servers, one small cached training run (seconds)

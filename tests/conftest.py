@@ -5,23 +5,44 @@ from pathlib import Path
 import pytest
 from helpers import MODEL_DIR, ROOT, copy_repo
 
-# Folders whose tests start servers or train: the rest is `unit` (make test-fast). A module
-# may mark itself (pytestmark = pytest.mark.e2e) wherever it lives.
-SLOW_FOLDERS = {"e2e": "e2e", "fork": "e2e", "azure": "azure"}
-SLOW_MODULES = {
+# Tiers by folder, then by module where one differs from its folder; everything else is `unit`
+# (make test-fast). A test or module may mark itself (pytest.mark.e2e) wherever it lives.
+TIER_OF_FOLDER = {"e2e": "e2e", "fork": "e2e", "azure": "azure", "infra": "pulumi"}
+TIER_OF_MODULE = {
     "tests/github/test_rehearsal.py": "e2e",  # runs the workflows' verbs on the local backend
     "tests/infra/test_fork_projects.py": "e2e",  # renders forks, plans each stack, runs pytest
+    "tests/infra/test_policy.py": "unit",  # calls the policy pack's validators, no program
 }
-SLOW_MARKERS = set(SLOW_FOLDERS.values()) | set(SLOW_MODULES.values())
+TIERS = ("unit", "e2e", "azure", "pulumi")
+
+
+def tier_of(path: Path) -> str:
+    """The tier of a test file or folder under tests/ (unit unless listed above)."""
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT / "tests") else ()
+    folder = parts[1] if len(parts) > 2 or (len(parts) == 2 and path.is_dir()) else ""
+    return TIER_OF_MODULE.get("/".join(parts)) or TIER_OF_FOLDER.get(folder, "unit")
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    """With `-m unit` (make test-fast), files and folders of other tiers are not even imported:
+    importing the Azure SDK, MLflow's servers and Pulumi's providers is most of their cost."""
+    if config.getoption("markexpr") != "unit" or collection_path.name == "conftest.py":
+        return None
+    if collection_path.is_dir():
+        tier = tier_of(collection_path)
+        mixed = any(
+            module.startswith(f"tests/{collection_path.name}/") for module in TIER_OF_MODULE
+        )
+        return True if tier != "unit" and not mixed else None
+    if collection_path.name.startswith("test_") and collection_path.suffix == ".py":
+        return True if tier_of(collection_path) != "unit" else None
+    return None
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if any(item.get_closest_marker(name) for name in SLOW_MARKERS):
-            continue
-        path = Path(item.path).relative_to(ROOT)
-        tier = SLOW_MODULES.get(path.as_posix()) or SLOW_FOLDERS.get(path.parts[1], "unit")
-        item.add_marker(tier)
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(tier_of(Path(item.path)))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@
 import re
 import sys
 
+import pytest
 import yaml
 from helpers import ROOT
 from workflows import ACTIONS, load
@@ -88,6 +89,7 @@ def test_infra_workflows_reference_no_stored_secret():
         assert "PULUMI_CONFIG_PASSPHRASE" not in text, name
 
 
+@pytest.mark.pulumi  # runs the shared stack's program
 def test_every_variable_the_infra_workflows_read_is_published_by_a_stack():
     published = set()
     for stack in ("shared", "dev", "preprod", "prod"):

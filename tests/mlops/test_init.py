@@ -50,6 +50,7 @@ def test_the_template_itself_agrees_with_its_answers():
     assert "every dependent file agrees with project.yml" in result.stdout
 
 
+@pytest.mark.e2e  # plans every stack and runs the demo in the rendered fork
 def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp_path):
     result = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
     assert "Steps left that need a person" in result.stdout
