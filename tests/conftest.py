@@ -41,8 +41,10 @@ def pytest_ignore_collect(collection_path: Path, config):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if not any(item.get_closest_marker(tier) for tier in TIERS):
-            item.add_marker(tier_of(Path(item.path)))
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        # tests/infra/conftest.py's `stacks` runs every stack's program, wherever it is used
+        item.add_marker("pulumi" if "stacks" in item.fixturenames else tier_of(Path(item.path)))
 
 
 @pytest.fixture
