@@ -20,7 +20,7 @@ $(TOOLS)/uv/bin/uv:
 	$(TOOLS)/uv/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 
 # --frozen: install exactly what uv.lock holds, and fail rather than re-resolve if pyproject.toml
-# moved on without it (`uv lock` updates the lock).
+# moved on without it (`make lock` updates the lock).
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra dev --python $(PYTHON)
 	touch $(STAMP)
