@@ -15,18 +15,8 @@ DATA = MODEL_DIR / "data" / "breast_cancer.csv"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    import train
-
-    out = tmp_path_factory.mktemp("batch-model")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
-    patch.chdir(out)
-    try:
-        train.main(["--data", str(DATA), "--output", str(out / "outputs"), "--n-estimators", "10"])
-    finally:
-        patch.undo()
-    return out / "outputs"
+def model_dir(trained_model):
+    return trained_model  # the session's one training run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
