@@ -20,9 +20,11 @@ $(TOOLS)/uv/bin/uv:
 	$(TOOLS)/uv/bin/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)'
 
 # --frozen: install exactly what uv.lock holds, and fail rather than re-resolve if pyproject.toml
-# moved on without it (`make lock` updates the lock).
+# moved on without it (`make lock` updates the lock). --compile-bytecode: uv, unlike pip, leaves
+# .py files uncompiled, and every server and `mlops` process would compile numpy, pandas and
+# mlflow again on import (where PYTHONDONTWRITEBYTECODE is set, on every start).
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its test tools, from uv.lock
