@@ -87,14 +87,21 @@ def register(ctx: Context, env: str, job_id: str) -> ModelVersion:
     cfg = ctx.config(env)
     backend = ctx.backend(env)
     job = backend.get_job(job_id)
-    model, created = backend.register_model(job, cfg.model_name, lineage.model_tags(job))
-    if created:
-        ctx.say(f"registered {model.ref} from run {job.run_id}")
-    else:
+    # One artifact, one version: a job that made the same model.onnx again reuses its version.
+    same = [
+        found
+        for found in backend.list_model_versions(cfg.model_name)
+        if found.artifact_sha256 == job.artifact_sha256
+    ]
+    if same:
+        model = min(same, key=lambda found: found.version)
         ctx.say(
             f"{model.ref} already holds these bytes "
             f"(sha256 {model.artifact_sha256[:12]}…): not registered again"
         )
+    else:
+        model = backend.create_model_version(job, cfg.model_name, lineage.model_tags(job))
+        ctx.say(f"registered {model.ref} from run {job.run_id}")
     set_outputs(model=model.ref)
     return model
 
@@ -105,8 +112,17 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     source = backend.get_registered_model(name, version)
     if source is None:
         raise MlopsError(f"{name}:{version} is not registered in {env}")
-    shared, created = backend.share_model(source)
-    verb = "shared" if created else "already in the registry:"
+    # A shared NAME:VERSION is never overwritten: other environments may serve it.
+    shared = backend.get_shared_model(name, version)
+    if shared is None:
+        shared, verb = backend.share_model(source), "shared"
+    elif shared.artifact_sha256 != source.artifact_sha256:
+        raise MlopsError(
+            f"the registry already holds {shared.ref} with other bytes "
+            f"(sha256 {shared.artifact_sha256[:12]}…); refusing to overwrite it"
+        )
+    else:
+        verb = "already in the registry:"
     ctx.say(f"{verb} {shared.ref} (sha256 {shared.artifact_sha256[:12]}…)")
     set_outputs(model=shared.ref)
     return shared

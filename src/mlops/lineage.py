@@ -56,6 +56,27 @@ def model_tags(job: Job) -> dict[str, str]:
     return tags
 
 
+def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
+    """A training job as its MLflow run's tags record it: train.py sets them, and on Azure ML a
+    job's tags are its run's tags, so both backends read a job's lineage the same way."""
+    missing = [tag for tag in (TAG_DATA, TAG_ARTIFACT) if tag not in tags]
+    if missing:
+        raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
+    return Job(
+        id=job_id,
+        run_id=run_id,
+        metrics={k: float(v) for k, v in _prefixed(tags, METRIC_PREFIX).items()},
+        params=_prefixed(tags, PARAM_PREFIX),
+        data_sha256=tags[TAG_DATA],
+        artifact_sha256=tags[TAG_ARTIFACT],
+        git_commit=tags.get(TAG_GIT, UNCOMMITTED),
+    )
+
+
+def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
+    return {key[len(prefix) :]: value for key, value in tags.items() if key.startswith(prefix)}
+
+
 def git_commit(root: Path, paths: tuple[str, ...] = (MODEL_CODE.as_posix(), "environments")) -> str:
     """HEAD's sha, with '+uncommitted' if the code or settings that shape the model differ from it.
 

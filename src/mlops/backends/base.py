@@ -1,8 +1,9 @@
 """The backend seam: what the lifecycle needs from a place that trains and serves models.
 
 Spoken in Azure ML's terms (job, model, registry, endpoint, deployment, traffic)
-so the azure backend maps onto it one to one. Everything above it (gate,
-rollout, promotion, the command line) is written once.
+so the azure backend maps onto it one to one. Backends offer primitive
+operations only; every rule (reuse a version holding the same bytes, never
+overwrite a shared version, the gate, rollout, promotion) is written once above.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class Job:
+    """A completed training job, as its MLflow run's tags record it (lineage.job_from_run_tags)."""
+
     id: str
-    status: str  # Completed | Failed
     run_id: str
     metrics: dict[str, float]
     params: dict[str, object]
@@ -135,18 +137,18 @@ class Backend(Protocol):
     # training and models (the environment's workspace)
     def run_training_job(self, spec: TrainingSpec) -> Job: ...
     def get_job(self, job_id: str) -> Job: ...
-    def register_model(
-        self, job: Job, name: str, tags: dict[str, str]
-    ) -> tuple[ModelVersion, bool]:
-        """Register the job's model, or return the version already holding the same bytes.
-
-        The boolean says whether a new version was created."""
+    def list_model_versions(self, name: str) -> list[ModelVersion]: ...
+    def create_model_version(self, job: Job, name: str, tags: dict[str, str]) -> ModelVersion:
+        """Register the job's model output as the next version of `name`."""
         ...
 
     def get_registered_model(self, name: str, version: int) -> ModelVersion | None: ...
 
     # the registry shared by all environments
-    def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]: ...
+    def share_model(self, model: ModelVersion) -> ModelVersion:
+        """Copy a registered version into the registry, same name and version (not there yet)."""
+        ...
+
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None: ...
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         """The shared version's model.onnx, copied under `folder`, its sha256 checked."""

@@ -22,10 +22,7 @@ from mlops import lineage
 from mlops.backends.azure.batch import AzureBatch
 from mlops.backends.azure.connection import AzureSettings, check_credential, credential
 from mlops.backends.base import (
-    METRIC_PREFIX,
-    PARAM_PREFIX,
     TAG_ARTIFACT,
-    TAG_DATA,
     TAG_GIT,
     Deployment,
     DeploymentFailed,
@@ -181,32 +178,18 @@ class AzureBackend(AzureBatch):
             raise MlopsError(
                 f"job {job_id} is {_status(job)}; only completed jobs can be registered"
             )
-        tags = dict(job.tags or {})
-        missing = [t for t in (TAG_DATA, TAG_ARTIFACT) if t not in tags]
-        if missing:
-            raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
-        return Job(
-            id=job.name,
-            status=_status(job),
-            run_id=job.name,  # an Azure ML job is its MLflow run
-            metrics={k: float(v) for k, v in _prefixed(tags, METRIC_PREFIX).items()},
-            params=_prefixed(tags, PARAM_PREFIX),
-            data_sha256=tags[TAG_DATA],
-            artifact_sha256=tags[TAG_ARTIFACT],
-            git_commit=tags.get(TAG_GIT, lineage.UNCOMMITTED),
-        )
+        # an Azure ML job is its MLflow run: the run's tags are the job's tags
+        return lineage.job_from_run_tags(job.name, job.name, dict(job.tags or {}))
 
     # ---- models ---------------------------------------------------------------------
 
-    def register_model(
-        self, job: Job, name: str, tags: dict[str, str]
-    ) -> tuple[ModelVersion, bool]:
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        return [_model_version(found) for found in self.ml.models.list(name=name)]
+
+    def create_model_version(self, job: Job, name: str, tags: dict[str, str]) -> ModelVersion:
         from azure.ai.ml.constants import AssetTypes
         from azure.ai.ml.entities import Model
 
-        for existing in self.ml.models.list(name=name):
-            if (existing.tags or {}).get(TAG_ARTIFACT) == job.artifact_sha256:
-                return _model_version(existing), False
         created = self.ml.models.create_or_update(
             Model(
                 name=name,
@@ -216,20 +199,12 @@ class AzureBackend(AzureBatch):
                 description=f"trained by job {job.id}",
             )
         )
-        return _model_version(created), True
+        return _model_version(created)
 
     def get_registered_model(self, name: str, version: int) -> ModelVersion | None:
         return _get_model(self.ml, name, version)
 
-    def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]:
-        existing = self.get_shared_model(model.name, model.version)
-        if existing:
-            if existing.artifact_sha256 != model.artifact_sha256:
-                raise MlopsError(
-                    f"registry {self.settings.registry} already holds {model.ref} with other "
-                    "bytes; refusing to overwrite it"
-                )
-            return existing, False
+    def share_model(self, model: ModelVersion) -> ModelVersion:
         self.ml.models.share(
             name=model.name,
             version=str(model.version),
@@ -240,7 +215,7 @@ class AzureBackend(AzureBatch):
         shared = self.get_shared_model(model.name, model.version)
         if shared is None:
             raise MlopsError(f"sharing {model.ref} to {self.settings.registry} did not create it")
-        return shared, True
+        return shared
 
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         return _get_model(self.registry, name, version)
@@ -479,10 +454,6 @@ def _collected_inputs(line: bytes) -> Iterator[dict[str, float]]:
 def _status(job) -> str:
     """The job's status as Azure spells it (the SDK hands back an enum whose str() is its name)."""
     return str(getattr(job.status, "value", job.status))
-
-
-def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
-    return {key[len(prefix) :]: value for key, value in tags.items() if key.startswith(prefix)}
 
 
 def _served_model(deployment) -> tuple[str, str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from mlops import lineage
 from mlops.backends.base import (
     TAG_ARTIFACT,
+    TAG_GIT,
     Deployment,
     DeploymentFailed,
     Endpoint,
@@ -77,8 +78,11 @@ class LocalBackend(LocalBatch):
         return client.create_experiment(name, artifact_location=(self.dir / "artifacts").as_uri())
 
     def run_training_job(self, spec: TrainingSpec) -> Job:
+        """train.py in a subprocess, logging into a run made for the job beforehand, as Azure ML
+        makes a job's run (MLFLOW_RUN_ID) with the tags the job was submitted with."""
         client = self._mlflow()
         experiment_id = self._experiment_id(client, spec.experiment)
+        run_id = client.create_run(experiment_id, tags={TAG_GIT: spec.git_commit}).info.run_id
         job_id = f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         job_dir = self.dir / "jobs" / job_id
         outputs = job_dir / "outputs"
@@ -96,6 +100,7 @@ class LocalBackend(LocalBatch):
             **os.environ,
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "MLFLOW_EXPERIMENT_ID": experiment_id,
+            "MLFLOW_RUN_ID": run_id,
             "PYTHONUNBUFFERED": "1",
         }
         log_path = job_dir / "job.log"
@@ -103,50 +108,41 @@ class LocalBackend(LocalBatch):
             code = subprocess.call(
                 command, cwd=spec.code_dir, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        summary = read_json(outputs / "training.json")
-        if code != 0 or summary is None:
-            write_json(job_dir / "job.json", {"id": job_id, "status": "Failed"})
+        status = "Completed" if code == 0 else "Failed"
+        write_json(job_dir / "job.json", {"id": job_id, "run_id": run_id, "status": status})
+        if code != 0:
+            client.set_terminated(run_id, "FAILED")
             raise MlopsError(
                 f"training job {job_id} failed (exit {code}); its log is {log_path}:\n"
                 + processes.tail(log_path, 15)
             )
-        job = Job(
-            id=job_id,
-            status="Completed",
-            run_id=summary["run_id"],
-            metrics=summary["metrics"],
-            params=summary["params"],
-            data_sha256=summary["data_sha256"],
-            artifact_sha256=summary["onnx_sha256"],
-            git_commit=spec.git_commit,
-        )
-        write_json(job_dir / "job.json", job.__dict__)
-        return job
+        return self.get_job(job_id)
 
     def get_job(self, job_id: str) -> Job:
         data = read_json(self.dir / "jobs" / job_id / "job.json")
         if data is None:
             raise MlopsError(f"no job {job_id!r} in {self.env}")
-        if data.get("status") != "Completed":
+        if data.get("status") != "Completed" or not data.get("run_id"):
             raise MlopsError(f"job {job_id} did not complete; it cannot be registered")
-        return Job(**data)
+        tags = self._mlflow().get_run(data["run_id"]).data.tags
+        return lineage.job_from_run_tags(job_id, data["run_id"], tags)
 
-    def register_model(
-        self, job: Job, name: str, tags: dict[str, str]
-    ) -> tuple[ModelVersion, bool]:
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        client = self._mlflow()
+        found = client.search_model_versions(f"name='{name}'")
+        return [self._model_version(client, version) for version in found]
+
+    def create_model_version(self, job: Job, name: str, tags: dict[str, str]) -> ModelVersion:
         from mlflow.exceptions import MlflowException
 
         client = self._mlflow()
         with contextlib.suppress(MlflowException):  # already exists
             client.create_registered_model(name)
-        for existing in client.search_model_versions(f"name='{name}'"):
-            if existing.tags.get(TAG_ARTIFACT) == job.artifact_sha256:
-                return self._model_version(client, existing), False
         run = client.get_run(job.run_id)
         created = client.create_model_version(
             name, f"{run.info.artifact_uri}/model", run_id=job.run_id, tags=tags
         )
-        return self._model_version(client, created), True
+        return self._model_version(client, created)
 
     def get_registered_model(self, name: str, version: int) -> ModelVersion | None:
         from mlflow.exceptions import MlflowException
@@ -163,21 +159,13 @@ class LocalBackend(LocalBatch):
             name=version.name,
             version=int(version.version),
             tags=dict(version.tags),
-            artifact_sha256=version.tags[TAG_ARTIFACT],
+            artifact_sha256=version.tags.get(TAG_ARTIFACT, ""),
             location=location.removeprefix("file://"),
         )
 
     # ---- the shared registry -------------------------------------------------------
 
-    def share_model(self, model: ModelVersion) -> tuple[ModelVersion, bool]:
-        existing = self.get_shared_model(model.name, model.version)
-        if existing:
-            if existing.artifact_sha256 != model.artifact_sha256:
-                raise MlopsError(
-                    f"the registry already holds {model.ref} with other bytes "
-                    f"(sha256 {existing.artifact_sha256[:12]}…); refusing to overwrite it"
-                )
-            return existing, False
+    def share_model(self, model: ModelVersion) -> ModelVersion:
         source = Path(model.location)
         if lineage.sha256_of(source / ONNX_FILE) != model.artifact_sha256:
             raise MlopsError(
@@ -189,7 +177,7 @@ class LocalBackend(LocalBatch):
         shutil.copytree(source, staging / "model")
         write_json(staging / "meta.json", {**_as_meta(model), "shared_from": self.env})
         staging.rename(target)  # the version appears whole or not at all
-        return self.get_shared_model(model.name, model.version), True
+        return self.get_shared_model(model.name, model.version)
 
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         folder = self.registry / name
