@@ -19,6 +19,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from mlops_infra.settings import ENVIRONMENTS
+
 # Built-in role definition ids (the same in every tenant).
 ROLES = {
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
@@ -71,7 +73,6 @@ STORAGE = "storage"
 CONTAINER_REGISTRY = "container-registry"
 MODEL_REGISTRY = "model-registry"
 COMPUTE_IDENTITY = "compute-identity"  # the training cluster's identity, as a resource
-SCOPES = (WORKSPACE, RESOURCE_GROUP, STORAGE, CONTAINER_REGISTRY, MODEL_REGISTRY, COMPUTE_IDENTITY)
 # Scopes outside an environment's resource group: the shared stack (a platform administrator)
 # makes these grants, because no environment's infrastructure identity may write there.
 SHARED_SCOPES = (MODEL_REGISTRY, COMPUTE_IDENTITY)
@@ -107,7 +108,7 @@ class Identity:
 
     suffix: str  # id-<project>-<env>-<suffix>
     door: str | None
-    envs: tuple[str, ...] = ("dev", "preprod", "prod")
+    envs: tuple[str, ...] = ENVIRONMENTS
 
     def door_in(self, env: str) -> str | None:
         return self.door.format(env=env) if self.door else None
@@ -126,7 +127,7 @@ def identities_in(env: str) -> dict[str, Identity]:
 
 
 def _same_everywhere(*grants: Grant) -> dict[str, list[Grant]]:
-    return {env: list(grants) for env in ("dev", "preprod", "prod")}
+    return {env: list(grants) for env in ENVIRONMENTS}
 
 
 MATRIX: dict[str, dict[str, list[Grant]]] = {
@@ -216,7 +217,7 @@ def delegable_roles(env: str) -> list[str]:
 
 def as_table() -> str:
     """The matrix as a markdown table, for the plan and the README."""
-    envs = ("dev", "preprod", "prod")
+    envs = ENVIRONMENTS
     lines = ["| persona | " + " | ".join(envs) + " |", "| --- | --- | --- | --- |"]
     for persona, by_env in MATRIX.items():
         cells = [

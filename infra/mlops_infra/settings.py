@@ -15,13 +15,14 @@ from pathlib import Path
 
 import yaml
 
+from mlops.config import ENVIRONMENTS  # one list of environments, the lifecycle's
+
 try:
     from pulumi import RunError as _Stop
 except ImportError:  # `mlops init` uses the rules without Pulumi installed
     _Stop = Exception
 
 INFRA = Path(__file__).resolve().parents[1]
-ENVIRONMENTS = ("dev", "preprod", "prod")
 SHARED = "shared"
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -33,7 +33,7 @@ from mlops.paths import MODEL_CODE
 from mlops.profile import HEADROOM, Profile, profile
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
-from mlops.smoke import load_sample, smoke_test
+from mlops.smoke import SmokeResult, load_sample, smoke_test
 from mlops.state import write_json
 from mlops.window import since
 
@@ -215,7 +215,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
     return result
 
 
-def test(ctx: Context, env: str, model_ref: str | None = None) -> None:
+def test(ctx: Context, env: str, model_ref: str | None = None) -> SmokeResult:
     """Smoke-test the endpoint; with model_ref, first check that it is what takes all traffic."""
     expected = ":".join(map(str, parse_model_ref(model_ref))) if model_ref is not None else None
     cfg, backend, endpoint = _live_endpoint(ctx, env)
@@ -233,6 +233,7 @@ def test(ctx: Context, env: str, model_ref: str | None = None) -> None:
     ctx.say(
         f"serving {live.model} from deployment {live.name!r} (sha256 {live.artifact_sha256[:12]}…)"
     )
+    return result
 
 
 def endpoint_key(ctx: Context, env: str) -> str:

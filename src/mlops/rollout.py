@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlops.backends.base import Backend, DeploymentFailed, Endpoint, ModelVersion
+from mlops.backends.base import Backend, DeploymentFailed, Endpoint, ModelVersion, Response
 from mlops.errors import RolloutFailed
 from mlops.smoke import smoke_test
 
@@ -28,10 +28,8 @@ COLOURS = ("blue", "green")
 
 @dataclass(frozen=True)
 class RolloutResult:
-    endpoint: Endpoint
-    deployment: str
-    retired: list[str]
-    smoke_detail: str
+    endpoint: Endpoint  # as read after the old deployments were retired
+    deployment: str  # the one now taking all traffic
 
 
 def next_colour(endpoint: Endpoint) -> str:
@@ -74,10 +72,10 @@ def rollout(
     traffic = {name: 0 for name in before.traffic}
     traffic[new] = 100
     after = backend.set_traffic(endpoint_name, traffic)
-    check = smoke_test(lambda body: backend.invoke(endpoint_name, body), sample)
-    if not check.ok:
+    problem = _check_through_endpoint(backend, endpoint_name, new, sample)
+    if problem:
         backend.set_traffic(endpoint_name, before.traffic)
-        raise _abandon(backend, endpoint_name, new, f"failed behind the endpoint: {check.detail}")
+        raise _abandon(backend, endpoint_name, new, problem)
     say(f"endpoint {endpoint_name} now sends 100% of traffic to {new!r}")
 
     retired = [name for name in after.deployments if name != new]
@@ -85,7 +83,26 @@ def rollout(
         after = _retire(backend, after, name)
     if retired:
         say(f"retired {', '.join(repr(n) for n in retired)}")
-    return RolloutResult(backend.get_endpoint(endpoint_name), new, retired, smoke.detail)
+    return RolloutResult(backend.get_endpoint(endpoint_name), new)
+
+
+def _check_through_endpoint(backend: Backend, endpoint: str, new: str, sample: bytes) -> str:
+    """Requests sent to the endpoint (no deployment named) must pass the smoke test and be
+    answered by the new deployment; a problem is returned as a phrase, none as ""."""
+    answered: list[str | None] = []
+
+    def invoke(body: bytes) -> Response:
+        reply = backend.invoke(endpoint, body)
+        answered.append(reply.deployment)
+        return reply
+
+    check = smoke_test(invoke, sample)
+    if not check.ok:
+        return f"failed behind the endpoint: {check.detail}"
+    others = sorted({str(name) for name in answered if name != new})
+    if others:
+        return f"is not what the endpoint answers with (answered by {', '.join(others)})"
+    return ""
 
 
 def _soak(

@@ -1,12 +1,9 @@
 """Data preparation: load the raw table, check it against the contract, split it.
 
-Runs on its own as the first step of a pipeline job:
-    python prep.py --data data/breast_cancer.csv --output prepared/
-"""
+train.py and evaluate.py call it, so training and the gate's exam split alike."""
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from pathlib import Path
 
@@ -53,22 +50,3 @@ def split(
         frame, test_size=test_fraction, random_state=seed, stratify=frame[TARGET]
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="raw CSV file")
-    parser.add_argument("--output", required=True, help="folder for train.csv and test.csv")
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args(argv)
-    train, test = split(load(args.data), args.test_fraction, args.seed)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    train.to_csv(out / "train.csv", index=False)
-    test.to_csv(out / "test.csv", index=False)
-    print(f"prepared {len(train)} training and {len(test)} test rows in {out}")
-
-
-if __name__ == "__main__":
-    main()

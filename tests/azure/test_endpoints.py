@@ -98,6 +98,19 @@ def test_a_failed_smoke_test_rolls_back_and_prints_the_logs(ctx, fake, shared):
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 
 
+def test_a_switch_the_endpoint_does_not_honour_rolls_back(ctx, fake, shared, monkeypatch):
+    """After the switch, answers through the endpoint must come from the new deployment."""
+    lifecycle.deploy(ctx, "preprod", shared.ref)
+    monkeypatch.setattr(fake, "_route", lambda traffic: "blue")  # routing stuck on the old one
+    with pytest.raises(RolloutFailed) as failure:
+        lifecycle.deploy(ctx, "preprod", shared.ref)
+    assert "deployment 'green' is not what the endpoint answers with (answered by blue)" in str(
+        failure.value
+    )
+    endpoint = ctx.backend("preprod").get_endpoint(PREPROD)
+    assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
+
+
 def test_status_and_down_on_azure(ctx, fake, shared):
     lifecycle.deploy(ctx, "preprod", shared.ref)
     report = lifecycle.status(ctx, ["preprod"])
