@@ -96,17 +96,17 @@ def test_the_mlflow_model_carries_the_named_input_contract(trained_model):
         model.predict(frame.to_numpy()[:, ::-1])  # an unnamed matrix cannot say its order
 
 
-def test_the_run_records_the_lineage_the_seam_reads(trained):
+def test_the_run_records_the_lineage_the_seam_reads(trained_model):
     """Both backends build a job from its MLflow run's tags (on Azure ML a job's tags are its
     run's tags), so the names train.py logs must be the seam's constants."""
     from mlops.backends.base import METRIC_PREFIX, PARAM_PREFIX, TAG_ARTIFACT, TAG_DATA
     from mlops.lineage import job_from_run_tags
 
-    client = mlflow.MlflowClient(f"sqlite:///{trained.parent / 'mlflow.db'}")
+    client = mlflow.MlflowClient(f"sqlite:///{trained_model.parent / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("Default").experiment_id])
     tags = run.data.tags
     assert tags[TAG_DATA] == prep.sha256_of(DATA)
-    assert tags[TAG_ARTIFACT] == prep.sha256_of(trained / "model" / "model.onnx")
+    assert tags[TAG_ARTIFACT] == prep.sha256_of(trained_model / "model" / "model.onnx")
     assert {k for k in tags if k.startswith(METRIC_PREFIX)} == {
         METRIC_PREFIX + k for k in run.data.metrics
     }
