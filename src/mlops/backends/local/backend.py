@@ -67,6 +67,11 @@ class LocalBackend(LocalBatch):
         uri = self.tracking_uri
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
+    def _has_store(self) -> bool:
+        # a lookup in an environment that never trained has nothing to find, and creating the
+        # store (seconds of schema migrations) only to search it empty would leave state behind
+        return (self.dir / "mlflow.db").is_file()
+
     @property
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.dir / 'mlflow.db'}"
@@ -128,6 +133,8 @@ class LocalBackend(LocalBatch):
         return lineage.job_from_run_tags(job_id, data["run_id"], tags)
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
+        if not self._has_store():
+            return []
         client = self._mlflow()
         found = client.search_model_versions(f"name='{name}'")
         return [self._model_version(client, version) for version in found]
@@ -147,6 +154,8 @@ class LocalBackend(LocalBatch):
     def get_registered_model(self, name: str, version: int) -> ModelVersion | None:
         from mlflow.exceptions import MlflowException
 
+        if not self._has_store():
+            return None
         client = self._mlflow()
         try:
             return self._model_version(client, client.get_model_version(name, str(version)))
