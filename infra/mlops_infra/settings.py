@@ -7,6 +7,7 @@ with the same ones."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable
@@ -247,7 +248,12 @@ def _refuse_unknown_keys(stack: str, infra: Path) -> None:
         for key in _stack_config(infra / name):
             namespace, _, short = str(key).partition(":")
             if namespace == "mlops" and short not in KEYS:
+                close = difflib.get_close_matches(short, KEYS, n=1)
+                hint = (
+                    f"did you mean mlops:{close[0]}?"
+                    if close
+                    else f"known: {', '.join('mlops:' + k for k in KEYS)}"
+                )
                 raise SettingsError(
-                    f"{key} in infra/{name} is not a setting this program reads; "
-                    f"known: {', '.join('mlops:' + k for k in KEYS)}"
+                    f"{key} in infra/{name} is not a setting this program reads; {hint}"
                 )

@@ -1,28 +1,40 @@
 """Settings of one deployment environment, read from environments/<env>.yml.
 
-Every refusal names the file, the field and the value, in one sentence.
+The file's shape is declared once, as pydantic models: an unknown key, a value
+of the wrong type or out of bounds is refused in one sentence naming the file,
+the field and the value, never a traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops import window as window_module
 from mlops.errors import ConfigError, MlopsError
 
 ENVIRONMENTS = ("dev", "preprod", "prod")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+DEFAULT_WINDOW = "7d"  # how far back `mlops monitor` looks unless --since says otherwise
+AT_LEAST, AT_MOST = "at_least", "at_most"  # a gated metric's bound says which way is better
 
 
 @dataclass(frozen=True)
 class Gate:
     thresholds: dict[str, float]
     tolerance: float
+    # Metrics whose smaller values are better (errors such as rmse); the others: higher is better.
+    lower_is_better: frozenset[str] = frozenset()
+
+    def higher_is_better(self, metric: str) -> bool:
+        return metric not in self.lower_is_better
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class Monitor:
     psi: float
     ks: float
     min_rows: int
-    window: str = "7d"  # how far back `mlops monitor` looks unless --since says otherwise
+    window: str = DEFAULT_WINDOW
 
 
 @dataclass(frozen=True)
@@ -62,33 +74,108 @@ class EnvConfig:
         return self.monitor
 
 
-class _Reader:
-    """Typed access to a YAML mapping that reports file and dotted field on error."""
+# The file's schema. Strict: YAML already gives typed values, so "20" is not 20 and true is not 1.
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    def __init__(self, path: Path, data: dict):
-        self.path, self.data = path, data
-
-    def fail(self, field_name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path.as_posix()}: field `{field_name}` {problem}")
-
-    def get(self, dotted: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
-        node: Any = self.data
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                if required:
-                    raise self.fail(dotted, "is missing")
-                return None
-            node = node[part]
-        if node is None and not required:
-            return None
-        if not isinstance(node, kind) or isinstance(node, bool) and bool not in _as_tuple(kind):
-            names = " or ".join(k.__name__ for k in _as_tuple(kind))
-            raise self.fail(dotted, f"must be {names}, not {node!r}")
-        return node
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_a_mapping(cls, data: object) -> object:
+        return {} if data is None else data  # `gate:` alone: its settings are missing, not absent
 
 
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
+def _checked_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"must be 3-32 lowercase letters, digits or dashes, not {value!r}")
+    return value
+
+
+class _Model(_Section):
+    name: str
+    # A version number or nothing: "latest" would make two readers at two times see two models.
+    version: int | None = None
+
+    _name = field_validator("name")(_checked_name)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _a_version_number(cls, value: object) -> object:
+        if value is not None and (type(value) is not int or value < 1):
+            raise ValueError(
+                f"must be a version number (a positive integer) or empty, not {value!r}"
+            )
+        return value
+
+
+class _Endpoint(_Section):
+    name: str
+    instance_type: str
+    instance_count: Annotated[int, Field(ge=1)]
+    mirror_percent: Annotated[int, Field(ge=0, le=50)] = 0
+    mirror_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    target_rps: Annotated[int, Field(ge=1)] | None = None
+
+    _name = field_validator("name")(_checked_name)
+
+
+class _Training(_Section):
+    data: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Bound(_Section):
+    """One gated metric: the floor it must reach (higher is better) or the ceiling it must stay
+    under (lower is better). Exactly one, so the direction is always said, never assumed."""
+
+    at_least: float | None = None
+    at_most: float | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _Bound:
+        if (self.at_least is None) == (self.at_most is None):
+            raise ValueError(
+                f"must give exactly one of {AT_LEAST} (higher is better) "
+                f"or {AT_MOST} (lower is better)"
+            )
+        return self
+
+
+class _Gate(_Section):
+    thresholds: dict[str, _Bound]
+    tolerance: Annotated[float, Field(ge=0, lt=1)]
+
+    @field_validator("thresholds")
+    @classmethod
+    def _not_empty(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("is empty; a gate with no floor would pass anything")
+        return value
+
+
+class _Monitor(_Section):
+    psi: Annotated[float, Field(gt=0, le=10)]
+    ks: Annotated[float, Field(gt=0, lt=1)]
+    min_rows: Annotated[int, Field(ge=1)]
+    window: str = DEFAULT_WINDOW
+
+    @field_validator("window")
+    @classmethod
+    def _a_window(cls, value: str) -> str:
+        try:
+            window_module.since(value)
+        except MlopsError as problem:
+            raise ValueError(str(problem)) from None
+        return value
+
+
+class _EnvFile(_Section):
+    environment: str
+    azure: dict[str, str]
+    model: _Model
+    endpoint: _Endpoint
+    training: _Training = Field(default_factory=_Training)
+    gate: _Gate | None = None
+    monitor: _Monitor | None = None
 
 
 def environments_dir(root: Path) -> Path:
@@ -99,109 +186,114 @@ def load(env: str, root: Path) -> EnvConfig:
     if env not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment {env!r}; choose one of {', '.join(ENVIRONMENTS)}")
     path = environments_dir(root) / f"{env}.yml"
-    shown = Path("environments") / path.name
+    shown = (Path("environments") / path.name).as_posix()
     if not path.is_file():
-        raise ConfigError(f"{shown.as_posix()}: file not found under {root}")
+        raise ConfigError(f"{shown}: file not found under {root}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{shown.as_posix()}: not valid YAML{where}") from None
+        raise ConfigError(f"{shown}: not valid YAML{where}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{shown.as_posix()}: must be a mapping of settings")
-    r = _Reader(shown, data)
+        raise ConfigError(f"{shown}: must be a mapping of settings")
+    try:
+        settings = _EnvFile.model_validate(data)
+    except ValidationError as invalid:
+        # an unknown key first: a typo of a required key also reports that key missing
+        errors = sorted(invalid.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise ConfigError(f"{shown}: {_sentence(errors[0])}") from None
 
-    declared = r.get("environment", str)
-    if declared != env:
-        raise r.fail("environment", f"says {declared!r} but the file is {path.name}")
-    model_name = r.get("model.name", str)
-    if not _NAME.match(model_name):
-        raise r.fail(
-            "model.name", f"must be 3-32 lowercase letters, digits or dashes, not {model_name!r}"
-        )
-    # A version number or nothing: "latest" would make two readers at two times see two models.
-    version = r.get("model.version", (int, str, float), required=False)
-    if version is not None and (not isinstance(version, int) or version < 1):
-        raise r.fail(
-            "model.version",
-            f"must be a version number (a positive integer) or empty, not {version!r}",
-        )
-    endpoint_name = r.get("endpoint.name", str)
-    if not _NAME.match(endpoint_name):
-        raise r.fail(
-            "endpoint.name",
-            f"must be 3-32 lowercase letters, digits or dashes, not {endpoint_name!r}",
-        )
-    instance_count = r.get("endpoint.instance_count", int)
-    if instance_count < 1:
-        raise r.fail("endpoint.instance_count", f"must be at least 1, not {instance_count}")
-    mirror_percent = r.get("endpoint.mirror_percent", int, required=False) or 0
-    if not 0 <= mirror_percent <= 50:
-        raise r.fail("endpoint.mirror_percent", f"must be from 0 to 50, not {mirror_percent}")
-    mirror_seconds = r.get("endpoint.mirror_seconds", int, required=False) or 0
-    if not 0 <= mirror_seconds <= 3600:
-        raise r.fail("endpoint.mirror_seconds", f"must be from 0 to 3600, not {mirror_seconds}")
-    target_rps = r.get("endpoint.target_rps", int, required=False)
-    if target_rps is not None and target_rps < 1:
-        raise r.fail("endpoint.target_rps", f"must be at least 1, not {target_rps}")
-    azure = r.get("azure", dict)
-    for key, value in azure.items():
-        if not isinstance(value, str):
-            raise r.fail(f"azure.{key}", f"must be a string, not {value!r}")
+    def fail(dotted: str, problem: str) -> ConfigError:
+        return ConfigError(f"{shown}: field `{dotted}` {problem}")
 
-    gate = None
-    if "gate" in data:
-        thresholds = r.get("gate.thresholds", dict)
-        if not thresholds:
-            raise r.fail("gate.thresholds", "is empty; a gate with no floor would pass anything")
-        for metric, floor in thresholds.items():
-            if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 1:
-                raise r.fail(
-                    f"gate.thresholds.{metric}", f"must be a number from 0 to 1, not {floor!r}"
-                )
-        tolerance = r.get("gate.tolerance", (int, float))
-        if not 0 <= tolerance < 1:
-            raise r.fail("gate.tolerance", f"must be from 0 up to 1, not {tolerance!r}")
-        gate = Gate({k: float(v) for k, v in thresholds.items()}, float(tolerance))
-
-    monitor = None
-    if "monitor" in data:
-        monitor_psi = r.get("monitor.psi", (int, float))
-        monitor_ks = r.get("monitor.ks", (int, float))
-        min_rows = r.get("monitor.min_rows", int)
-        if not 0 < monitor_psi <= 10:
-            raise r.fail("monitor.psi", f"must be above 0 and at most 10, not {monitor_psi!r}")
-        if not 0 < monitor_ks < 1:
-            raise r.fail("monitor.ks", f"must be between 0 and 1, not {monitor_ks!r}")
-        if min_rows < 1:
-            raise r.fail("monitor.min_rows", f"must be at least 1, not {min_rows}")
-        window = r.get("monitor.window", str, required=False) or Monitor.window
-        try:
-            window_module.since(window)
-        except MlopsError as problem:
-            raise r.fail("monitor.window", str(problem)) from None
-        monitor = Monitor(float(monitor_psi), float(monitor_ks), min_rows, window)
-
-    training_data = r.get("training.data", str, required=False)
-    if training_data is not None and not (root / training_data).is_file():
-        raise r.fail("training.data", f"names {training_data!r}, which is not a file")
-    params = r.get("training.params", dict, required=False) or {}
-
+    if settings.environment != env:
+        raise fail("environment", f"says {settings.environment!r} but the file is {path.name}")
+    training = settings.training
+    if training.data is not None and not (root / training.data).is_file():
+        raise fail("training.data", f"names {training.data!r}, which is not a file")
+    endpoint = settings.endpoint
     return EnvConfig(
         name=env,
-        path=shown,
-        model_name=model_name,
-        model_version=version,
-        endpoint_name=endpoint_name,
-        instance_type=r.get("endpoint.instance_type", str),
-        instance_count=instance_count,
-        mirror_percent=mirror_percent,
-        mirror_seconds=mirror_seconds,
-        target_rps=target_rps,
-        azure=dict(azure),
-        training_data=training_data,
-        training_params=dict(params),
-        gate=gate,
-        monitor=monitor,
+        path=Path(shown),
+        model_name=settings.model.name,
+        model_version=settings.model.version,
+        endpoint_name=endpoint.name,
+        instance_type=endpoint.instance_type,
+        instance_count=endpoint.instance_count,
+        mirror_percent=endpoint.mirror_percent,
+        mirror_seconds=endpoint.mirror_seconds,
+        target_rps=endpoint.target_rps,
+        azure=dict(settings.azure),
+        training_data=training.data,
+        training_params=dict(training.params),
+        gate=_gate(settings.gate) if settings.gate else None,
+        monitor=Monitor(**settings.monitor.model_dump()) if settings.monitor else None,
     )
+
+
+def _gate(section: _Gate) -> Gate:
+    thresholds = {
+        metric: bound.at_least if bound.at_least is not None else bound.at_most
+        for metric, bound in section.thresholds.items()
+    }
+    lower = frozenset(m for m, bound in section.thresholds.items() if bound.at_most is not None)
+    return Gate(thresholds, section.tolerance, lower)
+
+
+# pydantic's error types, said as the end of a sentence about one field
+_KINDS = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "string_type": "a string",
+    "dict_type": "a mapping of settings",
+    "model_type": "a mapping of settings",
+    "bool_type": "true or false",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "above"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "below"),
+}
+
+
+def _sentence(error: dict) -> str:
+    """One pydantic error as `field `a.b` <problem>` (or, for an unknown key, a suggestion)."""
+    loc = tuple(str(part) for part in error["loc"])
+    dotted, kind, value = ".".join(loc), error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        known = _fields_at(_EnvFile, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+        return f"{dotted} is not a known setting ({hint})"
+    if kind == "missing":
+        problem = "is missing"
+    elif kind == "value_error":
+        problem = str(error["ctx"]["error"])
+    elif kind in _KINDS:
+        problem = f"must be {_KINDS[kind]}, not {value!r}"
+    elif kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        problem = f"must be {words} {error['ctx'][key]:g}, not {value!r}"
+    else:  # a rule without its own wording: pydantic's, which names the rule
+        problem = f"is {value!r}: {error['msg']}"
+    return f"field `{dotted}` {problem}"
+
+
+def _fields_at(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    """The setting names the schema knows at path (through sections and mappings)."""
+    node: Any = model
+    for part in path:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            node = _optional_of(node.model_fields[part].annotation)
+        elif get_origin(node) is dict:
+            node = _optional_of(get_args(node)[1])
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _optional_of(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return annotation

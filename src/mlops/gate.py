@@ -1,7 +1,9 @@
 """The champion/challenger gate, fail closed.
 
-A challenger passes when every gated metric reaches its absolute floor and is
-not worse than the prod champion's by more than the tolerance. A champion that
+A challenger passes when every gated metric reaches its bound (a floor for a
+metric where higher is better, a ceiling where lower is better, as
+environments/prod.yml declares each) and is not worse than the prod champion's
+by more than the tolerance. A champion that
 is declared but whose metrics cannot be read refuses the challenger: an
 unreadable champion is never a silent pass, and neither is a metric that is
 missing, not a number, NaN or infinite, on either side.
@@ -60,21 +62,28 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _worse(value: float, bound: float, higher_is_better: bool) -> bool:
+    return value < bound if higher_is_better else value > bound
+
+
 def judge(challenger: dict[str, object], champion: Champion, gate: Gate) -> Verdict:
     verdict = Verdict(passed=True)
     ours: dict[str, float] = {}
-    for metric, floor in sorted(gate.thresholds.items()):
+    for metric, bound in sorted(gate.thresholds.items()):
         raw = challenger.get(metric)
         value = _number(raw)
+        higher = gate.higher_is_better(metric)
+        name = "floor" if higher else "ceiling"
         if raw is None:
-            verdict.refuse(f"challenger has no {metric} metric to compare with its floor {floor}")
+            verdict.refuse(f"challenger has no {metric} metric to compare with its {name} {bound}")
         elif value is None:
             verdict.refuse(f"challenger {metric} is {raw!r}, not a finite number; failing closed")
-        elif value < floor:
-            verdict.refuse(f"challenger {metric} {value:.4f} is below the floor {floor:.4f}")
+        elif _worse(value, bound, higher):
+            side = "below" if higher else "above"
+            verdict.refuse(f"challenger {metric} {value:.4f} is {side} the {name} {bound:.4f}")
         else:
             ours[metric] = value
-            verdict.note(f"challenger {metric} {value:.4f} reaches the floor {floor:.4f}")
+            verdict.note(f"challenger {metric} {value:.4f} meets the {name} {bound:.4f}")
 
     if champion.ref is None:
         verdict.note("no champion: prod serves no model yet, so thresholds alone decide")
@@ -97,7 +106,9 @@ def judge(challenger: dict[str, object], champion: Champion, gate: Gate) -> Verd
             continue
         if metric not in ours:
             continue  # already refused above
-        if ours[metric] < theirs - gate.tolerance:
+        higher = gate.higher_is_better(metric)
+        allowed = theirs - gate.tolerance if higher else theirs + gate.tolerance
+        if _worse(ours[metric], allowed, higher):
             verdict.refuse(
                 f"challenger {metric} {ours[metric]:.4f} is worse than champion {champion.ref} "
                 f"{theirs:.4f} by more than the tolerance {gate.tolerance}"

@@ -56,7 +56,9 @@ def test_a_missing_required_value_and_an_unknown_key_are_named(tmp_path):
     stack_file = infra / "Pulumi.dev.yaml"
     stack_file.write_text("config:\n  mlops:computeVMSize: Standard_DS3_v2\n")
     with pytest.raises(
-        SettingsError, match=r"^mlops:computeVMSize in infra/Pulumi.dev.yaml is not a setting"
+        SettingsError,
+        match=r"^mlops:computeVMSize in infra/Pulumi.dev.yaml is not a setting this program "
+        r"reads; did you mean mlops:computeVmSize\?$",
     ):
         stack_settings("dev", infra)
 

@@ -87,7 +87,7 @@ def test_a_bad_config_stops_a_verb_before_any_work(mlops, repo):
     prod.write_text(prod.read_text().replace("tolerance: 0.01", "tolerance: 2"))
     code, _, err = mlops("gate", "--model", "m:1")
     assert code == 2
-    assert "environments/prod.yml: field `gate.tolerance` must be from 0 up to 1, not 2" in err
+    assert "environments/prod.yml: field `gate.tolerance` must be below 1, not 2" in err
 
 
 @pytest.mark.parametrize(

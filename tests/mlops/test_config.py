@@ -1,7 +1,7 @@
 """A bad environment file is refused in one sentence naming the file, the field and the value."""
 
 import pytest
-from helpers import env_setting
+from helpers import env_setting, run_mlops
 
 from mlops import config
 from mlops.errors import ConfigError
@@ -50,22 +50,46 @@ def edit(repo, env, old, new):
         ),
         (
             "prod",
-            "  thresholds:\n    roc_auc: 0.95\n    recall: 0.90\n    accuracy: 0.90",
+            "  thresholds:\n    roc_auc: {at_least: 0.95}\n    recall: {at_least: 0.90}\n    accuracy: {at_least: 0.90}",
             "  thresholds: {}",
             "field `gate.thresholds` is empty; a gate with no floor would pass anything",
         ),
         ("prod", "version: null", "version: 0", "must be a version number (a positive integer)"),
         (
             "prod",
+            "roc_auc: {at_least: 0.95}",
             "roc_auc: 0.95",
-            "roc_auc: 1.5",
-            "field `gate.thresholds.roc_auc` must be a number from 0 to 1, not 1.5",
+            "field `gate.thresholds.roc_auc` must be a mapping of settings, not 0.95",
+        ),
+        (
+            "prod",
+            "roc_auc: {at_least: 0.95}",
+            "roc_auc: {at_least: 0.95, at_most: 0.99}",
+            "field `gate.thresholds.roc_auc` must give exactly one of at_least (higher is better) or at_most (lower is better)",
+        ),
+        (
+            "prod",
+            "roc_auc: {at_least: 0.95}",
+            "roc_auc: {at_least: .nan}",
+            "field `gate.thresholds.roc_auc.at_least` must be a finite number, not nan",
+        ),
+        (
+            "prod",
+            "roc_auc: {at_least: 0.95}",
+            "roc_auc: {at_lest: 0.95}",
+            "environments/prod.yml: gate.thresholds.roc_auc.at_lest is not a known setting (did you mean at_least?)",
+        ),
+        (
+            "prod",
+            "tolerance: 0.01",
+            "tolerance: 1",
+            "field `gate.tolerance` must be below 1, not 1",
         ),
         (
             "prod",
             "tolerance: 0.01",
             "tolerance: high",
-            "field `gate.tolerance` must be int or float, not 'high'",
+            "field `gate.tolerance` must be a number, not 'high'",
         ),
         (
             "preprod",
@@ -77,7 +101,7 @@ def edit(repo, env, old, new):
             "preprod",
             "mirror_percent: 0",
             "mirror_percent: 80",
-            "field `endpoint.mirror_percent` must be from 0 to 50, not 80",
+            "field `endpoint.mirror_percent` must be at most 50, not 80",
         ),
         (
             "preprod",
@@ -89,7 +113,49 @@ def edit(repo, env, old, new):
             "preprod",
             "instance_count: 1",
             "instance_count: true",
-            "field `endpoint.instance_count` must be int, not True",
+            "field `endpoint.instance_count` must be an integer, not True",
+        ),
+        (
+            "preprod",
+            "instance_count: 1",
+            "instance_count: '1'",
+            "field `endpoint.instance_count` must be an integer, not '1'",
+        ),
+        (
+            "preprod",
+            "mirror_percent: 0",
+            "mirror_percnt: 20",
+            "environments/preprod.yml: endpoint.mirror_percnt is not a known setting (did you mean mirror_percent?)",
+        ),
+        (
+            "preprod",
+            "  name: breast",
+            "  nmae: breast",
+            "environments/preprod.yml: model.nmae is not a known setting (did you mean name?)",
+        ),
+        (
+            "prod",
+            "monitor:",
+            "monitr:",
+            "environments/prod.yml: monitr is not a known setting (did you mean monitor?)",
+        ),
+        (
+            "preprod",
+            "window: 7d",
+            "window: soon",
+            "field `monitor.window` window 'soon' is neither a span",
+        ),
+        (
+            "preprod",
+            "ks: 0.2",
+            "ks: 0",
+            "field `monitor.ks` must be above 0, not 0",
+        ),
+        (
+            "dev",
+            "  compute: cpu-cluster",
+            "  compute: 7",
+            "field `azure.compute` must be a string, not 7",
         ),
         (
             "dev",
@@ -131,3 +197,13 @@ def test_a_missing_file_is_named(repo):
     (repo / "environments" / "preprod.yml").unlink()
     with pytest.raises(ConfigError, match="environments/preprod.yml: file not found"):
         config.load("preprod", repo)
+
+
+def test_a_typo_stops_the_command_line_with_exit_2_and_no_traceback(repo, tmp_path):
+    edit(repo, "preprod", "mirror_percent: 0", "mirror_percnt: 20")
+    refused = run_mlops(repo, tmp_path / "home", "status", "--env", "preprod", check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "error: environments/preprod.yml: endpoint.mirror_percnt is not a known setting "
+        "(did you mean mirror_percent?)"
+    )

@@ -92,3 +92,28 @@ def test_an_odd_champion_value_refuses_even_a_perfect_challenger(odd):
 def test_a_boolean_is_not_a_metric():
     verdict = judge({**GOOD, "recall": True}, Champion(None), RULES)
     assert not verdict.passed
+
+
+ERRORS = Gate(
+    thresholds={"rmse": 0.5, "r2": 0.6}, tolerance=0.01, lower_is_better=frozenset({"rmse"})
+)
+FIT = {"rmse": 0.3, "r2": 0.8}
+
+
+def test_a_lower_is_better_metric_above_its_ceiling_refuses():
+    verdict = judge({**FIT, "rmse": 0.51}, Champion(None), ERRORS)
+    assert not verdict.passed
+    assert refusals(verdict) == ["REFUSED: challenger rmse 0.5100 is above the ceiling 0.5000"]
+
+
+def test_a_lower_is_better_metric_refuses_a_worse_challenger():
+    verdict = judge({**FIT, "rmse": 0.32}, Champion("m:1", FIT), ERRORS)
+    assert not verdict.passed
+    assert refusals(verdict) == [
+        "REFUSED: challenger rmse 0.3200 is worse than champion m:1 0.3000 by more than the tolerance 0.01"
+    ]
+
+
+def test_a_lower_is_better_metric_lets_a_smaller_error_through():
+    assert judge({**FIT, "rmse": 0.2}, Champion("m:1", FIT), ERRORS).passed
+    assert judge({**FIT, "rmse": 0.305}, Champion("m:1", FIT), ERRORS).passed  # within tolerance
