@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -49,15 +48,26 @@ def start(
     return proc
 
 
-def alive(pid: int | None, marker: str) -> bool:
-    """True if pid runs and its command line holds marker (a recycled pid is not ours)."""
+def find(pid: int | None, marker: str) -> psutil.Process | None:
+    """The running process with this pid whose command line holds marker, or None.
+
+    The marker proves identity: a recycled pid runs another command line. The returned
+    handle also remembers the process's start time, and psutil refuses to signal a pid
+    that has since been reused, so stopping through it cannot hit a stranger."""
     if not pid:
-        return False
+        return None
     try:
         process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and marker in " ".join(process.cmdline())
+        if process.status() == psutil.STATUS_ZOMBIE or marker not in " ".join(process.cmdline()):
+            return None
     except psutil.Error:
-        return False
+        return None
+    return process
+
+
+def alive(pid: int | None, marker: str) -> bool:
+    """True if pid runs and its command line holds marker (a recycled pid is not ours)."""
+    return find(pid, marker) is not None
 
 
 def owned_by(folder: Path) -> list[psutil.Process]:
@@ -71,12 +81,13 @@ def owned_by(folder: Path) -> list[psutil.Process]:
         if process.pid == os.getpid():
             continue
         try:
-            owner = process.environ().get(OWNER_VARIABLE, "")
             cmdline = " ".join(process.info["cmdline"] or [])
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
         except psutil.Error:
             continue
+        # macOS may deny reading another process's environment: the command line still counts
+        owner = _quietly(lambda p=process: p.environ().get(OWNER_VARIABLE, ""), "")
         if _within(owner, root) or f"{root}{os.sep}" in cmdline:
             found.append(process)
     return found
@@ -89,6 +100,37 @@ def _within(path: str, root: str) -> bool:
 def stop_owned(folder: Path, grace: float = 10.0) -> int:
     """Stop every process owned by folder (see owned_by); return how many there were."""
     processes = owned_by(folder)
+    _terminate(processes, grace)
+    return len(processes)
+
+
+def stop(pid: int | None, marker: str, grace: float = 10.0) -> None:
+    """Stop the process started as pid and every process of its group (gunicorn's workers):
+    terminate, wait at most grace seconds, then kill what lingers. Reaps it if it is our
+    child."""
+    leader = find(pid, marker)
+    if leader is None:
+        _reap(pid)
+        return
+    _terminate([leader, *_group_of(leader)], grace)
+
+
+def _group_of(leader: psutil.Process) -> list[psutil.Process]:
+    """The leader's descendants, and on POSIX every other member of its process group
+    (start() makes one per server), such as a worker whose parent already died."""
+    members = {p.pid: p for p in _quietly(lambda: leader.children(recursive=True), [])}
+    if hasattr(os, "getpgid"):
+        for process in psutil.process_iter():
+            if (
+                process.pid != leader.pid
+                and _quietly(lambda p=process: os.getpgid(p.pid), 0) == leader.pid
+            ):
+                members.setdefault(process.pid, process)
+    return list(members.values())
+
+
+def _terminate(processes: list[psutil.Process], grace: float) -> None:
+    """SIGTERM (TerminateProcess on Windows), a bounded wait, then a kill for what lingers."""
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.terminate()
@@ -96,33 +138,22 @@ def stop_owned(folder: Path, grace: float = 10.0) -> int:
     for process in lingering:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    psutil.wait_procs(lingering, timeout=grace)
+    psutil.wait_procs(lingering, timeout=grace)  # also reaps those that are our children
     for process in processes:
         _reap(process.pid)
-    return len(processes)
 
 
-def stop(pid: int | None, marker: str, grace: float = 10.0) -> None:
-    """Terminate the process group, then kill it if it lingers; reap it if it is our child."""
-    if not alive(pid, marker):
-        _reap(pid)
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not alive(pid, marker):
-            break
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
+def _quietly(call, default):
+    """call(), or default when the process it asks about is gone or out of reach."""
+    try:
+        return call()
+    except (psutil.Error, OSError):
+        return default
 
 
 def _reap(pid: int | None) -> None:
-    if pid:
-        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+    if pid and hasattr(os, "WNOHANG"):
+        with contextlib.suppress(ChildProcessError, ProcessLookupError, OSError):
             os.waitpid(pid, os.WNOHANG)
 
 
