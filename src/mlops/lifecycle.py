@@ -33,7 +33,7 @@ from mlops.paths import MODEL_CODE
 from mlops.profile import HEADROOM, Profile, profile
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
-from mlops.smoke import SmokeResult, load_sample, smoke_test
+from mlops.smoke import SmokeResult, load_contract, load_sample, smoke_test
 from mlops.state import write_json
 from mlops.window import since
 
@@ -203,7 +203,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
             ctx.backend(env),
             cfg.endpoint_name,
             model,
-            load_sample(ctx.root),
+            load_contract(ctx.root),
             say=ctx.say,
             mirror_percent=cfg.mirror_percent,
             mirror_seconds=cfg.mirror_seconds,
@@ -223,7 +223,9 @@ def test(ctx: Context, env: str, model_ref: str | None = None) -> SmokeResult:
     if expected is not None and (live is None or live.model != expected):
         shown = live.model if live else f"a split ({endpoint.traffic})"
         raise EndpointTestFailed(f"{env} serves {shown}, not {expected}")
-    result = smoke_test(lambda body: backend.invoke(cfg.endpoint_name, body), load_sample(ctx.root))
+    result = smoke_test(
+        lambda body: backend.invoke(cfg.endpoint_name, body), load_contract(ctx.root)
+    )
     if not result.ok:
         raise EndpointTestFailed(
             f"{env} endpoint {endpoint.scoring_uri} failed its test: {result.detail}"

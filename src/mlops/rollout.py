@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from mlops.backends.base import Backend, DeploymentFailed, Endpoint, ModelVersion, Response
 from mlops.errors import RolloutFailed
-from mlops.smoke import smoke_test
+from mlops.smoke import Contract, smoke_test
 
 COLOURS = ("blue", "green")
 
@@ -44,7 +44,7 @@ def rollout(
     backend: Backend,
     endpoint_name: str,
     model: ModelVersion,
-    sample: bytes,
+    contract: Contract,
     say: Callable[[str], None] = print,
     mirror_percent: int = 0,
     mirror_seconds: float = 0,
@@ -62,18 +62,18 @@ def rollout(
             _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
         ) from None
 
-    smoke = _test_directly(backend, endpoint_name, new, sample)
+    smoke = _test_directly(backend, endpoint_name, new, contract)
     if not smoke.ok:
         raise _abandon(backend, endpoint_name, new, f"failed its smoke test: {smoke.detail}")
     say(f"deployment {new!r} passed its smoke test ({smoke.detail}, {smoke.latency_ms:.0f} ms)")
     if mirror_percent and endpoint.live:
-        _soak(backend, endpoint_name, new, sample, mirror_percent, mirror_seconds, say)
+        _soak(backend, endpoint_name, new, contract, mirror_percent, mirror_seconds, say)
 
     before = backend.get_endpoint(endpoint_name)  # read live: keep what others set
     traffic = {name: 0 for name in before.traffic}
     traffic[new] = 100
     after = backend.set_traffic(endpoint_name, traffic)
-    problem = _check_through_endpoint(backend, endpoint_name, new, sample)
+    problem = _check_through_endpoint(backend, endpoint_name, new, contract)
     if not problem and after.traffic.get(new) != 100:
         problem = f"did not get the traffic (the endpoint reads {after.traffic})"
     if problem:
@@ -89,7 +89,7 @@ def rollout(
     return RolloutResult(backend.get_endpoint(endpoint_name), new)
 
 
-def _check_through_endpoint(backend: Backend, endpoint: str, new: str, sample: bytes) -> str:
+def _check_through_endpoint(backend: Backend, endpoint: str, new: str, contract: Contract) -> str:
     """Requests sent to the endpoint (no deployment named) must pass the smoke test and be
     answered by the new deployment; a problem is returned as a phrase, none as "".
 
@@ -103,7 +103,7 @@ def _check_through_endpoint(backend: Backend, endpoint: str, new: str, sample: b
         answered.append(reply.deployment)
         return reply
 
-    check = smoke_test(invoke, sample)
+    check = smoke_test(invoke, contract)
     if not check.ok:
         return f"failed behind the endpoint: {check.detail}"
     others = sorted({name for name in answered if name is not None and name != new})
@@ -113,21 +113,21 @@ def _check_through_endpoint(backend: Backend, endpoint: str, new: str, sample: b
 
 
 def _soak(
-    backend, endpoint: str, new: str, sample: bytes, percent: int, seconds: float, say
+    backend, endpoint: str, new: str, contract: Contract, percent: int, seconds: float, say
 ) -> None:
     """Copy a share of live traffic to the new deployment (answers discarded), then re-test it."""
     backend.set_mirror(endpoint, {new: percent})
     say(f"mirroring {percent}% of live traffic to {new!r} for {seconds:.0f}s")
     time.sleep(seconds)
     backend.set_mirror(endpoint, {})
-    again = _test_directly(backend, endpoint, new, sample)
+    again = _test_directly(backend, endpoint, new, contract)
     if not again.ok:
         raise _abandon(backend, endpoint, new, f"failed after mirrored traffic: {again.detail}")
 
 
-def _test_directly(backend: Backend, endpoint: str, deployment: str, sample: bytes):
+def _test_directly(backend: Backend, endpoint: str, deployment: str, contract: Contract):
     """Requests aimed at one deployment by name, whatever the traffic split."""
-    return smoke_test(lambda body: backend.invoke(endpoint, body, deployment=deployment), sample)
+    return smoke_test(lambda body: backend.invoke(endpoint, body, deployment=deployment), contract)
 
 
 def _abandon(backend: Backend, endpoint: str, deployment: str, problem: str) -> RolloutFailed:

@@ -1,7 +1,10 @@
 """Evaluation: the metrics the gate reads, the plot logged with each run, and the exam.
 
-Extension point: change `metrics` to report what your gate should judge; the
-thresholds live in environments/*.yml under `gate.thresholds`.
+Extension points, the task's side of evaluation: `onnx_scores` (what the
+served artifact gives each row), `metrics` (what the gate judges; each gated
+metric's bound and direction live in environments/prod.yml under
+`gate.thresholds`) and `plot`. A regressor returns its predictions, reports
+errors such as rmse (`at_most` in the gate) and plots residuals.
 
 The exam scores served artifacts (ONNX) on one held-out split, so the gate
 compares champion and challenger on the same rows:
@@ -33,6 +36,8 @@ from sklearn.metrics import (  # noqa: E402
     roc_curve,
 )
 
+PLOT_FILE = "roc_curve.png"
+
 
 def metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Held-out metrics; higher is better for every one of them."""
@@ -46,7 +51,8 @@ def metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.5) -> d
     }
 
 
-def plot_roc(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> Path:
+def plot(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> Path:
+    """The ROC curve on held-out rows."""
     fpr, tpr, _ = roc_curve(y_true, y_prob)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     ax.plot(fpr, tpr, label=f"AUC = {roc_auc_score(y_true, y_prob):.3f}")
@@ -61,8 +67,9 @@ def plot_roc(y_true: np.ndarray, y_prob: np.ndarray, path: Path) -> Path:
     return path
 
 
-def onnx_probabilities(path: Path, features: np.ndarray) -> np.ndarray:
-    """The positive-class probability the served artifact gives each row."""
+def onnx_scores(path: Path, features: np.ndarray) -> np.ndarray:
+    """What the served artifact gives each row, as metrics and plot read it: here the
+    positive class's probability."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -81,7 +88,7 @@ def exam(
     x_test = test[list(FEATURES)].to_numpy(np.float32)
     y_test = test[TARGET].to_numpy()
     return len(test), {
-        label: metrics(y_test, onnx_probabilities(path, x_test)) for label, path in models.items()
+        label: metrics(y_test, onnx_scores(path, x_test)) for label, path in models.items()
     }
 
 

@@ -2,7 +2,9 @@
 
 Training reads its columns from here, the scoring script validates requests
 with it, and the sample request and the OpenAPI document are generated from
-it. Extension point: a forker with other data edits FEATURES and TARGET.
+it. Extension points: a forker with other data edits FEATURES and TARGET; with
+another task (a regressor, more classes), RESPONSE_SCHEMA, the answer score.py
+gives, which every deployment's smoke test checks (through swagger3.json).
 """
 
 from __future__ import annotations
@@ -34,6 +36,23 @@ FEATURES: tuple[str, ...] = tuple(
     )
 )
 TARGET = "malignant"  # 1 = malignant, 0 = benign
+# The values TARGET may hold, for a classifier (its split is stratified on them); None for a
+# regressor, whose target is any finite number.
+CLASSES: tuple[int, ...] | None = (0, 1)
+# The answer to a request, as JSON Schema (OpenAPI 3.0's subset). Each array in it holds one
+# item per request row, in order: the smoke test of every deployment checks both.
+RESPONSE_SCHEMA: dict = {
+    "type": "object",
+    "required": ["predictions", "probabilities"],
+    "additionalProperties": False,
+    "properties": {
+        "predictions": {"type": "array", "items": {"type": "integer", "enum": [0, 1]}},
+        "probabilities": {
+            "type": "array",
+            "items": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    },
+}
 MAX_ROWS = 1000  # rows per request; bigger batches belong to batch endpoints
 # The model computes in float32: a larger magnitude would become an infinity inside it.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -232,16 +251,6 @@ def openapi(sample: dict) -> dict:
             "data": {"type": "array", "minItems": 1, "maxItems": MAX_ROWS, "items": row_schema}
         },
     }
-    response_schema = {
-        "type": "object",
-        "properties": {
-            "predictions": {"type": "array", "items": {"type": "integer", "enum": [0, 1]}},
-            "probabilities": {
-                "type": "array",
-                "items": {"type": "number", "minimum": 0, "maximum": 1},
-            },
-        },
-    }
     error_schema = {"type": "object", "properties": {"error": {"type": "string"}}}
     return {
         "openapi": "3.0.1",
@@ -259,7 +268,7 @@ def openapi(sample: dict) -> dict:
                     "responses": {
                         "200": {
                             "description": "One prediction per row",
-                            "content": {"application/json": {"schema": response_schema}},
+                            "content": {"application/json": {"schema": RESPONSE_SCHEMA}},
                         },
                         "400": {
                             "description": "The request breaks the input contract",

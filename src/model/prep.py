@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pandas as pd
-from features import FEATURES, TARGET
+from features import CLASSES, FEATURES, TARGET
 from sklearn.model_selection import train_test_split
 
 
@@ -37,16 +37,18 @@ def load(path: str | Path) -> pd.DataFrame:
     if frame.isna().any().any():
         column = frame.columns[frame.isna().any()][0]
         raise DataError(f"{path}: column {column} has empty values")
-    if not set(frame[TARGET].unique()) <= {0, 1}:
-        raise DataError(f"{path}: column {TARGET} must hold only 0 and 1")
+    if CLASSES is not None and not set(frame[TARGET].unique()) <= set(CLASSES):
+        raise DataError(f"{path}: column {TARGET} must hold only {', '.join(map(str, CLASSES))}")
     return frame
 
 
 def split(
     frame: pd.DataFrame, test_fraction: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A stratified, seeded split, so the same data and seed give the same model."""
+    """A seeded split (stratified for a classifier), so the same data and seed give the same
+    model."""
+    stratify = frame[TARGET] if CLASSES is not None else None
     train, test = train_test_split(
-        frame, test_size=test_fraction, random_state=seed, stratify=frame[TARGET]
+        frame, test_size=test_fraction, random_state=seed, stratify=stratify
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)

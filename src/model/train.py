@@ -1,10 +1,10 @@
-"""Train, evaluate and package the classifier: exactly what an Azure ML command job runs.
+"""Train, evaluate and package the model: exactly what an Azure ML command job runs.
 
     python train.py --data data/breast_cancer.csv --output outputs/ [--n-estimators 100 ...]
 
 Writes to --output:
     model/            an MLflow model (scikit-learn flavour) with model.onnx beside MLmodel
-    roc_curve.png     the evaluation plot
+    roc_curve.png     the evaluation plot (evaluate.PLOT_FILE)
     training.json     run id, parameters, metrics and the data's sha256
 
 MLflow tracking follows MLFLOW_TRACKING_URI: Azure ML sets it inside a job, the
@@ -31,6 +31,9 @@ from sklearn.pipeline import Pipeline
 
 ONNX_FILE = "model.onnx"
 INPUT_EXAMPLE_ROWS = 3
+# Extension point with build_pipeline: skl2onnx's options for the estimator (a classifier's
+# output as a plain probability tensor, no ZipMap; a regressor needs none).
+ONNX_OPTIONS: dict = {"zipmap": False}
 
 
 def build_pipeline(args: argparse.Namespace) -> Pipeline:
@@ -46,11 +49,11 @@ def build_pipeline(args: argparse.Namespace) -> Pipeline:
 
 
 def export_onnx(pipeline: Pipeline, sample: np.ndarray, path: Path) -> None:
-    """The serving artifact: a plain probability tensor, no pickle, no ZipMap."""
+    """The serving artifact: no pickle, outputs as score.py reads them."""
     onnx_model = to_onnx(
         pipeline,
         sample[:1].astype(np.float32),
-        options={"zipmap": False},
+        options=ONNX_OPTIONS,
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
     onnx_model.producer_version = ""  # keep bytes stable across skl2onnx patch releases
@@ -58,7 +61,7 @@ def export_onnx(pipeline: Pipeline, sample: np.ndarray, path: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Train the classifier.")
+    parser = argparse.ArgumentParser(description="Train the model.")
     parser.add_argument("--data", required=True, help="raw CSV file (see features.py)")
     parser.add_argument("--output", required=True, help="folder for the model and reports")
     parser.add_argument("--n-estimators", type=int, default=100)
@@ -88,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
     # Fitted on named columns, so the model refuses a frame whose columns are not FEATURES.
     pipeline = build_pipeline(args).fit(x_train.astype(np.float32), y_train)
-    y_prob = pipeline.predict_proba(x_test.astype(np.float32))[:, 1]
-    scores = evaluate.metrics(y_test, y_prob)
 
     out = Path(args.output)
     model_dir = out / "model"
@@ -108,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         skops_trusted_types=["sklearn.tree._tree.Tree"],
     )
     export_onnx(pipeline, x_train.to_numpy(np.float32), model_dir / ONNX_FILE)
-    plot = evaluate.plot_roc(y_test, y_prob, out / "roc_curve.png")
+    # Judged as served: the held-out rows scored by the ONNX artifact, as the exam scores it.
+    y_score = evaluate.onnx_scores(model_dir / ONNX_FILE, x_test.to_numpy(np.float32))
+    scores = evaluate.metrics(y_test, y_score)
+    plot = evaluate.plot(y_test, y_score, out / evaluate.PLOT_FILE)
 
     params = {
         "n_estimators": args.n_estimators,

@@ -29,7 +29,7 @@ def test_the_split_is_stratified_and_seeded():
     [
         (lambda f: f.drop(columns=["mean_area"]), "missing column(s) mean_area"),
         (lambda f: f.assign(mean_area=None), "column mean_area has empty values"),
-        (lambda f: f.assign(**{TARGET: 2}), f"column {TARGET} must hold only 0 and 1"),
+        (lambda f: f.assign(**{TARGET: 2}), f"column {TARGET} must hold only 0, 1"),
     ],
 )
 def test_a_broken_table_is_refused(tmp_path, change, expected):
