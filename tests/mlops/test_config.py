@@ -129,8 +129,8 @@ def edit(repo, env, old, new):
         ),
         (
             "preprod",
-            "  name: breast",
-            "  nmae: breast",
+            f"  name: {env_setting('preprod', 'model.name')}",
+            f"  nmae: {env_setting('preprod', 'model.name')}",
             "environments/preprod.yml: model.nmae is not a known setting (did you mean name?)",
         ),
         (
@@ -153,7 +153,7 @@ def edit(repo, env, old, new):
         ),
         (
             "dev",
-            "  compute: cpu-cluster",
+            f"  compute: {env_setting('dev', 'azure.compute')}",
             "  compute: 7",
             "field `azure.compute` must be a string, not 7",
         ),
