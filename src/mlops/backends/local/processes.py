@@ -134,13 +134,34 @@ def _terminate(processes: list[psutil.Process], grace: float) -> None:
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.terminate()
-    _, lingering = psutil.wait_procs(processes, timeout=grace)
+    lingering = _wait_ended(processes, grace)
     for process in lingering:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    psutil.wait_procs(lingering, timeout=grace)  # also reaps those that are our children
+    _wait_ended(lingering, grace)
     for process in processes:
         _reap(process.pid)
+
+
+def _wait_ended(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait at most timeout seconds for the processes to end; return those still running.
+    A zombie has ended: an orphaned worker waits for whoever is pid 1 to reap it, which in a
+    container can take a second or more (psutil.wait_procs would wait for that too)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = [process for process in processes if not _ended(process)]
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.02)
+
+
+def _ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # out of reach (another user's): only its disappearance tells
+        return not process.is_running()
 
 
 def _quietly(call, default):
