@@ -242,10 +242,7 @@ class AzureBackend(AzureBatch):
             endpoint = self.ml.online_endpoints.get(name)
         except ResourceNotFoundError:
             return None
-        deployments = {
-            d.name: Deployment(d.name, *_served_model(d), d.provisioning_state or "Unknown")
-            for d in self.ml.online_deployments.list(endpoint_name=name)
-        }
+        deployments = deployments_of(self.ml.online_deployments.list(endpoint_name=name))
         return Endpoint(
             name=name,
             scoring_uri=endpoint.scoring_uri or "",
@@ -454,6 +451,14 @@ def _collected_inputs(line: bytes) -> Iterator[dict[str, float]]:
 def _status(job) -> str:
     """The job's status as Azure spells it (the SDK hands back an enum whose str() is its name)."""
     return str(getattr(job.status, "value", job.status))
+
+
+def deployments_of(listed) -> dict[str, Deployment]:
+    """Online or batch deployments as listed by the SDK, by name, with the model each serves."""
+    return {
+        d.name: Deployment(d.name, *_served_model(d), d.provisioning_state or "Unknown")
+        for d in listed
+    }
 
 
 def _served_model(deployment) -> tuple[str, str]:

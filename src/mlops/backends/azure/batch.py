@@ -24,16 +24,13 @@ class AzureBatch:
     def get_batch_endpoint(self, name: str) -> BatchEndpoint | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        from mlops.backends.azure.backend import _served_model
+        from mlops.backends.azure.backend import deployments_of
 
         try:
             endpoint = self.ml.batch_endpoints.get(name)
         except ResourceNotFoundError:
             return None
-        deployments = {
-            d.name: Deployment(d.name, *_served_model(d), d.provisioning_state or "Unknown")
-            for d in self.ml.batch_deployments.list(endpoint_name=name)
-        }
+        deployments = deployments_of(self.ml.batch_deployments.list(endpoint_name=name))
         return BatchEndpoint(name, endpoint.defaults.deployment_name or None, deployments)
 
     def create_batch_endpoint(self, name: str) -> BatchEndpoint:
