@@ -383,7 +383,7 @@ def test_an_unreadable_champion_fails_closed(world, worse_challenger):
     ("sabotage", "expected"),
     [
         (
-            "    return _json(answer, 200, request_id)",
+            "    return _json(encoded, 200, request_id)",
             "failed its smoke test: sample request sent 3 rows but got 0 predictions",
         ),
         ("    _session = load_session(", "failed to start"),
@@ -395,7 +395,7 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     score = repo / "src" / "model" / "score.py"
     original = score.read_text()
     broken = {
-        "    return _json(answer, 200, request_id)": '    return _json({"predictions": [], "probabilities": []}, 200)',
+        "    return _json(encoded, 200, request_id)": '    return _json({"predictions": [], "probabilities": []}, 200)',
         "    _session = load_session(": '    raise RuntimeError("model store unreachable")\n    _session = load_session(',
     }[sabotage]
     assert sabotage in original, "the sabotage must match score.py, or this test proves nothing"
