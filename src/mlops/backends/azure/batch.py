@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlops.backends.azure.jobs import _status
+from mlops.backends.azure.online import deployments_of
 from mlops.backends.base import TAG_ARTIFACT, BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
 
@@ -19,12 +21,10 @@ OUTPUT = "score"  # the name of a batch job's output (docs how-to-use-batch-mode
 
 
 class AzureBatch:
-    """The batch half of AzureBackend (which provides ml, settings, root and its helpers)."""
+    """The batch part of AzureBackend (which provides ml, settings, root and its helpers)."""
 
     def get_batch_endpoint(self, name: str) -> BatchEndpoint | None:
         from azure.core.exceptions import ResourceNotFoundError
-
-        from mlops.backends.azure.backend import deployments_of
 
         try:
             endpoint = self.ml.batch_endpoints.get(name)
@@ -88,8 +88,6 @@ class AzureBatch:
         from azure.ai.ml import Input
         from azure.ai.ml.constants import AssetTypes
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-        from mlops.backends.azure.backend import _status
 
         if source.startswith("azureml:") and not source.startswith("azureml://"):
             name, _, version = source.removeprefix("azureml:").partition(":")

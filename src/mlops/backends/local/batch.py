@@ -25,7 +25,7 @@ ENTRY_SCRIPT = MODEL_CODE / "batch_score.py"
 
 
 class LocalBatch:
-    """The batch half of LocalBackend (which provides dir, root and download_model)."""
+    """The batch part of LocalBackend (which provides dir, root and download_model)."""
 
     def _batch_dir(self, name: str) -> Path:
         return self.dir / "batch" / name

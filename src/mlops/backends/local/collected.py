@@ -143,6 +143,23 @@ class CollectedJsonLines:
             yield row if isinstance(row, dict) else {}
 
 
+class LocalCollected:
+    """The collected data part of LocalBackend (which provides dir)."""
+
+    def collected_rows(
+        self, endpoint: str, model: str | None = None, since: datetime | None = None
+    ) -> CollectedJsonLines:
+        """Live rows, oldest first; an unreadable line yields {} so the monitor can count it.
+        Also readable as batches of columns (the monitor's fast path)."""
+        paths = [
+            path
+            for path in sorted((self.dir / "collected").glob("inference-*.jsonl"))
+            # one file per UTC day: older days hold nothing in the window
+            if not since or path.stem.removeprefix("inference-") >= f"{since:%Y%m%d}"
+        ]
+        return CollectedJsonLines(paths, endpoint, model, since)
+
+
 class _NotCollectorTime(Exception):
     """A time not in the collector's own form: the block is read row by row instead."""
 

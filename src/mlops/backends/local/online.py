@@ -1,0 +1,298 @@
+"""Online endpoints on this machine: a router process per endpoint, a server per deployment.
+
+State lives under <env>/endpoints/<name>/: endpoint.json (port, key, traffic and each
+deployment's process), router.log, deployments/<name>/ (the model, code snapshot and server
+log) and logs/ (the logs of deployments since deleted).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from mlops import lineage
+from mlops.backends.base import Deployment, DeploymentFailed, Endpoint, ModelVersion, Response
+from mlops.backends.local import inference_server, processes
+from mlops.backends.local.router import DEPLOYMENT_HEADER
+from mlops.errors import MlopsError
+from mlops.lineage import ONNX_FILE
+from mlops.paths import MODEL_CODE
+from mlops.smoke import TRAFFIC_HEADER, traffic_kind
+from mlops.state import StateUnreadable, locked, read_json, write_json
+
+READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
+
+
+class LocalOnline:
+    """The online endpoint part of LocalBackend (which provides dir, env and root)."""
+
+    def _endpoint_dir(self, name: str) -> Path:
+        return self.dir / "endpoints" / name
+
+    def _state_path(self, name: str) -> Path:
+        return self._endpoint_dir(name) / "endpoint.json"
+
+    def _router_marker(self, name: str) -> str:
+        return str(self._state_path(name))
+
+    def _lock(self, name: str):
+        """Held for each read-change-write of the endpoint's state file."""
+        return locked(self._endpoint_dir(name) / ".lock")
+
+    def _read_state(self, name: str) -> dict | None:
+        try:
+            return read_json(self._state_path(name))
+        except StateUnreadable as damaged:
+            raise MlopsError(
+                f"{self.env} endpoint {name}: {damaged}; `mlops down --env {self.env}` stops "
+                "its processes and removes it, then `mlops deploy` starts it afresh"
+            ) from None
+
+    def _state(self, name: str) -> dict:
+        state = self._read_state(name)
+        if state is None:
+            raise MlopsError(f"endpoint {name} does not exist in {self.env}; deploy first")
+        return state
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        state = self._read_state(name)
+        if state is None:
+            return None
+        if not processes.alive(state.get("router_pid"), self._router_marker(name)):
+            with self._lock(name):  # one command restarts it; the others find it running
+                state = self._read_state(name)
+                if state is None:
+                    return None
+                if not processes.alive(state.get("router_pid"), self._router_marker(name)):
+                    state = self._start_router(name, state)  # e.g. after a reboot
+        return _as_endpoint(state)
+
+    def create_endpoint(self, name: str) -> Endpoint:
+        with self._lock(name):
+            state = self._read_state(name)
+            if state is None:
+                state = {"name": name, "traffic": {}, "mirror_traffic": {}, "deployments": {}}
+            if not processes.alive(state.get("router_pid"), self._router_marker(name)):
+                self._start_router(name, state)
+        return self.get_endpoint(name)
+
+    def _start_router(self, name: str, state: dict) -> dict:
+        """Start the router on the endpoint's recorded port, so its URL stays the same."""
+        recorded = state.get("port")
+        state["port"] = recorded if _can_listen(recorded) else processes.free_port()
+        state.setdefault("key", secrets.token_urlsafe(32))
+        write_json(self._state_path(name), state)
+        log_path = self._endpoint_dir(name) / "router.log"
+        proc = processes.start(
+            [sys.executable, "-m", "mlops.backends.local.router", str(self._state_path(name))],
+            log_path,
+            env=dict(os.environ),
+            cwd=self.root,
+            owner=self._endpoint_dir(name),
+        )
+        state["router_pid"] = proc.pid
+        write_json(self._state_path(name), state)
+        try:  # any HTTP answer will do: health says 503 until a deployment takes traffic
+            processes.wait_ready(
+                f"http://127.0.0.1:{state['port']}/", proc, log_path, 30, ready=lambda _: True
+            )
+        except DeploymentFailed as failure:
+            raise MlopsError(
+                f"endpoint {name}'s router did not start: {failure}\n{failure.logs}"
+            ) from None
+        return state
+
+    def _change(self, endpoint: str, change) -> dict:
+        """Apply change(state) to the endpoint's state file under its lock; return the state."""
+        with self._lock(endpoint):
+            state = self._state(endpoint)
+            change(state)
+            write_json(self._state_path(endpoint), state)
+        return state
+
+    def create_deployment(self, endpoint: str, deployment: str, model: ModelVersion) -> Deployment:
+        folder = self._endpoint_dir(endpoint) / "deployments" / deployment
+        processes.stop_owned(folder)  # a server left by an attempt that was killed mid-start
+        shutil.rmtree(folder, ignore_errors=True)
+        # Azure ML's layout: AZUREML_MODEL_DIR/<name>/<version>/<files>
+        models = folder / "azureml-models"
+        shutil.copytree(model.location, models / model.name / str(model.version))
+        served = lineage.sha256_of(models / model.name / str(model.version) / ONNX_FILE)
+        if served != model.artifact_sha256:
+            raise DeploymentFailed(f"{model.ref}: copied {ONNX_FILE} does not match its sha256")
+        record = {
+            "status": "Creating",
+            "pid": None,
+            "port": None,
+            "marker": str(models),
+            "model": model.ref,
+            "artifact_sha256": served,
+            "folder": str(folder),
+        }
+
+        def save(state: dict) -> None:
+            state["deployments"][deployment] = dict(record)
+            state["traffic"].setdefault(deployment, 0)
+
+        # Recorded before its process starts, so a command killed at any point leaves
+        # nothing that `mlops down` or the next rollout does not know of.
+        self._change(endpoint, save)
+        code = inference_server.snapshot_code(self.root / MODEL_CODE, folder / "code")
+        server, proc = inference_server.launch(
+            code,
+            "score.py",
+            models,
+            folder / "server.log",
+            env={
+                "SERVICE_NAME": f"{endpoint}/{deployment}",
+                "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
+                "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
+                "MLOPS_MODEL": model.ref,
+            },
+        )
+        record.update(pid=server.pid, port=server.port)
+        self._change(endpoint, save)
+        inference_server.wait(server, proc, folder / "server.log", READY_TIMEOUT_S)
+        record["status"] = "Succeeded"
+        self._change(endpoint, save)
+        return Deployment(deployment, model.ref, served, "Succeeded")
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint:
+        def change(state: dict) -> None:
+            unknown = set(traffic) - set(state["deployments"])
+            if unknown:
+                raise MlopsError(f"endpoint {endpoint} has no deployment {sorted(unknown)[0]!r}")
+            state["traffic"] = {name: int(traffic.get(name, 0)) for name in state["deployments"]}
+
+        self._change(endpoint, change)
+        return self.get_endpoint(endpoint)
+
+    def set_mirror(self, endpoint: str, mirror: dict[str, int]) -> Endpoint:
+        def change(state: dict) -> None:
+            state["mirror_traffic"] = {name: int(pct) for name, pct in mirror.items()}
+
+        self._change(endpoint, change)
+        return self.get_endpoint(endpoint)
+
+    def delete_deployment(self, endpoint: str, deployment: str) -> None:
+        # Stop first, forget after: a command killed in between leaves a recorded deployment
+        # with no process (reported as Failed, replaced by the next deploy), never a process
+        # the state file no longer accounts for.
+        folder = self._endpoint_dir(endpoint) / "deployments" / deployment
+        record = ((self._read_state(endpoint) or {}).get("deployments") or {}).get(deployment)
+        if record:
+            processes.stop(record.get("pid"), record["marker"])
+        processes.stop_owned(folder)  # workers, or a server whose pid was never recorded
+        with self._lock(endpoint):
+            state = self._read_state(endpoint) or {}
+            if state.get("deployments", {}).pop(deployment, None):
+                state["traffic"].pop(deployment, None)
+                state.get("mirror_traffic", {}).pop(deployment, None)
+                write_json(self._state_path(endpoint), state)
+        self._keep_log(endpoint, deployment, folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _keep_log(self, endpoint: str, deployment: str, folder: Path) -> None:
+        log = folder / "server.log"
+        if log.exists():
+            kept = (
+                self._endpoint_dir(endpoint)
+                / "logs"
+                / f"{deployment}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            )
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(log, kept)
+
+    def deployment_logs(self, endpoint: str, deployment: str, lines: int = 80) -> str:
+        log = self._endpoint_dir(endpoint) / "deployments" / deployment / "server.log"
+        return processes.tail(log, lines)
+
+    def invoke(self, endpoint: str, body: bytes, deployment: str | None = None) -> Response:
+        url, headers = self.scoring_target(endpoint)
+        headers["Content-Type"] = "application/json"
+        headers[TRAFFIC_HEADER] = traffic_kind.get()
+        if deployment:
+            headers[DEPLOYMENT_HEADER] = deployment
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return Response(reply.status, reply.read(), reply.headers.get(DEPLOYMENT_HEADER))
+        except urllib.error.HTTPError as reply:
+            return Response(reply.code, reply.read(), reply.headers.get(DEPLOYMENT_HEADER))
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            return Response(0, str(exc).encode())
+
+    def serving_instances(self) -> int:
+        return 1  # one server process per deployment, whatever instance_count says
+
+    def scoring_target(self, endpoint: str) -> tuple[str, dict[str, str]]:
+        state = self._state(endpoint)
+        return f"http://127.0.0.1:{state['port']}/score", {
+            "Authorization": f"Bearer {state.get('key', '')}"
+        }
+
+    def list_endpoints(self) -> list[Endpoint]:
+        """Every endpoint with a state file or a running process, damaged ones included."""
+        found = []
+        for folder in sorted((self.dir / "endpoints").glob("*")):
+            if not folder.is_dir():
+                continue
+            if not self._state_path(folder.name).exists() and not processes.owned_by(folder):
+                continue
+            try:
+                endpoint = self.get_endpoint(folder.name)
+            except MlopsError as damaged:
+                print(f"warning: {damaged}", file=sys.stderr)
+                endpoint = None
+            found.append(endpoint or Endpoint(folder.name, "", {}, {}))
+        return found
+
+    def delete_endpoint(self, name: str) -> None:
+        """Stop every process the endpoint started, whatever its state file says."""
+        folder = self._endpoint_dir(name)
+        with self._lock(name):
+            processes.stop_owned(folder)
+            for deployment in sorted((folder / "deployments").glob("*")):
+                self._keep_log(name, deployment.name, deployment)
+                shutil.rmtree(deployment, ignore_errors=True)
+            self._state_path(name).unlink(missing_ok=True)
+
+
+def _as_endpoint(state: dict) -> Endpoint:
+    deployments = {
+        name: Deployment(name, record["model"], record["artifact_sha256"], _state_of(record))
+        for name, record in state["deployments"].items()
+    }
+    return Endpoint(
+        name=state["name"],
+        scoring_uri=f"http://127.0.0.1:{state['port']}/score",
+        traffic=dict(state["traffic"]),
+        deployments=deployments,
+        mirror_traffic=dict(state.get("mirror_traffic", {})),
+    )
+
+
+def _state_of(record: dict) -> str:
+    """Azure ML's provisioning states: a deployment whose process is gone has Failed."""
+    if not processes.alive(record.get("pid"), record["marker"]):
+        return "Failed"
+    return record.get("status", "Succeeded")
+
+
+def _can_listen(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
