@@ -9,13 +9,13 @@ from pulumi_azure_native import (
     machinelearningservices,
     operationalinsights,
     resources,
-    storage,
 )
 
 from mlops_infra import access
 from mlops_infra.assignments import assign, delegation_condition, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
+from mlops_infra.storage_accounts import entra_only_account
 from mlops_infra.vaults import rbac_vault
 
 COMPUTE_NAME = "cpu-cluster"
@@ -70,22 +70,17 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
         vault = rbac_vault("vault", names.key_vault, rg, settings, settings.purge_protection, child)
-        account = storage.StorageAccount(
+        account = entra_only_account(
             "storage",
-            account_name=names.storage_account,
-            resource_group_name=rg,
-            location=settings.location,
-            kind="StorageV2",
-            sku={"name": "Standard_LRS"},
-            allow_blob_public_access=False,
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            # Entra only: no account key, no SAS signed with one; the workspace then needs
-            # identity-based system datastores (learn.microsoft.com/azure/machine-learning/
-            # how-to-disable-local-auth-storage, in preview)
-            allow_shared_key_access=False,
+            names.storage_account,
+            rg,
+            settings,
+            "Standard_LRS",
+            child,
+            # with no account key the workspace needs identity-based system datastores
+            # (learn.microsoft.com/azure/machine-learning/how-to-disable-local-auth-storage,
+            # in preview); the portal reaches blobs with Entra too
             default_to_o_auth_authentication=True,
-            opts=child,
         )
         images = containerregistry.Registry(
             "images",

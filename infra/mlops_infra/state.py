@@ -17,6 +17,7 @@ from pulumi_azure_native import authorization, keyvault, storage
 
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
+from mlops_infra.storage_accounts import entra_only_account
 from mlops_infra.vaults import rbac_vault
 
 CONTAINER = "pulumi-state"
@@ -63,18 +64,8 @@ class StateBackend(pulumi.ComponentResource):
         super().__init__("mlops:infra:StateBackend", "state", None, opts)
         names = Names.of(settings, "shared")
         child = pulumi.ResourceOptions(parent=self)
-        account = storage.StorageAccount(
-            "state-storage",
-            account_name=names.storage_account,
-            resource_group_name=group,
-            location=settings.location,
-            kind="StorageV2",
-            sku={"name": "Standard_ZRS"},
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,  # Entra tokens only: no key to leak
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            opts=child,
+        account = entra_only_account(
+            "state-storage", names.storage_account, group, settings, "Standard_ZRS", child
         )
         storage.BlobServiceProperties(
             "state-versions",
