@@ -20,8 +20,11 @@ TAG_DATA = "data_sha256"
 TAG_RUN = "run_id"
 TAG_JOB = "job_id"
 TAG_ARTIFACT = "onnx_sha256"
+TAG_DATA_ASSET = "data_asset"  # the training data asset's name and version (issue 19)
+TAG_DATA_VERSION = "data_version"
 METRIC_PREFIX = "metric."
 PARAM_PREFIX = "param."
+IMPORTANCE_PREFIX = "importance."  # permutation importance per feature, held-out rows
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,19 @@ class ModelVersion:
             for key, value in self.tags.items()
             if key.startswith(METRIC_PREFIX)
         }
+
+    @property
+    def importances(self) -> dict[str, float]:
+        """Permutation importance per feature as recorded, most important first (empty when
+        the model was trained before explanations, or a tag is not a number)."""
+        found = {}
+        for key, value in self.tags.items():
+            if key.startswith(IMPORTANCE_PREFIX):
+                try:
+                    found[key[len(IMPORTANCE_PREFIX) :]] = float(value)
+                except ValueError:
+                    continue
+        return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
 @dataclass(frozen=True)
