@@ -11,11 +11,14 @@ from mlops.backends.base import (
     PARAM_PREFIX,
     TAG_ARTIFACT,
     TAG_DATA,
+    TAG_DATA_ASSET,
+    TAG_DATA_VERSION,
     TAG_GIT,
     TAG_JOB,
     TAG_RUN,
     Job,
     ModelVersion,
+    TrainingSpec,
 )
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
@@ -51,6 +54,8 @@ def model_tags(job: Job) -> dict[str, str]:
         TAG_JOB: job.id,
         TAG_ARTIFACT: job.artifact_sha256,
     }
+    if job.data_asset:  # the data asset version it trained on, beside the file's sha256
+        tags.update({TAG_DATA_ASSET: job.data_asset, TAG_DATA_VERSION: job.data_version})
     tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
     tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
     return tags
@@ -70,6 +75,8 @@ def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
         data_sha256=tags[TAG_DATA],
         artifact_sha256=tags[TAG_ARTIFACT],
         git_commit=tags.get(TAG_GIT, UNCOMMITTED),
+        data_asset=tags.get(TAG_DATA_ASSET, ""),
+        data_version=tags.get(TAG_DATA_VERSION, ""),
     )
 
 
@@ -93,3 +100,12 @@ def _git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=root, capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def spec_tags(spec: TrainingSpec) -> dict[str, str]:
+    """The tags a training job is submitted with: its commit and the data asset version it reads
+    (the run adds the rest as it trains)."""
+    tags = {TAG_GIT: spec.git_commit}
+    if spec.data_asset:
+        tags.update({TAG_DATA_ASSET: spec.data_asset, TAG_DATA_VERSION: str(spec.data_version)})
+    return tags

@@ -25,6 +25,8 @@ TAG_DATA_VERSION = "data_version"
 METRIC_PREFIX = "metric."
 PARAM_PREFIX = "param."
 IMPORTANCE_PREFIX = "importance."  # permutation importance per feature, held-out rows
+# Tags every data asset version carries: its bytes, its rows, where it came from.
+DATA_SHA256, DATA_ROWS, DATA_SOURCE, DATA_PARENT = "sha256", "rows", "source", "parent"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class TrainingSpec:
     params: dict[str, object]
     experiment: str
     git_commit: str
+    data_asset: str = ""  # the data asset version data_path holds, recorded on the run
+    data_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,26 @@ class Job:
     data_sha256: str
     artifact_sha256: str
     git_commit: str
+    data_asset: str = ""  # empty for jobs run before data assets were versioned
+    data_version: str = ""
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    """One version of a data asset: a file whose sha256 and row count its tags record."""
+
+    name: str
+    version: int
+    tags: dict[str, str]
+    location: str  # the file locally, an asset id (azureml://...) on Azure
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def sha256(self) -> str:
+        return self.tags.get(DATA_SHA256, "")
 
 
 @dataclass(frozen=True)
@@ -168,6 +192,19 @@ class Backend(Protocol):
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None: ...
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         """The shared version's model.onnx, copied under `folder`, its sha256 checked."""
+        ...
+
+    # data assets (the training environment's workspace): version numbers 1, 2, 3 ...
+    def list_data_versions(self, name: str) -> list[DataVersion]: ...
+    def get_data_version(self, name: str, version: int) -> DataVersion | None: ...
+    def create_data_version(
+        self, name: str, version: int, path: Path, tags: dict[str, str]
+    ) -> DataVersion:
+        """Register the file as this new version (refused if the version exists)."""
+        ...
+
+    def download_data(self, data: DataVersion, folder: Path) -> Path:
+        """The version's file, copied under `folder`, its sha256 checked."""
         ...
 
     # online endpoints

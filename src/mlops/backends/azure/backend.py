@@ -1,8 +1,8 @@
 """The azure backend: the seam of base.py on an Azure ML workspace and registry.
 
-One class made of one part per Azure ML area: training jobs and their assets (jobs.py),
-model versions and registry sharing (models.py), managed online endpoints (online.py),
-collected data (collected.py) and batch endpoints (batch.py).
+One class made of one part per Azure ML area: training jobs and their environment (jobs.py),
+data asset versions (data.py), model versions and registry sharing (models.py), managed
+online endpoints (online.py), collected data (collected.py) and batch endpoints (batch.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from mlops.backends.azure.batch import AzureBatch
 from mlops.backends.azure.collected import AzureCollected
 from mlops.backends.azure.connection import AzureSettings, check_credential, credential
+from mlops.backends.azure.data import AzureData
 from mlops.backends.azure.jobs import AzureJobs
 from mlops.backends.azure.models import AzureModels
 from mlops.backends.azure.online import AzureOnline
@@ -19,7 +20,7 @@ from mlops.config import EnvConfig
 from mlops.progress import Progress
 
 
-class AzureBackend(AzureJobs, AzureModels, AzureOnline, AzureCollected, AzureBatch):
+class AzureBackend(AzureJobs, AzureData, AzureModels, AzureOnline, AzureCollected, AzureBatch):
     def __init__(
         self,
         config: EnvConfig,

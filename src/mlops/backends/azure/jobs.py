@@ -1,6 +1,7 @@
 """Training jobs on Azure ML: a command job running src/model/train.py on the environment's
-compute. The software environment and the training data are registered as assets versioned
-by content hash, so unchanged files are never registered again.
+compute. The software environment is registered as an asset versioned by content hash, so an
+unchanged file is never registered again; the training data is a data asset version
+(mlops.data), named by the spec.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 
 from mlops import lineage
-from mlops.backends.base import TAG_GIT, Job, TrainingSpec
+from mlops.backends.base import Job, TrainingSpec
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
 
@@ -45,20 +46,6 @@ class AzureJobs:
                 Environment(name=name, version=version, image=BASE_IMAGE, conda_file=str(conda))
             )
 
-    def ensure_data(self, path: Path, name: str):
-        from azure.ai.ml.constants import AssetTypes
-        from azure.ai.ml.entities import Data
-        from azure.core.exceptions import ResourceNotFoundError
-
-        version = content_version(path)
-        try:
-            return self.ml.data.get(name, version)
-        except ResourceNotFoundError:
-            self.say(f"registering data {name}:{version} from {path.name}")
-            return self.ml.data.create_or_update(
-                Data(name=name, version=version, path=str(path), type=AssetTypes.URI_FILE)
-            )
-
     # ---- training -----------------------------------------------------------------
 
     def run_training_job(self, spec: TrainingSpec) -> Job:
@@ -66,19 +53,21 @@ class AzureJobs:
         from azure.ai.ml.constants import AssetTypes
 
         environment = self.ensure_environment()
-        data = self.ensure_data(Path(spec.data_path), f"{spec.experiment}-data")
         flags = "".join(f" --{k.replace('_', '-')}={v}" for k, v in spec.params.items())
         job = command(
             code=spec.code_dir,
             command="python train.py --data ${{inputs.data}} --output ${{outputs.model}}" + flags,
             inputs={
-                "data": Input(type=AssetTypes.URI_FILE, path=f"azureml:{data.name}:{data.version}")
+                # the data asset version train resolved, never the file beside the code
+                "data": Input(
+                    type=AssetTypes.URI_FILE, path=f"azureml:{spec.data_asset}:{spec.data_version}"
+                )
             },
             outputs={"model": Output(type=AssetTypes.URI_FOLDER)},
             environment=f"azureml:{environment.name}:{environment.version}",
             compute=self.settings.compute,
             experiment_name=spec.experiment,
-            tags={TAG_GIT: spec.git_commit},
+            tags=lineage.spec_tags(spec),
         )
         submitted = self.ml.jobs.create_or_update(job)
         self.say(f"submitted job {submitted.name}: {submitted.studio_url}")

@@ -1,12 +1,13 @@
 """The local backend: the lifecycle on one machine, on the parts Azure ML itself uses.
 
-One class made of one part per Azure ML area: training jobs (jobs.py), model versions and
-the shared registry (models.py), online endpoints (online.py), collected data
-(collected.py) and batch endpoints (batch.py).
+One class made of one part per Azure ML area: training jobs (jobs.py), data asset versions
+(data.py), model versions and the shared registry (models.py), online endpoints (online.py),
+collected data (collected.py) and batch endpoints (batch.py).
 
 State lives under MLOPS_HOME (default .mlops/):
     <env>/mlflow.db, <env>/artifacts/   MLflow tracking store and model registry
     <env>/jobs/<job>/                   training job outputs and log
+    <env>/data/<asset>/<version>/       data asset versions: the file and meta.json
     <env>/endpoints/<name>/             endpoint.json, router log, deployments/<name>/
     <env>/batch/<name>/                 batch endpoint state, deployments and job outputs
     registry/<model>/<version>/         the shared registry: model files and meta.json
@@ -18,13 +19,14 @@ from pathlib import Path
 
 from mlops.backends.local.batch import LocalBatch
 from mlops.backends.local.collected import LocalCollected
+from mlops.backends.local.data import LocalData
 from mlops.backends.local.jobs import LocalJobs
 from mlops.backends.local.models import LocalModels
 from mlops.backends.local.online import LocalOnline
 from mlops.config import EnvConfig
 
 
-class LocalBackend(LocalJobs, LocalModels, LocalOnline, LocalCollected, LocalBatch):
+class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollected, LocalBatch):
     def __init__(self, config: EnvConfig, root: Path, home: Path):
         self.config = config
         self.env = config.name

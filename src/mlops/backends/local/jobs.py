@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from mlops import lineage
-from mlops.backends.base import TAG_GIT, Job, TrainingSpec
+from mlops.backends.base import Job, TrainingSpec
 from mlops.backends.local import processes
 from mlops.errors import MlopsError
 from mlops.state import read_json, write_json
@@ -50,7 +50,7 @@ class LocalJobs:
         makes a job's run (MLFLOW_RUN_ID) with the tags the job was submitted with."""
         client = self._mlflow()
         experiment_id = self._experiment_id(client, spec.experiment)
-        run_id = client.create_run(experiment_id, tags={TAG_GIT: spec.git_commit}).info.run_id
+        run_id = client.create_run(experiment_id, tags=lineage.spec_tags(spec)).info.run_id
         job_id = f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         job_dir = self.dir / "jobs" / job_id
         outputs = job_dir / "outputs"

@@ -1,0 +1,57 @@
+"""Data asset versions on this machine: <env>/data/<asset>/<version>/ holding the file and
+meta.json (its tags); a version appears whole or not at all and is never changed."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops import lineage
+from mlops.backends.base import DataVersion
+from mlops.errors import MlopsError
+from mlops.state import read_json, write_json
+
+META = "meta.json"
+
+
+class LocalData:
+    """The data asset part of LocalBackend (which provides dir and env)."""
+
+    def _data_folder(self, name: str) -> Path:
+        return self.dir / "data" / name
+
+    def list_data_versions(self, name: str) -> list[DataVersion]:
+        folder = self._data_folder(name)
+        numbers = sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit())
+        found = (self.get_data_version(name, number) for number in numbers)
+        return [version for version in found if version is not None]
+
+    def get_data_version(self, name: str, version: int) -> DataVersion | None:
+        folder = self._data_folder(name) / str(version)
+        meta = read_json(folder / META)
+        if meta is None:
+            return None
+        return DataVersion(name, version, dict(meta["tags"]), str(folder / meta["file"]))
+
+    def create_data_version(
+        self, name: str, version: int, path: Path, tags: dict[str, str]
+    ) -> DataVersion:
+        target = self._data_folder(name) / str(version)
+        if target.exists():  # versions are immutable, as Azure's are
+            raise MlopsError(f"data {name}:{version} already exists in {self.env}")
+        staging = target.with_name(f".{target.name}.staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copyfile(path, staging / path.name)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        write_json(staging / META, {"file": path.name, "tags": tags, "created": created})
+        staging.rename(target)  # the version appears whole or not at all
+        return self.get_data_version(name, version)
+
+    def download_data(self, data: DataVersion, folder: Path) -> Path:
+        # the registry's file is already on this machine: checked, not copied
+        path = Path(data.location)
+        if not path.is_file() or lineage.sha256_of(path) != data.sha256:
+            raise MlopsError(f"data {data.ref} in {self.env}: its file does not match its sha256")
+        return path
