@@ -12,13 +12,15 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from mlops import config as config_module
 from mlops import exam
 from mlops.backends.base import Deployment, Endpoint, ModelVersion
 from mlops.context import Context
+from mlops.data import training_data_of
 from mlops.errors import GateRefused, MlopsError
 from mlops.gate import Champion, GateResult, judge
 
-TRAINING_ENV = "dev"  # whose environment file names the training data
+TRAINING_ENV = config_module.TRAINING_ENV  # whose environment file names the training data
 
 
 def parse_model_ref(ref: str) -> tuple[str, int]:
@@ -96,9 +98,11 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
     champion, champion_model = champion_of(ctx, env)
     ctx.say(f"champion: {champion.ref or 'none'}, read from {champion.source}")
 
-    training = ctx.config(TRAINING_ENV)
-    data = ctx.root / (training.training_data or "")
-    paper = exam.paper_for(challenger, data, f"{training.path.as_posix()}'s training.data")
+    try:  # the data the challenger was trained on, by its lineage
+        data = training_data_of(ctx, challenger.ref, challenger)
+    except MlopsError as exc:
+        raise GateRefused(f"{exc}: the gate cannot set the same exam, failing closed") from None
+    paper = exam.paper_for(challenger, data, "the data its lineage names")
     with tempfile.TemporaryDirectory(prefix="mlops-exam-") as folder:
         artifacts = {"challenger": backend.download_model(challenger, Path(folder))}
         if champion_model is not None:

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from mlops import batch, demo, init, lifecycle
+from mlops import batch, data, demo, init, lifecycle
 from mlops.backends import BACKENDS, selected
 from mlops.backends.base import Endpoint
 from mlops.config import ENVIRONMENTS
@@ -38,6 +38,15 @@ def model_ref(text: str) -> str:
     return text
 
 
+def data_ref(text: str) -> str:
+    """NAME:VERSION of a data asset, checked before any work starts."""
+    try:
+        data.parse_data_ref(text)
+    except MlopsError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+    return text
+
+
 def bounded(kind: type, low: float, high: float) -> Callable[[str], float]:
     """A number above low and at most high."""
 
@@ -58,7 +67,15 @@ def bounded(kind: type, low: float, high: float) -> Callable[[str], float]:
 
 
 def _train(ctx: Context, args) -> None:
-    lifecycle.train(ctx, args.env)
+    lifecycle.train(ctx, args.env, args.data)
+
+
+def _data_register(ctx: Context, args) -> None:
+    data.register(ctx, args.env, args.asset, args.path, args.base)
+
+
+def _data_list(ctx: Context, args) -> None:
+    data.list_versions(ctx, args.env, args.asset)
 
 
 def _register(ctx: Context, args) -> None:
@@ -197,7 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--model", metavar="NAME:VERSION", type=model_ref, help=model)
         return sub
 
-    verb("train", _train, "Run the training job in an environment's workspace.", env="dev")
+    sub = verb("train", _train, "Run the training job in an environment's workspace.", env="dev")
+    sub.add_argument(
+        "--data",
+        metavar="NAME:VERSION",
+        type=data_ref,
+        help="train on this data version (default: the env file's training.data)",
+    )
+    _data_verbs(verbs, common)
     sub = verb(
         "register", _register, "Register a training job's model with its lineage tags.", env="dev"
     )
@@ -304,6 +328,30 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{question.key.replace('_', '-')}", dest=question.key, help=question.prompt
         )
     return parser
+
+
+def _data_verbs(verbs, common) -> None:
+    """`mlops data register|list`: the training data's versions (mlops.data)."""
+    group = verbs.add_parser("data", help="Register and list training data versions.")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "register",
+        parents=[common],
+        help="Make a file or folder (checked against the contract) a data asset version.",
+    )
+    sub.set_defaults(handler=_data_register, stage=True)
+    sub.add_argument("--path", required=True, help="a CSV file, or a folder of CSV files")
+    sub.add_argument(
+        "--base",
+        metavar="NAME:VERSION",
+        type=data_ref,
+        help="the new version is this version's rows followed by the file's",
+    )
+    sub_list = actions.add_parser("list", parents=[common], help="List a data asset's versions.")
+    sub_list.set_defaults(handler=_data_list, stage=False)
+    for each in (sub, sub_list):
+        each.add_argument("--env", choices=ENVIRONMENTS, default="dev", help="default: dev")
+        each.add_argument("--asset", required=True, help="the data asset's name")
 
 
 def main(argv: list[str] | None = None) -> int:

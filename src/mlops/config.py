@@ -21,6 +21,8 @@ from mlops import window as window_module
 from mlops.errors import ConfigError, MlopsError
 
 ENVIRONMENTS = ("dev", "preprod", "prod")
+TRAINING_ENV = "dev"  # whose workspace trains and keeps the training data asset versions
+LATEST = "latest"  # training.data.version: the newest version, resolved once by `mlops train`
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 DEFAULT_WINDOW = "7d"  # how far back `mlops monitor` looks unless --since says otherwise
 AT_LEAST, AT_MOST = "at_least", "at_most"  # a gated metric's bound says which way is better
@@ -35,6 +37,19 @@ class Gate:
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The training data as a data asset version (`version` None: the newest, resolved once)."""
+
+    asset: str
+    version: int | None
+    initial: str | None = None  # the committed file that becomes version 1 of an empty asset
+
+    @property
+    def shown(self) -> str:
+        return f"{self.asset}:{self.version or LATEST}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ class EnvConfig:
     mirror_percent: int = 0  # share of live traffic copied to a new deployment before the switch
     mirror_seconds: int = 0
     target_rps: int | None = None  # the load `mlops profile` sizes the endpoint for
-    training_data: str | None = None
+    training_data: TrainingData | None = None
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
     monitor: Monitor | None = None
@@ -118,9 +133,36 @@ class _Endpoint(_Section):
     _name = field_validator("name")(_checked_name)
 
 
+class _Data(_Section):
+    asset: str
+    version: int | str
+    initial: str | None = None
+
+    _asset = field_validator("asset")(_checked_name)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _a_version(cls, value: object) -> object:
+        if value != LATEST and (type(value) is not int or value < 1):
+            raise ValueError(
+                f"must be a version number (a positive integer) or {LATEST}, not {value!r}"
+            )
+        return value
+
+
 class _Training(_Section):
-    data: str | None = None
+    data: _Data | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _an_asset(cls, value: object) -> object:
+        if isinstance(value, str):  # the form before data assets were versioned
+            raise ValueError(
+                f"must name a data asset version as {{asset: NAME, version: N or {LATEST}}}, "
+                f"not the file {value!r} (`mlops data register` makes a file a version)"
+            )
+        return value
 
 
 class _Bound(_Section):
@@ -209,9 +251,7 @@ def load(env: str, root: Path) -> EnvConfig:
 
     if settings.environment != env:
         raise fail("environment", f"says {settings.environment!r} but the file is {path.name}")
-    training = settings.training
-    if training.data is not None and not (root / training.data).is_file():
-        raise fail("training.data", f"names {training.data!r}, which is not a file")
+    data = _training_data(settings.training.data, env, fail, root)
     endpoint = settings.endpoint
     return EnvConfig(
         name=env,
@@ -225,11 +265,26 @@ def load(env: str, root: Path) -> EnvConfig:
         mirror_seconds=endpoint.mirror_seconds,
         target_rps=endpoint.target_rps,
         azure=dict(settings.azure),
-        training_data=training.data,
-        training_params=dict(training.params),
+        training_data=data,
+        training_params=dict(settings.training.params),
         gate=_gate(settings.gate) if settings.gate else None,
         monitor=Monitor(**settings.monitor.model_dump()) if settings.monitor else None,
     )
+
+
+def _training_data(section: _Data | None, env: str, fail, root: Path) -> TrainingData | None:
+    if section is None:
+        return None
+    if section.version == LATEST and env != TRAINING_ENV:
+        # other environments name what they used exactly: latest moves under their feet
+        raise fail(
+            "training.data.version",
+            f"may say {LATEST} only in {TRAINING_ENV}.yml, not in {env}.yml; name a version number",
+        )
+    if section.initial is not None and not (root / section.initial).is_file():
+        raise fail("training.data.initial", f"names {section.initial!r}, which is not a file")
+    version = None if section.version == LATEST else section.version
+    return TrainingData(section.asset, version, section.initial)
 
 
 def _gate(section: _Gate) -> Gate:

@@ -9,8 +9,9 @@ from pathlib import Path
 from types import ModuleType
 
 from mlops import lifecycle
-from mlops.champion import TRAINING_ENV
+from mlops.champion import parse_model_ref
 from mlops.context import Context
+from mlops.data import training_data_of
 from mlops.errors import DriftDetected
 from mlops.paths import MODEL_CODE
 from mlops.smoke import SAMPLE_REQUEST, load_sample
@@ -58,10 +59,12 @@ def scenario(root: Path) -> ModuleType:
 def send_shifted_traffic(ctx: Context, env: str, requests: int = 30, rows: int = 10) -> int:
     """Score the scenario's shifted rows through env's endpoint, as live clients would."""
     cfg = ctx.config(env)
-    data = ctx.root / (ctx.config(TRAINING_ENV).training_data or "")
-    table = scenario(ctx.root).shifted_rows(data)
-    features = set(json.loads(load_sample(ctx.root))["data"][0])
     backend, sent = ctx.backend(env), 0
+    endpoint = backend.get_endpoint(cfg.endpoint_name)
+    served = endpoint.deployments[endpoint.live].model
+    model = backend.get_shared_model(*parse_model_ref(served))
+    table = scenario(ctx.root).shifted_rows(training_data_of(ctx, served, model))
+    features = set(json.loads(load_sample(ctx.root))["data"][0])
     for i in range(requests):
         batch = [{k: row[k] for k in features} for row in table[i * rows : (i + 1) * rows]]
         if backend.invoke(cfg.endpoint_name, json.dumps({"data": batch}).encode()).status == 200:

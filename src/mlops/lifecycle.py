@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops import config as config_module
+from mlops import data as data_module
 from mlops import lineage
-from mlops.backends.base import TAG_DATA, Backend, Endpoint, Job, ModelVersion, TrainingSpec
+from mlops.backends.base import Backend, Endpoint, Job, ModelVersion, TrainingSpec
 from mlops.champion import (
     champion_of,
     examine,
@@ -62,24 +63,33 @@ __all__ = [
 # ---- train, register, share ----------------------------------------------------------
 
 
-def train(ctx: Context, env: str) -> Job:
+def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
+    """Train on the data version training.data names (or data_ref, NAME:VERSION), resolved
+    once here: the job, its run and the model registered from it record that version."""
     cfg = ctx.config(env)
     if cfg.training_data is None:
         raise MlopsError(
             f"{cfg.path.as_posix()}: no `training.data`; {env} is not a training environment"
         )
+    named = cfg.training_data
+    if data_ref is not None:
+        named = config_module.TrainingData(*data_module.parse_data_ref(data_ref))
+    data = data_module.resolve(ctx, env, named)
+    ctx.say(f"training on data {data.ref} (sha256 {data.sha256[:12]}…)")
     spec = TrainingSpec(
         code_dir=str(ctx.root / MODEL_CODE),
-        data_path=str(ctx.root / cfg.training_data),
+        data_path=data.location,
         params=cfg.training_params,
         experiment=cfg.model_name,
         git_commit=lineage.git_commit(ctx.root),
+        data_asset=data.name,
+        data_version=data.version,
     )
     job = ctx.backend(env).run_training_job(spec)
-    ctx.say(f"job {job.id} completed: run {job.run_id}")
+    ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
     ctx.say(f"next: mlops register --env {env} --job {job.id}")
-    set_outputs(job=job.id)
+    set_outputs(job=job.id, data=data.ref)
     return job
 
 
@@ -334,22 +344,8 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
 
 
 def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> Path:
-    """The data a model was trained on, by its lineage: the training.data of the environment
-    file whose content has the model's data_sha256 (no environment is assumed to train)."""
-    wanted = model.tags.get(TAG_DATA) if model is not None else None
-    named = []
-    for env in config_module.ENVIRONMENTS:
-        cfg = ctx.config(env)
-        if cfg.training_data is None:
-            continue
-        data = ctx.root / cfg.training_data
-        if wanted and data.is_file() and lineage.sha256_of(data) == wanted:
-            return data
-        named.append(f"{cfg.path.as_posix()}'s training.data")
-    raise MlopsError(
-        f"the training data of {served} is not {' nor '.join(named) or 'in any environment file'} "
-        "(its data_sha256 differs); monitor against the data the model was trained on"
-    )
+    """The data a model was trained on, by its lineage (mlops.data.training_data_of)."""
+    return data_module.training_data_of(ctx, served, model)
 
 
 def status(ctx: Context, envs: list[str]) -> dict[str, list[Endpoint]]:
