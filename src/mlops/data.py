@@ -14,6 +14,7 @@ import csv
 import importlib.util
 import io
 import math
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ def contract(root: Path) -> ModuleType:
         "model_features", root / MODEL_CODE / "features.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while defined
     spec.loader.exec_module(module)
     return module
 
@@ -172,8 +174,9 @@ def register(
     path, shown = _source(ctx, given)
     files = _files_of(path, shown)
     tables = [
-        checked_table(ctx.root, file, shown if file == path else f"{shown}/{file.name}")
+        (checked_table(ctx.root, file, label), label)
         for file in files
+        for label in [shown if file == path else f"{shown}/{file.name}"]
     ]
     with tempfile.TemporaryDirectory(prefix="mlops-data-") as folder:
         parent = _version(backend, env, base) if base is not None else None
@@ -182,14 +185,14 @@ def register(
             header = checked_table(ctx.root, base_file, parent.ref).header
             content, appended = base_file.read_bytes(), tables
         elif path.is_file():  # one file: its bytes as they are
-            header, content, appended = tables[0].header, path.read_bytes(), []
+            header, content, appended = tables[0][0].header, path.read_bytes(), []
         else:  # a folder: one table, the first file's header
-            header, appended = tables[0].header, tables
+            header, appended = tables[0][0].header, tables
             content = _csv_text(header, []).encode()
-        if content and not content.endswith(b"\n"):
-            content += b"\n"
-        for table, file in zip(appended, files, strict=True):
-            content += _csv_text(None, _in_order(table, header, file.name)).encode()
+        for table, label in appended:
+            if not content.endswith(b"\n"):
+                content += b"\n"
+            content += _csv_text(None, _in_order(table, header, label)).encode()
         made = Path(folder) / f"{asset}.csv"
         made.write_bytes(content)
         rows = len(checked_table(ctx.root, made, shown).rows)

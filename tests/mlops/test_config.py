@@ -165,9 +165,42 @@ def edit(repo, env, old, new):
         ),
         (
             "dev",
-            "data: src/model/data/breast_cancer.csv",
-            "data: nowhere.csv",
-            "field `training.data` names 'nowhere.csv', which is not a file",
+            "initial: src/model/data/breast_cancer.csv",
+            "initial: nowhere.csv",
+            "field `training.data.initial` names 'nowhere.csv', which is not a file",
+        ),
+        (
+            "dev",
+            "version: latest",
+            "version: newest",
+            "field `training.data.version` must be a version number (a positive integer) "
+            "or latest, not 'newest'",
+        ),
+        (
+            "dev",
+            "version: latest",
+            "version: 0",
+            "field `training.data.version` must be a version number",
+        ),
+        (
+            "dev",
+            "asset: breast-cancer",
+            "asset: Breast Cancer",
+            "field `training.data.asset` must be 3-32 lowercase letters",
+        ),
+        (
+            "dev",
+            "asset: breast-cancer",
+            "assets: breast-cancer",
+            "training.data.assets is not a known setting (did you mean asset?)",
+        ),
+        (
+            "dev",
+            "  data:\n    asset: breast-cancer\n    version: latest\n"
+            "    initial: src/model/data/breast_cancer.csv\n",
+            "  data: src/model/data/breast_cancer.csv\n",
+            "field `training.data` must name a data asset version as {asset: NAME, version: N "
+            "or latest}, not the file 'src/model/data/breast_cancer.csv'",
         ),
         (
             "dev",
@@ -184,6 +217,29 @@ def test_a_bad_value_is_named(repo, env, old, new, expected):
         config.load(env, repo)
     assert expected in str(refusal.value)
     assert "\n" not in str(refusal.value)
+
+
+def test_only_the_training_environment_may_train_on_latest(repo):
+    with open(repo / "environments" / "prod.yml", "a") as handle:
+        handle.write("training:\n  data: {asset: breast-cancer, version: latest}\n")
+    with pytest.raises(ConfigError) as refusal:
+        config.load("prod", repo)
+    assert str(refusal.value) == (
+        "environments/prod.yml: field `training.data.version` may say latest only in dev.yml, "
+        "not in prod.yml; name a version number"
+    )
+    (repo / "environments" / "prod.yml").write_text(
+        (repo / "environments" / "prod.yml").read_text().replace("latest", "3")
+    )
+    assert config.load("prod", repo).training_data == config.TrainingData("breast-cancer", 3)
+
+
+def test_the_training_data_is_an_asset_version(repo):
+    data = config.load("dev", repo).training_data
+    assert data == config.TrainingData(
+        "breast-cancer", None, "src/model/data/breast_cancer.csv"
+    )
+    assert data.shown == "breast-cancer:latest"
 
 
 def test_an_unknown_environment_is_named(repo):
