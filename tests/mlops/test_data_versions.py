@@ -3,6 +3,7 @@ contract before anything is registered, and grown from a base version by appende
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from helpers import MODEL_DIR
@@ -55,7 +56,7 @@ def test_a_base_version_grows_by_the_files_rows_in_its_column_order(ctx, tmp_pat
     assert grown.version == 2 and grown.tags["parent"] == base.ref
     assert grown.tags["rows"] == "140"
     # the base's bytes unchanged, then the new rows: exactly the first 141 lines of the file
-    assert open(grown.location).read() == "".join(LINES[:141])
+    assert Path(grown.location).read_text() == "".join(LINES[:141])
 
 
 def test_a_file_that_breaks_the_contract_is_refused_naming_row_and_column(ctx, tmp_path):
