@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from mlops import config as config_module
-from mlops import lineage
+from mlops import data_diff, lineage
 from mlops.backends.base import (
     DATA_PARENT,
     DATA_ROWS,
@@ -332,3 +332,28 @@ def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> P
         f"the training data of {served} is not {' nor '.join(named) or 'known'} "
         "(its data_sha256 differs)"
     )
+
+
+def comparison(
+    ctx: Context, challenger: ModelVersion, champion: ModelVersion | None
+) -> data_diff.Comparison:
+    """The two models' training data, side by side, for the promotion pull request: compared
+    when both files can be read, else each side says why not."""
+    ours, theirs = _side(ctx, challenger), _side(ctx, champion) if champion else None
+    diff = None
+    if ours.file is not None and theirs is not None and theirs.file is not None:
+        features = contract(ctx.root)
+        diff = data_diff.compare(ours.file, theirs.file, list(features.FEATURES), features.TARGET)
+    return data_diff.Comparison(ours, theirs, diff)
+
+
+def _side(ctx: Context, model: ModelVersion) -> data_diff.Side:
+    tags = model.tags
+    if tags.get(TAG_DATA_ASSET):
+        name = f"{tags[TAG_DATA_ASSET]}:{tags.get(TAG_DATA_VERSION, '?')}"
+    else:
+        name = f"sha256 {tags.get(TAG_DATA, 'unknown')[:12]}… (no data version recorded)"
+    try:
+        return data_diff.Side(name, training_data_of(ctx, model.ref, model))
+    except MlopsError as exc:
+        return data_diff.Side(name, None, str(exc))

@@ -168,7 +168,8 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
         return None
     checked = serving_check(ctx, PROMOTED_FROM, candidate)  # again: the exam took a while
     prod_path = ctx.root / cfg.path
-    promotion = render(prod_path.read_text(), result, checked)
+    data = data_module.comparison(ctx, result.challenger, result.champion_model)
+    promotion = render(prod_path.read_text(), result, checked, data)
     folder = ctx.home / "promotion"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / Path(PROD_FILE).name).write_text(promotion.new_text)

@@ -16,14 +16,19 @@ from mlops import yamledit
 from mlops.backends.base import (
     TAG_ARTIFACT,
     TAG_DATA,
+    TAG_DATA_ASSET,
+    TAG_DATA_VERSION,
     TAG_GIT,
     TAG_JOB,
     TAG_RUN,
+    ModelVersion,
 )
+from mlops.data_diff import NOTICEABLE, Comparison
 from mlops.errors import MlopsError
 from mlops.gate import GateResult
 
 PROD_FILE = "environments/prod.yml"
+TOP_FEATURES = 5  # importances listed per model
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,12 @@ def bump_version(text: str, version: int) -> str:
     return new_text
 
 
-def render(current_text: str, result: GateResult, preprod_check: str) -> Promotion:
+def render(
+    current_text: str,
+    result: GateResult,
+    preprod_check: str,
+    data: Comparison | None = None,
+) -> Promotion:
     challenger = result.challenger
     new_text = bump_version(current_text, challenger.version)
     diff = "".join(
@@ -62,7 +72,7 @@ def render(current_text: str, result: GateResult, preprod_check: str) -> Promoti
         )
     )
     title = f"Promote {challenger.ref} to prod"
-    return Promotion(new_text, diff, title, _body(result, preprod_check, diff))
+    return Promotion(new_text, diff, title, _body(result, preprod_check, diff, data))
 
 
 def _shown(value: object) -> str:
@@ -89,7 +99,67 @@ def _metric_rows(ours: dict, theirs: dict) -> list[str]:
     return rows
 
 
-def _body(result: GateResult, preprod_check: str, diff: str) -> str:
+def _data_rows(data: Comparison | None) -> list[str]:
+    """The challenger's training data and how it differs from the champion's."""
+    if data is None:
+        return ["Not compared."]
+    theirs = data.champion
+    rows = [
+        "| | challenger | champion |",
+        "| --- | --- | --- |",
+        f"| data version | `{data.challenger.name}` | {f'`{theirs.name}`' if theirs else 'none'} |",
+    ]
+    found = data.diff
+    if found is None:
+        unread = [side.problem for side in (data.challenger, theirs) if side and side.problem]
+        why = unread[0] if unread else "there is no champion to compare with"
+        return [*rows, "", f"Not compared: {why}."]
+    rows.append(
+        f"| rows | {found.rows[0]} | {found.rows[1]} ({found.rows[0] - found.rows[1]:+d}) |"
+    )
+    ours_labels, their_labels = found.labels
+    for label in sorted(set(ours_labels) | set(their_labels)):
+        a, b = ours_labels.get(label), their_labels.get(label)
+        shown = "target mean" if label == "mean" else f"label {label} share"
+        rows.append(f"| {shown} | {_share(a, label)} | {_share(b, label)} |")
+    rows += [
+        "",
+        "Features whose distribution moved most (standardised mean difference, challenger vs",
+        f"champion; |SMD| above {NOTICEABLE} is a noticeable shift):",
+        "",
+        "| feature | challenger mean | champion mean | SMD |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for shift in found.shifts:
+        rows.append(
+            f"| {shift.feature} | {shift.challenger_mean:.4g} | {shift.champion_mean:.4g} | "
+            f"{shift.smd:+.3f} |"
+        )
+    return rows
+
+
+def _share(value: float | None, label: str) -> str:
+    if value is None:
+        return "none"
+    return f"{value:.4g}" if label == "mean" else f"{value:.1%}"
+
+
+def _importance_rows(challenger: ModelVersion, champion: ModelVersion | None) -> list[str]:
+    """The top features of each model by permutation importance, side by side."""
+    ours = list(challenger.importances.items())[:TOP_FEATURES]
+    theirs = list(champion.importances.items())[:TOP_FEATURES] if champion else []
+    missing = "none" if champion is None else "not recorded"
+    rows = ["| rank | challenger | champion |", "| ---: | --- | --- |"]
+    for rank in range(max(len(ours), len(theirs), 1)):
+        a = f"`{ours[rank][0]}` {ours[rank][1]:.4f}" if rank < len(ours) else ""
+        b = f"`{theirs[rank][0]}` {theirs[rank][1]:.4f}" if rank < len(theirs) else ""
+        if rank == 0:
+            a, b = a or "not recorded", b or missing
+        rows.append(f"| {rank + 1} | {a} | {b} |")
+    return rows
+
+
+def _body(result: GateResult, preprod_check: str, diff: str, data: Comparison | None) -> str:
     challenger, champion = result.challenger, result.champion_model
     exam_rows = _metric_rows(result.figures, result.champion.metrics or {})
     recorded_rows = _metric_rows(challenger.metrics, champion.metrics if champion else {})
@@ -100,6 +170,8 @@ def _body(result: GateResult, preprod_check: str, diff: str) -> str:
     ]
     for label, tag in (
         ("git commit", TAG_GIT),
+        ("data asset", TAG_DATA_ASSET),
+        ("data version", TAG_DATA_VERSION),
         ("data sha256", TAG_DATA),
         ("training run", TAG_RUN),
         ("training job", TAG_JOB),
@@ -136,6 +208,14 @@ def _body(result: GateResult, preprod_check: str, diff: str) -> str:
             "### Metrics each training run recorded (for reference; each on its own held-out rows)",
             "",
             *recorded_rows,
+            "",
+            "### Training data",
+            "",
+            *_data_rows(data),
+            "",
+            "### Feature importance (permutation importance on held-out rows, top features)",
+            "",
+            *_importance_rows(challenger, champion),
             "",
             "### Lineage",
             "",

@@ -68,3 +68,63 @@ def test_the_body_shows_the_exam_the_preprod_check_and_the_recorded_tags():
     assert "-  version: 3  # set by the promotion pull request" in promotion.diff
     assert "+  version: 4  # set by the promotion pull request" in promotion.diff
     assert promotion.diff in promotion.body
+
+
+def exam_result(challenger, champion):
+    verdict = Verdict(True, ["ok"])
+    return GateResult(
+        challenger, Champion("m:3", {}, source="prod.yml"), champion, {}, "data.csv", verdict
+    )
+
+
+def test_the_body_compares_the_two_models_training_data(tmp_path):
+    import features
+    from helpers import MODEL_DIR
+
+    from mlops.data_diff import Comparison, Side, compare
+
+    lines = (MODEL_DIR / "data" / "breast_cancer.csv").read_text().splitlines(keepends=True)
+    champion_file = tmp_path / "v1.csv"
+    champion_file.write_text("".join(lines[:301]))
+    header = lines[0].rstrip("\n").split(",")
+    area = header.index("mean_area")
+    grown = []
+    for line in lines[301:]:  # the new rows: larger areas, all malignant
+        values = line.rstrip("\n").split(",")
+        values[area], values[-1] = str(float(values[area]) * 3), "1"
+        grown.append(",".join(values) + "\n")
+    challenger_file = tmp_path / "v2.csv"
+    challenger_file.write_text("".join(lines[:301] + grown))
+    diff = compare(challenger_file, champion_file, list(features.FEATURES), features.TARGET)
+    data = Comparison(Side("breast-cancer:2", challenger_file), Side("breast-cancer:1"), diff)
+    body = render(PROD, exam_result(model(4), model(3)), "checked", data).body
+    section = body.split("### Training data")[1].split("###")[0]
+    assert "| data version | `breast-cancer:2` | `breast-cancer:1` |" in section
+    assert "| rows | 569 | 300 (+269) |" in section
+    ones = sum(line.rstrip("\n").endswith(",1") for line in lines[:301]) / 300
+    assert f"| label 1 share | {(ones * 300 + 269) / 569:.1%} | {ones:.1%} |" in section
+    first_shift = section.split("| --- | ---: | ---: | ---: |\n")[1].splitlines()[0]
+    assert first_shift.startswith("| mean_area |")  # the feature that moved most comes first
+    assert diff.shifts[0].smd > 0.1 and len(diff.shifts) == 5
+
+
+def test_the_body_says_when_the_data_cannot_be_compared():
+    from mlops.data_diff import Comparison, Side
+
+    problem = "the training data of m:3 is not known (its data_sha256 differs)"
+    data = Comparison(Side("breast-cancer:2", None), Side("sha256 dddd…", None, problem), None)
+    body = render(PROD, exam_result(model(4), model(3)), "checked", data).body
+    assert f"Not compared: {problem}." in body
+
+
+def test_the_body_lists_top_importances_side_by_side_or_not_recorded():
+    challenger = model(4)
+    challenger.tags.update({"importance.worst_area": "0.05", "importance.mean_radius": "0.02"})
+    body = render(PROD, exam_result(challenger, model(3)), "checked").body
+    section = body.split("### Feature importance")[1].split("###")[0]
+    assert "| 1 | `worst_area` 0.0500 | not recorded |" in section  # the champion predates them
+    assert "| 2 | `mean_radius` 0.0200 |  |" in section
+    champion = model(3)
+    champion.tags.update({"importance.mean_radius": "0.04"})
+    body = render(PROD, exam_result(challenger, champion), "checked").body
+    assert "| 1 | `worst_area` 0.0500 | `mean_radius` 0.0400 |" in body

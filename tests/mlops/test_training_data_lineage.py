@@ -1,5 +1,6 @@
 """The monitor's reference is the data the served model was trained on, found by its lineage
-(the data_sha256 tag), not by assuming which environment trains."""
+(the data_sha256 tag; tests/mlops/test_data_versions.py: its data asset version), not by
+assuming which environment trains."""
 
 import hashlib
 
@@ -22,12 +23,15 @@ def test_the_training_data_is_the_environment_file_whose_data_the_model_names(tm
     prod_data = dev_data.with_name("prod_sample.csv")
     prod_data.write_text("".join(dev_data.read_text().splitlines(keepends=True)[:50]))
     with open(repo / "environments" / "prod.yml", "a") as handle:
-        handle.write("training:\n  data: src/model/data/prod_sample.csv\n")
+        handle.write(
+            "training:\n  data: {asset: prod-sample, version: 1, "
+            "initial: src/model/data/prod_sample.csv}\n"
+        )
     ctx = Context(repo, tmp_path / "home")
     for data in (dev_data, prod_data):
         assert lifecycle.training_data_of(ctx, "m:1", trained_on(data.read_bytes())) == data
     with pytest.raises(MlopsError) as refusal:
         lifecycle.training_data_of(ctx, "m:1", trained_on(b"other data"))
     message = str(refusal.value)
-    assert "environments/dev.yml's training.data nor environments/prod.yml's" in message
+    assert "src/model/data/breast_cancer.csv nor src/model/data/prod_sample.csv" in message
     assert "data_sha256 differs" in message and "\n" not in message
