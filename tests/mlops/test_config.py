@@ -236,9 +236,7 @@ def test_only_the_training_environment_may_train_on_latest(repo):
 
 def test_the_training_data_is_an_asset_version(repo):
     data = config.load("dev", repo).training_data
-    assert data == config.TrainingData(
-        "breast-cancer", None, "src/model/data/breast_cancer.csv"
-    )
+    assert data == config.TrainingData("breast-cancer", None, "src/model/data/breast_cancer.csv")
     assert data.shown == "breast-cancer:latest"
 
 
