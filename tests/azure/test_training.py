@@ -1,4 +1,5 @@
-"""Training on Azure: a command job, with environment and data versioned by content hash."""
+"""Training on Azure: a command job, its environment versioned by content hash, its data the
+data asset version train resolved (the committed file becomes version 1 of an empty asset)."""
 
 import hashlib
 
@@ -10,6 +11,7 @@ from mlops.errors import MlopsError
 
 WS = f"/workspaces/{env_setting('dev', 'azure.workspace')}"
 MODEL = env_setting("dev", "model.name")
+ASSET = env_setting("dev", "training.data.asset")
 
 
 def content_version(relative: str) -> str:
@@ -20,12 +22,13 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
     job = lifecycle.train(ctx, "dev")
 
     env_version = content_version("src/model/environment/conda.yml")
-    data_version = content_version("src/model/data/breast_cancer.csv")
+    data_sha256 = hashlib.sha256((ROOT / "src/model/data/breast_cancer.csv").read_bytes())
     (environment,) = fake.made("PUT", rf"{WS}/environments/{MODEL}-env/versions/{env_version}$")
     assert "azureml-inference-server-http" in environment.json()["properties"]["condaFile"]
-    (data,) = fake.made("PUT", rf"{WS}/data/{MODEL}-data/versions/{data_version}$")
+    (data,) = fake.made("PUT", rf"{WS}/data/{ASSET}/versions/1$")
     assert data.json()["properties"]["dataType"] == "uri_file"
-    assert fake.made("PUT", r"/LocalUpload/.*/breast_cancer\.csv$"), "the data file is uploaded"
+    assert data.json()["properties"]["tags"]["sha256"] == data_sha256.hexdigest()
+    assert fake.made("PUT", rf"/LocalUpload/.*/{ASSET}\.csv$"), "the data file is uploaded"
 
     (submitted,) = fake.made("PUT", rf"{WS}/jobs/[^/]+$")
     properties = submitted.json()["properties"]
@@ -36,11 +39,12 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
     assert (
         "--n-estimators=100" in properties["command"] and "--max-depth=8" in properties["command"]
     )
-    assert properties["inputs"]["data"]["uri"].endswith(f"{MODEL}-data/versions/{data_version}")
+    assert properties["inputs"]["data"]["uri"].endswith(f"data/{ASSET}/versions/1")
     assert properties["environmentId"].endswith(f"{MODEL}-env/versions/{env_version}")
     assert properties["computeId"].endswith("/computes/cpu-cluster")
     assert properties["experimentName"] == MODEL
     assert "git_commit" in properties["tags"]
+    assert (properties["tags"]["data_asset"], properties["tags"]["data_version"]) == (ASSET, "1")
 
     # the job's tags are what train.py's MLflow run set, in a real run with the job's flags
     run = fake.job_runs[job.id]
@@ -48,7 +52,8 @@ def test_train_submits_a_command_job_with_versioned_environment_and_data(ctx, fa
         job.artifact_sha256
         == hashlib.sha256((run.model_dir / "model.onnx").read_bytes()).hexdigest()
     )
-    assert job.data_sha256[:16] == data_version, "the run read the registered data file"
+    assert job.data_sha256 == data_sha256.hexdigest(), "the run read the registered data file"
+    assert (job.data_asset, job.data_version) == (ASSET, "1")
     assert job.metrics["roc_auc"] == float(run.tags["metric.roc_auc"]) > 0.9
     assert job.params["n_estimators"] == "100"
     assert job.run_id == job.id

@@ -10,6 +10,11 @@ Rules, each from its source:
   description and tags (docs: learn.microsoft.com/azure/machine-learning/
   how-to-manage-models, "you can't change a model version's content"; the error
   code the service answers with is not documented, 409 Conflict is our reading).
+- A data version's dataType (uri_file, uri_folder, mltable) and dataUri are required and
+  writable only at creation (REST spec DataVersionBaseProperties: [Required],
+  visibility read/create; the SDK's generated arm_ml_service/models/_models.py), so a PUT
+  without them is refused and a PUT of an existing data version pointing at other files is
+  the immutable-content conflict above.
 - "latest" is the most recently created version, not the highest number
   (azure/ai/ml/operations/_model_operations.py, _get_latest_version docstring;
   _utils/_asset_utils.py _get_latest orders by createdtime desc, top 1).
@@ -36,8 +41,16 @@ def content(resource: dict) -> dict:
     return {k: v for k, v in properties.items() if k not in MUTABLE | {"provisioningState"}}
 
 
+DATA_TYPES = ("uri_file", "uri_folder", "mltable")  # spec DataType
+
+
 class Assets:
     def put_version(self, path: str, body: dict, container: str) -> Reply:
+        if "/data/" in path:
+            properties = body.get("properties") or {}
+            if properties.get("dataType") not in DATA_TYPES or not properties.get("dataUri"):
+                # spec DataVersionBaseProperties: dataType and dataUri are [Required]
+                return error(400, "UserError", "a data version needs a dataType and a dataUri")
         existing = self.resources.get(path)
         if existing is not None:
             if content(existing) != content(body):  # how-to-manage-models: versions immutable

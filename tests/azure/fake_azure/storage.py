@@ -7,6 +7,8 @@ Rules, each from its source:
   learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access).
 - refused, storage answers 403 with x-ms-error-code AuthorizationPermissionMismatch
   (docs: learn.microsoft.com/rest/api/storageservices/blob-service-error-codes).
+- a Put Blob request (no comp=) carries the whole blob, kept for later reads (docs:
+  learn.microsoft.com/rest/api/storageservices/put-blob); block lists are not modelled.
 - a ranged read is answered 206 with Content-Range (docs: rest/api/storageservices/
   specifying-the-range-header-for-blob-service-operations).
 """
@@ -31,6 +33,9 @@ class Storage:
         if refusal:
             return refusal
         if call.method == "PUT":
+            if not call.query.get("comp"):  # Put Blob: one request holds the whole blob
+                body = call.body if isinstance(call.body, bytes) else str(call.body).encode()
+                self.blobs[urllib.parse.unquote(call.path.lstrip("/"))] = body
             return Reply(200 if call.query.get("comp") == "metadata" else 201)
         if call.query.get("comp") == "list":
             return self._list(account, call)
