@@ -89,7 +89,7 @@ def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
     ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
     ctx.say(f"next: mlops register --env {env} --job {job.id}")
-    set_outputs(job=job.id, data=data.ref)
+    set_outputs(data=data.ref, job=job.id)
     return job
 
 

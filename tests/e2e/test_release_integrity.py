@@ -9,15 +9,17 @@ gate judges champion and challenger on the same held-out rows.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from helpers import copy_repo, env_setting, run_mlops
 
-from mlops import lifecycle
+from mlops import data, lifecycle
 from mlops.errors import EndpointTestFailed, GateRefused
 from mlops.progress import Progress
 
 MODEL = env_setting("prod", "model.name")
+ASSET = env_setting("dev", "training.data.asset")
 SMALL_FOREST = {"n_estimators: 100": "n_estimators: 30", "max_depth: 8": "max_depth: 5"}
 
 
@@ -115,32 +117,30 @@ def test_a_challenger_on_other_data_is_judged_on_the_same_rows_as_the_champion(w
 
     repo, home, ctx = world
     lifecycle.deploy(ctx, "prod", f"{MODEL}:1")
-    data = repo / "src" / "model" / "data"
-    rows = (data / "breast_cancer.csv").read_text().splitlines(keepends=True)
-    subset = data / "subset.csv"
+    rows = (repo / "src" / "model" / "data" / "breast_cancer.csv").read_text().splitlines(True)
+    subset = repo / "subset.csv"
     subset.write_text("".join(rows[:1] + rows[1::2]))  # every other row
-    dev = repo / "environments" / "dev.yml"
-    original = dev.read_text()
-    edit(dev, {"data: src/model/data/breast_cancer.csv": "data: src/model/data/subset.csv"})
+    version = data.register(ctx, "dev", ASSET, str(subset))  # the newest: train takes it
+    challenger = release_up_to_share(ctx)
+    result = lifecycle.examine(ctx, "prod", challenger)
+    champion_onnx = home / "registry" / MODEL / "1" / "model" / "model.onnx"
+    seed, fraction = 42, 0.2
+    _, expected = evaluate.exam(subset, seed, fraction, {"champion": champion_onnx})
+    assert result.champion.metrics == expected["champion"]
+    assert f"data/{ASSET}/{version.version}/" in result.paper  # the challenger's data version
+    recorded = {k: float(v) for k, v in result.champion_model.metrics.items()}
+    assert result.champion.metrics != recorded  # another exam than the champion's own
+    # The champion trained on rows of the subset's held-out split, so it scores high:
+    # overlapping data leans the comparison towards keeping the champion (fail closed).
+    # without the challenger's data the exam cannot be set: the gate refuses
+    stored = Path(version.location)
+    kept = stored.read_bytes()
+    stored.write_text("".join(rows[:50]))  # the version's file no longer holds its bytes
     try:
-        challenger = release_up_to_share(ctx)
-        result = lifecycle.examine(ctx, "prod", challenger)
-        champion_onnx = home / "registry" / MODEL / "1" / "model" / "model.onnx"
-        seed, fraction = 42, 0.2
-        _, expected = evaluate.exam(subset, seed, fraction, {"champion": champion_onnx})
-        assert result.champion.metrics == expected["champion"]
-        assert "subset.csv" in result.paper
-        recorded = {k: float(v) for k, v in result.champion_model.metrics.items()}
-        assert result.champion.metrics != recorded  # another exam than the champion's own
-        # The champion trained on rows of the subset's held-out split, so it scores high:
-        # overlapping data leans the comparison towards keeping the champion (fail closed).
-        # without the challenger's data the exam cannot be set: the gate refuses
-        dev.write_text(original)
         with pytest.raises(GateRefused, match="cannot set the same exam"):
             lifecycle.gate(ctx, "prod", challenger)
     finally:
-        dev.write_text(original)
-        subset.unlink()
+        stored.write_bytes(kept)
 
 
 def test_the_exam_scores_the_served_artifact_like_the_training_run_did(world):
