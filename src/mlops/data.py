@@ -270,23 +270,23 @@ def resolve(ctx: Context, env: str, named: config_module.TrainingData) -> DataVe
     """The exact version training.data names; `latest` is resolved here, once, and printed.
     An asset with no version yet gets the committed `initial` file as its version 1."""
     backend = ctx.backend(env)
+    versions = backend.list_data_versions(named.asset)
+    if not versions and named.initial is not None:
+        ctx.say(f"data asset {named.asset} has no version yet: registering {named.initial}")
+        versions = [register(ctx, env, named.asset, named.initial)]
     if named.version is not None:
-        found = backend.get_data_version(named.asset, named.version)
-        if found is None:
+        found = [version for version in versions if version.version == named.version]
+        if not found:
             raise MlopsError(
                 f"data {named.shown} is not registered in {env}; "
                 f"`mlops data list --env {env} --asset {named.asset}` shows its versions"
             )
-        return found
-    versions = backend.list_data_versions(named.asset)
-    if not versions and named.initial is None:
+        return found[0]
+    if not versions:
         raise MlopsError(
             f"data asset {named.asset} has no version in {env}; register one: "
             f"mlops data register --env {env} --asset {named.asset} --path FILE"
         )
-    if not versions:
-        ctx.say(f"data asset {named.asset} has no version yet: registering {named.initial}")
-        return register(ctx, env, named.asset, named.initial)
     newest = max(versions, key=lambda found: found.version)
     ctx.say(
         f"training data: {named.shown} is {newest.ref} ({newest.tags.get(DATA_ROWS, '?')} rows)"

@@ -94,6 +94,8 @@ def test_the_command_line_registers_lists_and_refuses_with_exit_2(
         except SystemExit as stop:  # the parser's refusals: flags checked before any work
             return stop.code
 
+    assert main("train", "--data", "breast-cancer") == 2  # refused before any work
+    assert "expected a data version as NAME:VERSION" in capsys.readouterr().err
     assert main(*["data", "register", "--asset", ASSET, "--path", initial]) == 0
     assert main(*["data", "list", "--asset", ASSET]) == 0
     assert f"{ASSET}:1  rows 569" in capsys.readouterr().out
