@@ -29,22 +29,22 @@ class Parser(argparse.ArgumentParser):
 # ---- argument types ------------------------------------------------------------------
 
 
-def model_ref(text: str) -> str:
-    """NAME:VERSION; an empty value (an unset step output) is refused, never "the default"."""
-    try:
-        lifecycle.parse_model_ref(text)
-    except MlopsError as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
-    return text
+def reference(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """NAME:VERSION checked by parse before any work starts; an empty value (an unset step
+    output) is refused, never "the default"."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except MlopsError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+        return text
+
+    return check
 
 
-def data_ref(text: str) -> str:
-    """NAME:VERSION of a data asset, checked before any work starts."""
-    try:
-        data.parse_data_ref(text)
-    except MlopsError as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
-    return text
+model_ref = reference(lifecycle.parse_model_ref)
+data_ref = reference(data.parse_data_ref)
 
 
 def bounded(kind: type, low: float, high: float) -> Callable[[str], float]:
