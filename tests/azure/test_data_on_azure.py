@@ -56,3 +56,19 @@ def test_a_models_training_data_is_read_from_its_data_asset_version(ctx, tmp_pat
     found = lifecycle.training_data_of(ctx, "m:1", ModelVersion("m", 1, tags, "", ""))
     assert found.read_text() == "".join(LINES[:285])
     assert found.is_relative_to(ctx.home / "dev" / data.CACHE)
+
+
+def test_the_double_refuses_a_data_version_without_type_or_uri(ctx, fake):
+    from azure.core.rest import HttpRequest
+
+    backend = ctx.backend("dev")
+    client = backend.ml.data._operation._client  # the SDK's own pipeline: auth, api-version
+    url = (
+        f"https://management.azure.com/subscriptions/{backend.settings.subscription_id}"
+        f"/resourceGroups/{backend.settings.resource_group}/providers/"
+        f"Microsoft.MachineLearningServices{WS}/data/{ASSET}/versions/1?api-version=2024-04-01"
+    )
+    for properties in ({"dataUri": "azureml://x"}, {"dataType": "uri_file"}):
+        answer = client.send_request(HttpRequest("PUT", url, json={"properties": properties}))
+        assert answer.status_code == 400 and b"dataType and a dataUri" in answer.read()
+    assert backend.list_data_versions(ASSET) == []
