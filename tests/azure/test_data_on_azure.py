@@ -72,3 +72,20 @@ def test_the_double_refuses_a_data_version_without_type_or_uri(ctx, fake):
         answer = client.send_request(HttpRequest("PUT", url, json={"properties": properties}))
         assert answer.status_code == 400 and b"dataType and a dataUri" in answer.read()
     assert backend.list_data_versions(ASSET) == []
+
+
+def test_a_data_version_another_identity_cannot_read_is_one_sentence(ctx, fake, tmp_path):
+    """The gate (preprod's job) and the monitor read a model's training data from the dev
+    workspace when it is not the committed file. Their identities hold no role there, so
+    they fail closed, in one sentence (sharing data versions into the registry, which they
+    can read, is not built yet)."""
+    from fake_azure import CI_PERSONA
+    from harness import sign_in
+
+    subset = data.register(ctx, "dev", ASSET, write(tmp_path / "half.csv", LINES[:285]))
+    tags = {TAG_DATA: subset.sha256, TAG_DATA_ASSET: ASSET, TAG_DATA_VERSION: "1"}
+    sign_in(ctx, fake, "dev", CI_PERSONA, "preprod")  # preprod's identity, reading dev
+    with pytest.raises(MlopsError) as refusal:
+        lifecycle.training_data_of(ctx, "m:1", ModelVersion("m", 1, tags, "", ""))
+    message = str(refusal.value)
+    assert message.startswith(f"reading data {ASSET}:1 in dev failed: ") and "\n" not in message

@@ -14,21 +14,27 @@ class AzureData:
     """The data asset part of AzureBackend (which provides ml and env)."""
 
     def list_data_versions(self, name: str) -> list[DataVersion]:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
             found = [_data_version(data) for data in self.ml.data.list(name=name)]
         except ResourceNotFoundError:  # no container: the asset has no version yet
             return []
+        except AzureError as exc:  # e.g. no read access to this workspace
+            raise MlopsError(f"listing data {name} in {self.env} failed: {_reason(exc)}") from None
         return sorted((d for d in found if d is not None), key=lambda d: d.version)
 
     def get_data_version(self, name: str, version: int) -> DataVersion | None:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
             return _data_version(self.ml.data.get(name, version=str(version)))
         except ResourceNotFoundError:
             return None
+        except AzureError as exc:
+            raise MlopsError(
+                f"reading data {name}:{version} in {self.env} failed: {_reason(exc)}"
+            ) from None
 
     def create_data_version(
         self, name: str, version: int, path: Path, tags: dict[str, str]
@@ -49,25 +55,27 @@ class AzureData:
                 )
             )
         except AzureError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise MlopsError(f"registering data {name}:{version} failed: {reason}") from None
+            raise MlopsError(f"registering data {name}:{version} failed: {_reason(exc)}") from None
         return _data_version(created)
 
     def download_data(self, data: DataVersion, folder: Path) -> Path:
         from azure.ai.ml._artifacts._artifact_utilities import download_artifact_from_aml_uri
         from azure.core.exceptions import AzureError
 
-        found = self.ml.data.get(data.name, version=str(data.version))
         target = folder / data.name / str(data.version)
         try:
+            found = self.ml.data.get(data.name, version=str(data.version))
             download_artifact_from_aml_uri(found.path, str(target), self.ml.datastores)
         except AzureError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise MlopsError(f"downloading data {data.ref} failed: {reason}") from None
+            raise MlopsError(f"downloading data {data.ref} failed: {_reason(exc)}") from None
         files = [p for p in target.rglob("*") if p.is_file()]
         if len(files) != 1 or lineage.sha256_of(files[0]) != data.sha256:
             raise MlopsError(f"data {data.ref} in {self.env}: its file does not match its sha256")
         return files[0]
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _data_version(data) -> DataVersion | None:
