@@ -60,6 +60,22 @@ class Monitor:
     window: str = DEFAULT_WINDOW
 
 
+# Azure's ceiling on instances of one managed online deployment (raisable by a support request):
+# learn.microsoft.com/azure/machine-learning/how-to-manage-quotas, "Number of instances per
+# deployment: 50".
+MAX_INSTANCES = 50
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    """How a deployment scales: between min and max instances, on its average CPU."""
+
+    min_instances: int
+    max_instances: int
+    cpu_percent: int  # scale out above it, in below half of it
+    default_instances: int  # the count it starts with (the environment's instance_count)
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     name: str
@@ -73,6 +89,7 @@ class EnvConfig:
     mirror_percent: int = 0  # share of live traffic copied to a new deployment before the switch
     mirror_seconds: int = 0
     target_rps: int | None = None  # the load `mlops profile` sizes the endpoint for
+    autoscale: Autoscale | None = None  # applied by each rollout to the new deployment
     training_data: TrainingData | None = None
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
@@ -122,6 +139,20 @@ class _Model(_Section):
         return value
 
 
+class _Autoscale(_Section):
+    min_instances: Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
+    max_instances: Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
+    cpu_percent: Annotated[int, Field(gt=0, lt=100)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Autoscale:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"has min_instances {self.min_instances} above max_instances {self.max_instances}"
+            )
+        return self
+
+
 class _Endpoint(_Section):
     name: str
     instance_type: str
@@ -129,6 +160,7 @@ class _Endpoint(_Section):
     mirror_percent: Annotated[int, Field(ge=0, le=50)] = 0
     mirror_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
     target_rps: Annotated[int, Field(ge=1)] | None = None
+    autoscale: _Autoscale | None = None
 
     _name = field_validator("name")(_checked_name)
 
@@ -253,6 +285,13 @@ def load(env: str, root: Path) -> EnvConfig:
         raise fail("environment", f"says {settings.environment!r} but the file is {path.name}")
     data = _training_data(settings.training.data, env, fail, root)
     endpoint = settings.endpoint
+    scale = endpoint.autoscale
+    if scale and not scale.min_instances <= endpoint.instance_count <= scale.max_instances:
+        raise fail(
+            "endpoint.instance_count",
+            f"is {endpoint.instance_count}, outside endpoint.autoscale's "
+            f"{scale.min_instances}..{scale.max_instances}; a deployment starts within its bounds",
+        )
     return EnvConfig(
         name=env,
         path=Path(shown),
@@ -264,6 +303,9 @@ def load(env: str, root: Path) -> EnvConfig:
         mirror_percent=endpoint.mirror_percent,
         mirror_seconds=endpoint.mirror_seconds,
         target_rps=endpoint.target_rps,
+        autoscale=Autoscale(**scale.model_dump(), default_instances=endpoint.instance_count)
+        if scale
+        else None,
         azure=dict(settings.azure),
         training_data=data,
         training_params=dict(settings.training.params),

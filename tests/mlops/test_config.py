@@ -261,3 +261,64 @@ def test_a_typo_stops_the_command_line_with_exit_2_and_no_traceback(repo, tmp_pa
         "error: environments/preprod.yml: endpoint.mirror_percnt is not a known setting "
         "(did you mean mirror_percent?)"
     )
+
+
+def test_prod_scales_within_bounds_that_hold_its_starting_count(repo):
+    scale = config.load("prod", repo).autoscale
+    assert scale.min_instances <= scale.default_instances <= scale.max_instances
+    assert 0 < scale.cpu_percent < 100
+    assert config.load("preprod", repo).autoscale is None  # only prod scales
+
+
+AUTOSCALE = "  autoscale:\n    min_instances: 1\n    max_instances: 3\n    cpu_percent: 70\n"
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        (
+            AUTOSCALE.replace("min_instances: 1", "min_instances: 4"),
+            "environments/prod.yml: field `endpoint.autoscale` has min_instances 4 above "
+            "max_instances 3",
+        ),
+        (
+            AUTOSCALE.replace("min_instances: 1", "min_instances: 0"),
+            "field `endpoint.autoscale.min_instances` must be at least 1, not 0",
+        ),
+        (
+            AUTOSCALE.replace("max_instances: 3", "max_instances: 51"),
+            "field `endpoint.autoscale.max_instances` must be at most 50, not 51",
+        ),
+        (
+            AUTOSCALE.replace("cpu_percent: 70", "cpu_percent: 100"),
+            "field `endpoint.autoscale.cpu_percent` must be below 100, not 100",
+        ),
+        (
+            AUTOSCALE.replace("cpu_percent: 70", "cpu_percent: 0"),
+            "field `endpoint.autoscale.cpu_percent` must be above 0, not 0",
+        ),
+        (
+            AUTOSCALE.replace("cpu_percent: 70", 'cpu_percent: "70"'),
+            "field `endpoint.autoscale.cpu_percent` must be an integer, not '70'",
+        ),
+        (
+            AUTOSCALE.replace("    cpu_percent: 70\n", ""),
+            "field `endpoint.autoscale.cpu_percent` is missing",
+        ),
+        (
+            AUTOSCALE.replace("cpu_percent", "cpu_percnt"),
+            "endpoint.autoscale.cpu_percnt is not a known setting (did you mean cpu_percent?)",
+        ),
+        (
+            AUTOSCALE.replace("min_instances: 1", "min_instances: 2"),
+            "field `endpoint.instance_count` is 1, outside endpoint.autoscale's 2..3; a "
+            "deployment starts within its bounds",
+        ),
+    ],
+)
+def test_a_bad_autoscale_setting_is_refused_in_one_sentence(repo, new, expected):
+    edit(repo, "prod", AUTOSCALE, new)
+    with pytest.raises(ConfigError) as refusal:
+        config.load("prod", repo)
+    assert expected in str(refusal.value)
+    assert "\n" not in str(refusal.value)

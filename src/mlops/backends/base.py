@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from mlops.config import Autoscale
+
 # Lineage tags every registered model carries (values are strings, as Azure ML tags are).
 TAG_GIT = "git_commit"
 TAG_DATA = "data_sha256"
@@ -111,11 +113,29 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class EndpointStats:
+    """What the endpoint measured itself over its last `window` requests (of `total` since its
+    router started): answers by status class, latency percentiles over all of them."""
+
+    requests: int
+    total: int
+    status_classes: dict[str, int]  # "2xx", "4xx", "5xx" -> count
+    p50_ms: float
+    p95_ms: float
+
+    @property
+    def error_rate(self) -> float:
+        """The share of 5xx answers: the endpoint's own failures, not refused requests."""
+        return self.status_classes.get("5xx", 0) / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
 class Deployment:
     name: str
     model: str  # NAME:VERSION
     artifact_sha256: str
     state: str  # Succeeded | Failed
+    autoscale: Autoscale | None = None  # as applied, where the backend records it
 
 
 @dataclass(frozen=True)
@@ -125,6 +145,7 @@ class Endpoint:
     traffic: dict[str, int]
     deployments: dict[str, Deployment] = field(default_factory=dict)
     mirror_traffic: dict[str, int] = field(default_factory=dict)
+    stats: EndpointStats | None = None  # measured by the endpoint, where the backend can tell
 
     @property
     def sole_deployment(self) -> Deployment | None:
@@ -213,6 +234,14 @@ class Backend(Protocol):
     def create_deployment(
         self, endpoint: str, deployment: str, model: ModelVersion
     ) -> Deployment: ...
+    def set_autoscale(self, endpoint: str, deployment: str, autoscale: Autoscale) -> None:
+        """Make the deployment scale as said (it exists and takes no traffic yet)."""
+        ...
+
+    def remove_autoscale(self, endpoint: str, deployment: str) -> None:
+        """Remove the deployment's autoscale setting, if it has one (idempotent)."""
+        ...
+
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint: ...
     def set_mirror(self, endpoint: str, mirror: dict[str, int]) -> Endpoint: ...
     def delete_deployment(self, endpoint: str, deployment: str) -> None: ...
@@ -226,7 +255,9 @@ class Backend(Protocol):
         """How many instances serve a deployment here."""
         ...
 
-    def list_endpoints(self) -> list[Endpoint]: ...
+    def list_endpoints(self) -> list[Endpoint]:
+        """Every endpoint, with the figures it measured itself (Endpoint.stats) if any."""
+        ...
     def collected_rows(
         self, endpoint: str, model: str | None = None, since: datetime | None = None
     ) -> Iterator[dict[str, float]]:
