@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from mlops import batch, data, demo, init, lifecycle
 from mlops.backends import BACKENDS, selected
-from mlops.backends.base import Endpoint
-from mlops.config import ENVIRONMENTS
+from mlops.backends.base import Endpoint, EndpointStats
+from mlops.config import ENVIRONMENTS, Autoscale
 from mlops.context import Context
 from mlops.errors import MlopsError
 from mlops.paths import project_root, state_home
@@ -135,9 +135,36 @@ def _endpoint_view(endpoint: Endpoint) -> dict:
         "traffic": endpoint.traffic,
         "mirror_traffic": endpoint.mirror_traffic,  # left on by a killed soak?
         "deployments": {
-            d.name: {"model": d.model, "state": d.state, "sha256": d.artifact_sha256}
+            d.name: {
+                "model": d.model,
+                "state": d.state,
+                "sha256": d.artifact_sha256,
+                **({"autoscale": _autoscale_view(d.autoscale)} if d.autoscale else {}),
+            }
             for d in endpoint.deployments.values()
         },
+        "measured": _stats_view(endpoint.stats),
+    }
+
+
+def _autoscale_view(scale: Autoscale) -> str:
+    return (
+        f"{scale.min_instances}..{scale.max_instances} instances on {scale.cpu_percent}% CPU, "
+        f"starting at {scale.default_instances}"
+    )
+
+
+def _stats_view(stats: EndpointStats | None) -> dict | str:
+    """The endpoint's own figures; on Azure they are its Azure Monitor metrics (README)."""
+    if stats is None:
+        return "unavailable (on Azure: the endpoint's metrics in Azure Monitor, see the README)"
+    return {
+        "requests": stats.requests,
+        "since_start": stats.total,
+        "p50_ms": stats.p50_ms,
+        "p95_ms": stats.p95_ms,
+        "error_rate": round(stats.error_rate, 4),
+        "by_status": stats.status_classes,
     }
 
 

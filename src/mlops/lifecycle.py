@@ -218,6 +218,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
             say=ctx.say,
             mirror_percent=cfg.mirror_percent,
             mirror_seconds=cfg.mirror_seconds,
+            autoscale=cfg.autoscale,
         )
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"

@@ -1,13 +1,14 @@
 """Blue/green rollout with automatic rollback, written once for every backend.
 
-1. start the new deployment beside the live one (it takes no traffic);
+1. start the new deployment beside the live one (it takes no traffic) and give it the
+   environment's autoscale setting, if any, so it scales from its first live request;
 2. smoke-test it directly (requests aimed at it by name);
    optionally mirror a share of live traffic to it for a while (its answers
    are discarded) and test it again;
 3. shift traffic to it, starting from the endpoint as read live, so splits
    set elsewhere are kept rather than reset;
 4. check the endpoint answers through the new deployment (the answers name the
-   deployment that served them), then retire the old.
+   deployment that served them), then retire the old (its autoscale setting first).
 
 Any failure before the switch leaves the old deployment serving and removes the
 new one; a failure after it puts the traffic back first.
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlops.backends.base import Backend, DeploymentFailed, Endpoint, ModelVersion, Response
+from mlops.config import Autoscale
 from mlops.errors import RolloutFailed
 from mlops.smoke import Contract, smoke_test
 
@@ -48,6 +50,7 @@ def rollout(
     say: Callable[[str], None] = print,
     mirror_percent: int = 0,
     mirror_seconds: float = 0,
+    autoscale: Autoscale | None = None,
 ) -> RolloutResult:
     endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
     new = next_colour(endpoint)
@@ -61,6 +64,17 @@ def rollout(
         raise RolloutFailed(
             _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
         ) from None
+    if autoscale:
+        try:
+            backend.set_autoscale(endpoint_name, new, autoscale)
+        except DeploymentFailed as failure:
+            raise _abandon(
+                backend, endpoint_name, new, f"could not be autoscaled: {failure}"
+            ) from None
+        say(
+            f"deployment {new!r} scales {autoscale.min_instances}..{autoscale.max_instances} "
+            f"instances on {autoscale.cpu_percent}% CPU"
+        )
 
     smoke = _test_directly(backend, endpoint_name, new, contract)
     if not smoke.ok:
@@ -153,12 +167,15 @@ def _retire(backend: Backend, endpoint: Endpoint, deployment: str) -> Endpoint:
             raise RolloutFailed(f"deployment {deployment!r} is the only one taking traffic")
         rest[heir] += share
         endpoint = backend.set_traffic(endpoint.name, rest)
-    backend.delete_deployment(endpoint.name, deployment)
+    _discard(backend, endpoint.name, deployment)
     return endpoint
 
 
 def _discard(backend: Backend, endpoint: str, deployment: str) -> None:
-    backend.delete_deployment(endpoint, deployment)  # idempotent: also clears a half-made one
+    """Remove a deployment and its autoscale setting, which would outlive it on Azure.
+    Both idempotent: also clears a half-made one."""
+    backend.remove_autoscale(endpoint, deployment)
+    backend.delete_deployment(endpoint, deployment)
 
 
 _EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception)\b[^:]*: ")

@@ -258,6 +258,7 @@ class Backend(Protocol):
     def list_endpoints(self) -> list[Endpoint]:
         """Every endpoint, with the figures it measured itself (Endpoint.stats) if any."""
         ...
+
     def collected_rows(
         self, endpoint: str, model: str | None = None, since: datetime | None = None
     ) -> Iterator[dict[str, float]]:

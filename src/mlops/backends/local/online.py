@@ -7,6 +7,7 @@ log) and logs/ (the logs of deployments since deleted).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -15,12 +16,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from mlops import lineage
-from mlops.backends.base import Deployment, DeploymentFailed, Endpoint, ModelVersion, Response
+from mlops.backends.base import (
+    Deployment,
+    DeploymentFailed,
+    Endpoint,
+    EndpointStats,
+    ModelVersion,
+    Response,
+)
 from mlops.backends.local import inference_server, processes
-from mlops.backends.local.router import DEPLOYMENT_HEADER
+from mlops.backends.local.router import DEPLOYMENT_HEADER, STATS_ROUTE
+from mlops.config import Autoscale
 from mlops.errors import MlopsError
 from mlops.lineage import ONNX_FILE
 from mlops.paths import MODEL_CODE
@@ -164,6 +174,24 @@ class LocalOnline:
         self._change(endpoint, save)
         return Deployment(deployment, model.ref, served, "Succeeded")
 
+    def set_autoscale(self, endpoint: str, deployment: str, autoscale: Autoscale) -> None:
+        """Recorded with the deployment and shown by `mlops status`, not enforced: a local
+        deployment is one server process, whatever the bounds say."""
+
+        def change(state: dict) -> None:
+            if deployment not in state["deployments"]:
+                raise DeploymentFailed(f"endpoint {endpoint} has no deployment {deployment!r}")
+            state["deployments"][deployment]["autoscale"] = asdict(autoscale)
+
+        self._change(endpoint, change)
+
+    def remove_autoscale(self, endpoint: str, deployment: str) -> None:
+        def change(state: dict) -> None:
+            state["deployments"].get(deployment, {}).pop("autoscale", None)
+
+        if self._read_state(endpoint) is not None:
+            self._change(endpoint, change)
+
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint:
         def change(state: dict) -> None:
             unknown = set(traffic) - set(state["deployments"])
@@ -232,6 +260,16 @@ class LocalOnline:
     def serving_instances(self) -> int:
         return 1  # one server process per deployment, whatever instance_count says
 
+    def endpoint_stats(self, endpoint: str) -> EndpointStats | None:
+        """What the endpoint's router measured (None when it does not answer)."""
+        url, headers = self.scoring_target(endpoint)
+        request = urllib.request.Request(url.removesuffix("/score") + STATS_ROUTE, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=2) as reply:
+                return EndpointStats(**json.load(reply))
+        except (OSError, ValueError, TypeError):
+            return None
+
     def scoring_target(self, endpoint: str) -> tuple[str, dict[str, str]]:
         state = self._state(endpoint)
         return f"http://127.0.0.1:{state['port']}/score", {
@@ -251,7 +289,10 @@ class LocalOnline:
             except MlopsError as damaged:
                 print(f"warning: {damaged}", file=sys.stderr)
                 endpoint = None
-            found.append(endpoint or Endpoint(folder.name, "", {}, {}))
+            if endpoint is None:
+                found.append(Endpoint(folder.name, "", {}, {}))
+            else:
+                found.append(replace(endpoint, stats=self.endpoint_stats(endpoint.name)))
         return found
 
     def delete_endpoint(self, name: str) -> None:
@@ -267,7 +308,13 @@ class LocalOnline:
 
 def _as_endpoint(state: dict) -> Endpoint:
     deployments = {
-        name: Deployment(name, record["model"], record["artifact_sha256"], _state_of(record))
+        name: Deployment(
+            name,
+            record["model"],
+            record["artifact_sha256"],
+            _state_of(record),
+            Autoscale(**record["autoscale"]) if record.get("autoscale") else None,
+        )
         for name, record in state["deployments"].items()
     }
     return Endpoint(

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -42,6 +43,8 @@ BODY_DEADLINE_S = 30  # the whole body, however it trickles in
 FORWARD_TIMEOUT_S = 60
 HEALTH_TIMEOUT_S = 2
 ROUTES = ("/score", "/swagger.json")  # what a managed endpoint's URL serves, besides /
+STATS_ROUTE = "/mlops/stats"  # this endpoint's own figures, for `mlops status` (key required)
+STATS_WINDOW = 1000  # the figures cover the last this many requests
 MAX_LINE_BYTES = 8192
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")  # a path or an id: visible ASCII, no spaces
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -69,6 +72,45 @@ class EndpointState:
                     if isinstance(data, dict):
                         self._data, self._stamp = data, stamp
             return self._data
+
+
+class Measurements:
+    """Status and latency of the last `window` requests the endpoint answered, and how many it
+    answered since it started. Recording is an append under a lock: no cost a client notices."""
+
+    def __init__(self, window: int = STATS_WINDOW):
+        self._recent: deque[tuple[int, float]] = deque(maxlen=window)
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def record(self, status: int, seconds: float) -> None:
+        with self._lock:
+            self._recent.append((status, seconds * 1000))
+            self._total += 1
+
+    def summary(self) -> dict:
+        with self._lock:
+            recent, total = list(self._recent), self._total
+        classes: dict[str, int] = {}
+        for status, _ in recent:
+            kind = f"{status // 100}xx" if status else "unanswered"
+            classes[kind] = classes.get(kind, 0) + 1
+        latencies = sorted(ms for _, ms in recent)
+        return {
+            "requests": len(recent),
+            "total": total,
+            "status_classes": classes,
+            "p50_ms": round(_percentile(latencies, 50), 2),
+            "p95_ms": round(_percentile(latencies, 95), 2),
+        }
+
+
+def _percentile(ordered: list[float], percent: float) -> float:
+    """Nearest-rank percentile of sorted values (0 when there are none)."""
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-len(ordered) * percent // 100))  # ceil without floats drifting
+    return ordered[int(rank) - 1]
 
 
 def choose(traffic: dict[str, int], rng: random.Random) -> str | None:
@@ -114,6 +156,8 @@ class Router(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = READ_TIMEOUT_S  # each socket read: an idle or slow client only holds its own thread
     state: EndpointState
+    measured = Measurements()
+    answered = 0  # the status of the answer being sent (0 until one is)
     rng = random.Random()
     # Until a request line is parsed (a timeout or a refusal may come first), answers use these.
     requestline, command, request_version = "", None, "HTTP/1.0"
@@ -180,6 +224,8 @@ class Router(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             return self._health()
+        if self.path == STATS_ROUTE:
+            return self._stats()
         self._handle()
 
     def do_POST(self) -> None:
@@ -203,9 +249,24 @@ class Router(BaseHTTPRequestHandler):
                 return self._error(503, f"deployment {name!r} is not answering")
         self._reply(200, b"Healthy", {"Content-Type": "text/plain"})
 
+    def _stats(self) -> None:
+        """The endpoint's own figures (not counted among them), to whoever holds its key."""
+        if not self._authorised():
+            return self._error(401, "send the endpoint's key", {"WWW-Authenticate": "Bearer"})
+        body = json.dumps(self.measured.summary()).encode()
+        self._reply(200, body, {"Content-Type": "application/json"})
+
     # ---- scoring -------------------------------------------------------------------
 
     def _handle(self) -> None:
+        """Answer one request to a scoring route, and count it with its status and latency."""
+        started, self.answered = time.monotonic(), 0
+        try:
+            self._answer()
+        finally:
+            self.measured.record(self.answered, time.monotonic() - started)
+
+    def _answer(self) -> None:
         try:
             request_id = self._check_request()
             body = self._read_body()
@@ -331,6 +392,7 @@ class Router(BaseHTTPRequestHandler):
         self._reply(status, body, {"Content-Type": "application/json", **(headers or {})})
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.answered = status
         try:
             self.send_response(status)
             for name, value in headers.items():
