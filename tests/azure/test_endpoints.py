@@ -3,11 +3,13 @@
 import json
 
 import pytest
-from fake_azure import CI_PERSONA, Identity
+from fake_azure import CI_PERSONA, SUBSCRIPTION, Identity
 from harness import azure_context, release_to_registry
 from helpers import env_setting
 
 from mlops import lifecycle
+from mlops.backends.azure.online import autoscale_name, autoscale_setting
+from mlops.config import Autoscale
 from mlops.errors import RolloutFailed
 
 PREPROD = env_setting("preprod", "endpoint.name")
@@ -73,7 +75,7 @@ def test_blue_green_keeps_the_live_endpoint_and_smoke_tests_the_new_deployment_f
     assert traffic["green"] == 100 and sum(traffic.values()) == 100  # the SDK drops zero shares
     assert body["tags"] == {"owner": "ml-engineers"}
     assert body["properties"]["description"] == "preprod scoring"
-    deleted = [c for c in calls if c.method == "DELETE"]
+    deleted = [c for c in calls if c.method == "DELETE" and "/deployments/" in c.path]
     assert [c.path.rsplit("/", 1)[-1] for c in deleted] == ["blue"] and calls.index(
         deleted[0]
     ) > switched
@@ -93,7 +95,10 @@ def test_a_failed_smoke_test_rolls_back_and_prints_the_logs(ctx, fake, shared):
         c for c in calls if c.method == "POST" and c.path.endswith("/deployments/green/getLogs")
     ]
     assert not endpoint_puts(calls), "traffic never moved"
-    assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == ["green"]
+    assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == [
+        f"autoscale-{PREPROD}-green",  # none was made (preprod does not scale): a 204
+        "green",
+    ]
     endpoint = ctx.backend("preprod").get_endpoint(PREPROD)
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 
@@ -157,3 +162,152 @@ def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
     )
     rows = list(ctx.backend("prod").collected_rows(PROD))
     assert rows == [row] * 6
+
+
+PROD_ENDPOINT = rf"/workspaces/{env_setting('prod', 'azure.workspace')}/onlineEndpoints/{PROD}"
+
+
+def autoscale_calls(calls, method, deployment):
+    return [
+        i
+        for i, c in enumerate(calls)
+        if c.method == method
+        and c.path.endswith(f"/autoscalesettings/autoscale-{PROD}-{deployment}")
+    ]
+
+
+def test_prod_autoscales_the_new_deployment_before_it_takes_traffic(ctx, fake, shared):
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    mark = fake.mark()
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    calls = fake.since(mark)
+
+    (created,) = [
+        i
+        for i, c in enumerate(calls)
+        if c.method == "PUT" and c.path.endswith("/deployments/green")
+    ]
+    (scaled,) = autoscale_calls(calls, "PUT", "green")
+    (switch,) = [
+        i for i, c in enumerate(calls) if c.method == "PUT" and c.path.endswith(PROD_ENDPOINT)
+    ]
+    (unscaled,) = autoscale_calls(calls, "DELETE", "blue")
+    (retired,) = [
+        i
+        for i, c in enumerate(calls)
+        if c.method == "DELETE" and c.path.endswith("/deployments/blue")
+    ]
+    assert created < scaled < switch < unscaled < retired
+
+    setting = calls[scaled].json()
+    assert calls[scaled].query["api-version"] == "2022-10-01"
+    assert setting["location"] == setting["properties"]["targetResourceLocation"] == "westeurope"
+    assert setting["properties"]["targetResourceUri"].endswith(PROD_ENDPOINT + "/deployments/green")
+    (profile,) = setting["properties"]["profiles"]
+    assert profile["capacity"] == {"minimum": "1", "maximum": "3", "default": "1"}
+    out, back = profile["rules"]
+    assert out["metricTrigger"]["metricName"] == "CpuUtilizationPercentage"
+    assert (out["metricTrigger"]["operator"], out["metricTrigger"]["threshold"]) == (
+        "GreaterThan",
+        70,
+    )
+    assert (back["metricTrigger"]["operator"], back["metricTrigger"]["threshold"]) == (
+        "LessThan",
+        35,
+    )
+    assert (
+        out["scaleAction"]["direction"] == "Increase"
+        and back["scaleAction"]["direction"] == "Decrease"
+    )
+    settings = [k.rsplit("/", 1)[-1] for k in fake.resources if "/autoscalesettings/" in k]
+    assert settings == [f"autoscale-{PROD}-green"], "the retired deployment's setting is gone"
+
+
+def test_an_autoscale_setting_azure_refuses_abandons_the_rollout(ctx, fake, shared, monkeypatch):
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    monkeypatch.setattr("mlops.backends.azure.online.CPU_METRIC", "CpuPercentage")  # a VM's name
+    with pytest.raises(RolloutFailed) as failure:
+        lifecycle.deploy(ctx, "prod", shared.ref)
+    assert (
+        "deployment 'green' could not be autoscaled: Azure Monitor refused "
+        f"autoscale-{PROD}-green: BadRequest: profile 'cpu': metric 'CpuPercentage' is not a "
+        "metric of an online deployment"
+    ) in str(failure.value)
+    endpoint = ctx.backend("prod").get_endpoint(PROD)
+    assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
+
+
+@pytest.fixture
+def prod_blue(ctx, fake):
+    """prod's backend and the resource id of a deployment blue (stored, not rolled out)."""
+    target = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{env_setting('prod', 'azure.resource_group')}"
+        f"/providers/Microsoft.MachineLearningServices{PROD_ENDPOINT}/deployments/blue"
+    )
+    fake.store(  # as the double stores a deployment PUT (endpoints.put_deployment)
+        target,
+        {
+            "sku": {"name": "Default", "capacity": 1},
+            "properties": {
+                "endpointComputeType": "Managed",
+                "scaleSettings": {"scaleType": "Default"},
+            },
+        },
+    )
+    return ctx.backend("prod"), target
+
+
+def spoil(setting, change):
+    change(setting, setting["properties"]["profiles"][0])
+    return setting
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (
+            lambda s, p: p["capacity"].update(minimum="4", default="4"),
+            "minimum 4 is above maximum 3",
+        ),
+        (
+            lambda s, p: p["capacity"].update(default="5"),
+            "default 5 is outside minimum 1 and maximum 3",
+        ),
+        (lambda s, p: p["capacity"].update(maximum=3), "capacity.maximum must be a whole number"),
+        (lambda s, p: s.pop("location"), "location is required"),
+        (lambda s, p: s["properties"].update(profiles=[p] * 21), "21 profiles; at most 20"),
+        (lambda s, p: p.update(rules=p["rules"] * 6), "12 rules; at most 10"),
+        (
+            lambda s, p: s["properties"].update(
+                targetResourceUri=s["properties"]["targetResourceUri"][:-4] + "gone"
+            ),
+            "the target resource",
+        ),
+        (
+            lambda s, p: p["rules"][0]["metricTrigger"].update(timeWindow="PT1M"),
+            "timeWindow 'PT1M' must be an ISO 8601 duration from 300s",
+        ),
+        (
+            lambda s, p: p["rules"][0]["scaleAction"].update(cooldown="P8D"),
+            "cooldown 'P8D' must be an ISO 8601 duration",
+        ),
+    ],
+)
+def test_the_double_refuses_the_autoscale_settings_azure_refuses(prod_blue, change, refusal):
+    backend, target = prod_blue
+    name = autoscale_name(PROD, "blue")
+    setting = autoscale_setting(name, target, "westeurope", Autoscale(1, 3, 70, 1))
+    assert backend._arm("PUT", backend._autoscale_path(name), setting).status_code == 201
+    setting = autoscale_setting(name, target, "westeurope", Autoscale(1, 3, 70, 1))
+    reply = backend._arm("PUT", backend._autoscale_path(name), spoil(setting, change))
+    assert reply.status_code == 400
+    assert refusal in reply.json()["error"]["message"]
+
+
+def test_removing_an_autoscale_setting_is_idempotent(prod_blue, fake):
+    backend, target = prod_blue
+    backend.set_autoscale(PROD, "blue", Autoscale(1, 3, 70, 1))
+    assert [k for k in fake.resources if "/autoscalesettings/" in k]
+    backend.remove_autoscale(PROD, "blue")
+    assert not [k for k in fake.resources if "/autoscalesettings/" in k]
+    backend.remove_autoscale(PROD, "blue")  # none left: a 204, no error

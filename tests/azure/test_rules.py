@@ -62,7 +62,9 @@ def test_rollout_zeroes_a_leftovers_traffic_and_mirror_before_deleting_it(servin
     mark = fake.mark()
     lifecycle.deploy(ctx, "preprod", f"{MODEL}:1")
     calls = fake.since(mark)
-    deleted = next(i for i, c in enumerate(calls) if c.method == "DELETE")
+    deleted = next(
+        i for i, c in enumerate(calls) if c.method == "DELETE" and "/deployments/" in c.path
+    )
     assert calls[deleted].path.endswith("/deployments/green")
     (zeroed,) = [c for c in calls[:deleted] if c.method == "PUT" and c.path.endswith(ENDPOINT)]
     assert zeroed.json()["properties"]["traffic"] == {"blue": 100}
@@ -83,7 +85,8 @@ def test_a_deployment_that_provisions_to_failed_rolls_back_with_its_logs(
     calls = fake.since(mark)
     polled = [c for c in calls if "mfeOperationsStatus" in c.path]
     assert len(polled) >= 2, "the deployment's LRO was polled to its end"
-    assert [c.path.rsplit("/", 1)[-1] for c in calls if c.method == "DELETE"] == ["green"]
+    deleted = [c for c in calls if c.method == "DELETE" and "/deployments/" in c.path]
+    assert [c.path.rsplit("/", 1)[-1] for c in deleted] == ["green"]
     endpoint = serving.get_endpoint(ENDPOINT)
     assert endpoint.traffic == {"blue": 100} and list(endpoint.deployments) == ["blue"]
 

@@ -1,8 +1,8 @@
 """An HTTP transport that answers the real azure-ai-ml SDK as Azure does, rules included.
 
 It keeps ARM resources by path (arm.py) with long-running operations, versioned assets
-(assets.py), endpoints, deployments and scoring (endpoints.py), jobs (jobs.py) and blob
-storage (storage.py); every request is checked against the caller's roles (identity.py)
+(assets.py), endpoints, deployments and scoring (endpoints.py), their Azure Monitor
+autoscale settings (autoscale.py), jobs (jobs.py) and blob storage (storage.py); every request is checked against the caller's roles (identity.py)
 and recorded for the tests to assert on. Each rule names its source in its module.
 Nothing leaves the process.
 """
@@ -17,6 +17,7 @@ from azure.core.rest import HttpRequest as RestRequest
 
 from .arm import REGION, SUBSCRIPTION, ArmStore
 from .assets import ASSET_KINDS, Assets, version_path
+from .autoscale import Autoscale, is_autoscale
 from .batch import Batch
 from .endpoints import KEYS, Endpoints
 from .http import Call, Reply, not_found, response
@@ -53,7 +54,7 @@ _AZURE_HOSTS = re.compile(
 _ACTIONS = re.compile(r"/(listSecrets|listKeys|getLogs|token|import|startPendingUpload)$", re.I)
 
 
-class FakeAzure(Assets, Endpoints, Batch, Jobs, Storage, ArmStore, HttpTransport):
+class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, HttpTransport):
     def __init__(self, trainer=None, registry_group: str = "rg-mlops-shared"):
         ArmStore.__init__(self)
         self.registry_group = registry_group
@@ -209,6 +210,8 @@ class FakeAzure(Assets, Endpoints, Batch, Jobs, Storage, ArmStore, HttpTransport
         versioned = version_path(path)
         if versioned:
             return self.put_version(path, body, versioned[0])
+        if is_autoscale(path):
+            return self.put_autoscale(path, body, call.query)
         if kind == "onlineEndpoints":
             return self.put_endpoint(path, body)
         if kind == "batchEndpoints":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 
+from mlops.backends.azure.connection import ARM_SCOPE
 from mlops.backends.base import (
     TAG_ARTIFACT,
     Deployment,
@@ -14,7 +15,18 @@ from mlops.backends.base import (
     ModelVersion,
     Response,
 )
+from mlops.config import Autoscale
+from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
+
+ARM = "https://management.azure.com"
+# Azure Monitor autoscale settings, stable API (azure-rest-api-specs: specification/monitor/
+# resource-manager/Microsoft.Insights/stable/2022-10-01/autoscale_API.json).
+AUTOSCALE_API = "2022-10-01"
+# A managed online deployment's CPU metric (Azure Monitor reference, "Supported metrics for
+# Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments").
+CPU_METRIC = "CpuUtilizationPercentage"
+DEPLOYMENT_METRICS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
 
 
 class AzureOnline:
@@ -106,6 +118,58 @@ class AzureOnline:
             ) from None
         return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
 
+    def set_autoscale(self, endpoint: str, deployment: str, autoscale: Autoscale) -> None:
+        """An Azure Monitor autoscale setting targeting the deployment (learn.microsoft.com/azure/
+        machine-learning/how-to-autoscale-endpoints), PUT with the ARM REST API through the
+        azure-core pipeline the SDK uses: same credential, same transport, no extra package."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        try:
+            target = self.ml.online_deployments.get(name=deployment, endpoint_name=endpoint)
+            location = self.ml.workspaces.get(self.settings.workspace).location
+        except (HttpResponseError, ResourceNotFoundError) as failure:
+            raise DeploymentFailed(f"its resource could not be read: {failure.message}") from None
+        name = autoscale_name(endpoint, deployment)
+        body = autoscale_setting(name, target.id, location, autoscale)
+        reply = self._arm("PUT", self._autoscale_path(name), body)
+        if reply.status_code not in (200, 201):
+            raise DeploymentFailed(f"Azure Monitor refused {name}: {_arm_message(reply)}")
+
+    def remove_autoscale(self, endpoint: str, deployment: str) -> None:
+        name = autoscale_name(endpoint, deployment)
+        reply = self._arm("DELETE", self._autoscale_path(name))
+        if reply.status_code not in (200, 204):  # 204: there was none (spec: 200 or 204)
+            raise MlopsError(
+                f"the autoscale setting {name} could not be removed: {_arm_message(reply)}"
+            )
+
+    def _autoscale_path(self, name: str) -> str:
+        s = self.settings
+        return (
+            f"/subscriptions/{s.subscription_id}/resourcegroups/{s.resource_group}"
+            f"/providers/Microsoft.Insights/autoscalesettings/{name}"
+        )
+
+    def _arm(self, method: str, path: str, body: dict | None = None):
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (
+            BearerTokenCredentialPolicy,
+            HeadersPolicy,
+            RetryPolicy,
+            UserAgentPolicy,
+        )
+        from azure.core.rest import HttpRequest
+
+        policies = [
+            HeadersPolicy(),
+            UserAgentPolicy("mlops"),
+            RetryPolicy(),
+            BearerTokenCredentialPolicy(self.credential, ARM_SCOPE),
+        ]
+        client = PipelineClient(ARM, policies=policies, **self._client_options)
+        request = HttpRequest(method, ARM + path, params={"api-version": AUTOSCALE_API}, json=body)
+        return client.send_request(request)
+
     def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> Endpoint:
         live = self.ml.online_endpoints.get(endpoint)  # never a fresh object: that resets traffic
         live.traffic = dict(traffic)
@@ -171,6 +235,71 @@ class AzureOnline:
 
     def delete_endpoint(self, name: str) -> None:
         self.ml.online_endpoints.begin_delete(name=name).result()
+
+
+def autoscale_name(endpoint: str, deployment: str) -> str:
+    return f"autoscale-{endpoint}-{deployment}"
+
+
+def autoscale_setting(name: str, target: str, location: str, scale: Autoscale) -> dict:
+    """One profile, two rules on the deployment's average CPU: add an instance above the target,
+    remove one below half of it (the gap keeps the count from flapping: learn.microsoft.com/
+    azure/azure-monitor/autoscale/autoscale-best-practices)."""
+
+    def rule(direction: str, operator: str, threshold: int, cooldown: str) -> dict:
+        return {
+            "metricTrigger": {
+                "metricName": CPU_METRIC,
+                "metricNamespace": DEPLOYMENT_METRICS,
+                "metricResourceUri": target,
+                "timeGrain": "PT1M",
+                "statistic": "Average",
+                "timeWindow": "PT5M",
+                "timeAggregation": "Average",
+                "operator": operator,
+                "threshold": threshold,
+            },
+            "scaleAction": {
+                "direction": direction,
+                "type": "ChangeCount",
+                "value": "1",
+                "cooldown": cooldown,
+            },
+        }
+
+    return {
+        "location": location,
+        "properties": {
+            "name": name,
+            "enabled": True,
+            "targetResourceUri": target,
+            "targetResourceLocation": location,
+            "profiles": [
+                {
+                    "name": "cpu",
+                    # the spec types the counts as strings
+                    "capacity": {
+                        "minimum": str(scale.min_instances),
+                        "maximum": str(scale.max_instances),
+                        "default": str(scale.default_instances),
+                    },
+                    "rules": [
+                        rule("Increase", "GreaterThan", scale.cpu_percent, "PT5M"),
+                        rule("Decrease", "LessThan", scale.cpu_percent // 2, "PT10M"),
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def _arm_message(reply) -> str:
+    """ARM's error sentence (ErrorResponse {error: {code, message}}), else the status."""
+    try:
+        error = reply.json()["error"]
+        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {reply.status_code}"
 
 
 def deployments_of(listed) -> dict[str, Deployment]:
