@@ -31,7 +31,7 @@ from mlops.github import set_outputs
 from mlops.locks import endpoint_lock
 from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
 from mlops.paths import MODEL_CODE
-from mlops.profile import HEADROOM, Profile, profile
+from mlops.profile import Profile, advice, profile
 from mlops.promotion import PROD_FILE, render
 from mlops.rollout import RolloutResult, rollout
 from mlops.smoke import SmokeResult, load_contract, load_sample, smoke_test
@@ -285,13 +285,8 @@ def profile_endpoint(
     ctx.say(
         f"sustained per instance: {found.rps_per_instance} req/s ({found.instances} instance(s))"
     )
-    if found.recommended_instances is None:
-        ctx.say(f"set endpoint.target_rps in {cfg.path.as_posix()} for an instance recommendation")
-    else:
-        ctx.say(
-            f"for {found.target_rps} req/s at {int(HEADROOM * 100)}% load per instance: "
-            f"instance_count {found.recommended_instances} (now {cfg.instance_count})"
-        )
+    for line in advice(found, cfg):
+        ctx.say(line)
     if found.requests == 0:
         raise MlopsError(f"{env} endpoint {url} answered no request successfully")
     return found
