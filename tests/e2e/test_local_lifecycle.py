@@ -272,10 +272,16 @@ def test_profile_measures_the_endpoint_and_recommends_instances(world):
     result = run_mlops(
         repo, home, "profile", "--env", "prod", "--seconds", "2", "--max-requests", "300"
     )
-    assert "instance_count 1 (now 1)" in result.stdout
     found = json.loads((home / "prod" / "profile.json").read_text())
     assert found["requests"] > 0 and found["errors"] == 0
     assert found["target_rps"] == 20 and found["recommended_instances"] >= 1
+    low, high = found["recommended_instances"], found["recommended_max_instances"]
+    assert low <= high
+    assert (
+        f"in environments/prod.yml set endpoint.autoscale.min_instances {low} and "
+        f"max_instances {high}, with endpoint.instance_count within them (now 1..3, "
+        "instance_count 1)"
+    ) in result.stdout
 
 
 def test_collected_records_survive_a_restart_and_concurrent_requests(world):
