@@ -1,5 +1,6 @@
-"""A local prod endpoint: its deployment scaled before it takes traffic, and the figures the
-endpoint measured itself (requests, status classes, p50/p95 latency) in `mlops status`."""
+"""A local prod endpoint: its deployment scaled before it takes traffic (to its floor of server
+processes, which share the requests), and the figures the endpoint measured itself (requests,
+status classes, p50/p95 latency) in `mlops status`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from endpoint_client import MODEL, Endpoint, fresh_home
-from helpers import run_mlops
+from helpers import copy_repo, env_setting, run_mlops
 
+from mlops.backends.local.processes import alive, stop
 from mlops.smoke import load_sample
 
 ENV = "prod"  # the environment with endpoint.autoscale
@@ -72,3 +74,47 @@ def test_status_shows_what_the_endpoint_measured(served):
     assert grew == {"2xx": 5, "4xx": 2, "5xx": 0}
     assert after["error_rate"] == 0.0
     assert 0 < after["p50_ms"] <= after["p95_ms"]
+
+
+@pytest.fixture(scope="module")
+def floor(shared_model, tmp_path_factory):
+    """prod deployed from a copy of the repository whose autoscale floor is two instances."""
+    base = tmp_path_factory.mktemp("floor")
+    repo, home = copy_repo(base / "repo"), fresh_home(shared_model, base / "home")[1]
+    prod = repo / "environments" / "prod.yml"
+    prod.write_text(
+        prod.read_text()
+        .replace("instance_count: 1", "instance_count: 2")
+        .replace("min_instances: 1", "min_instances: 2")
+    )
+    run_mlops(repo, home, "deploy", "--env", ENV, "--model", f"{MODEL}:1")
+    yield repo, home
+    run_mlops(repo, home, "down", "--all", check=False)
+
+
+def test_locally_the_floor_is_that_many_servers_sharing_the_requests(floor):
+    repo, home = floor
+    state = json.loads(
+        (home / ENV / "endpoints" / env_setting(ENV, "endpoint.name") / "endpoint.json").read_text()
+    )
+    blue = state["deployments"]["blue"]
+    (replica,) = blue["replicas"]
+    assert alive(blue["pid"], blue["marker"]) and alive(replica["pid"], blue["marker"])
+    endpoint = Endpoint.of(home, ENV)
+    sample = load_sample(repo)
+    folder = Path(blue["folder"])
+    logs = (folder / "server.log", folder / "server-2.log")
+    before = [scored(log) for log in logs]
+    assert [post(endpoint, sample, endpoint.key) for _ in range(4)] == [200] * 4
+    grew = [scored(log) - count for log, count in zip(logs, before, strict=True)]
+    assert sum(grew) == 4 and min(grew) >= 1, f"each instance answers a share: {grew}"
+
+    # one instance gone: the router's refused connection goes to the other; status says Failed
+    stop(blue["pid"], blue["marker"])
+    assert post(endpoint, sample, endpoint.key) == 200
+    assert status(repo, home)["deployments"]["blue"]["state"] == "Failed"
+
+
+def scored(log: Path) -> int:
+    """How many scoring requests the server behind this log answered with a 200."""
+    return log.read_text().count("azmlinfsrv - POST /score 200")

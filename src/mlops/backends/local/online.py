@@ -154,19 +154,8 @@ class LocalOnline:
         # Recorded before its process starts, so a command killed at any point leaves
         # nothing that `mlops down` or the next rollout does not know of.
         self._change(endpoint, save)
-        code = inference_server.snapshot_code(self.root / MODEL_CODE, folder / "code")
-        server, proc = inference_server.launch(
-            code,
-            "score.py",
-            models,
-            folder / "server.log",
-            env={
-                "SERVICE_NAME": f"{endpoint}/{deployment}",
-                "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
-                "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
-                "MLOPS_MODEL": model.ref,
-            },
-        )
+        inference_server.snapshot_code(self.root / MODEL_CODE, folder / "code")
+        server, proc = self._launch(endpoint, deployment, record, "server.log")
         record.update(pid=server.pid, port=server.port)
         self._change(endpoint, save)
         inference_server.wait(server, proc, folder / "server.log", READY_TIMEOUT_S)
@@ -174,16 +163,47 @@ class LocalOnline:
         self._change(endpoint, save)
         return Deployment(deployment, model.ref, served, "Succeeded")
 
+    def _launch(self, endpoint: str, deployment: str, record: dict, log: str):
+        """Start one server instance of a deployment (not ready yet: see inference_server.wait)."""
+        folder = Path(record["folder"])
+        return inference_server.launch(
+            folder / "code",
+            "score.py",
+            Path(record["marker"]),
+            folder / log,
+            env={
+                "SERVICE_NAME": f"{endpoint}/{deployment}",
+                "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
+                "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
+                "MLOPS_MODEL": record["model"],
+            },
+        )
+
     def set_autoscale(self, endpoint: str, deployment: str, autoscale: Autoscale) -> None:
-        """Recorded with the deployment and shown by `mlops status`, not enforced: a local
-        deployment is one server process, whatever the bounds say."""
+        """Scale the deployment to its floor: min_instances server processes behind the router,
+        which spreads requests over them. The ceiling and the CPU target are recorded and
+        shown, not acted on: nothing here adds instances under load."""
+        record = self._state(endpoint)["deployments"].get(deployment)
+        if record is None:
+            raise DeploymentFailed(f"endpoint {endpoint} has no deployment {deployment!r}")
+        replicas = list(record.get("replicas", []))
+        started = []
+        for number in range(len(replicas) + 2, autoscale.min_instances + 1):
+            server, proc = self._launch(endpoint, deployment, record, f"server-{number}.log")
+            replicas.append({"pid": server.pid, "port": server.port})
+            started.append((server, proc, number))
 
         def change(state: dict) -> None:
             if deployment not in state["deployments"]:
                 raise DeploymentFailed(f"endpoint {endpoint} has no deployment {deployment!r}")
+            state["deployments"][deployment]["replicas"] = replicas
             state["deployments"][deployment]["autoscale"] = asdict(autoscale)
 
+        # recorded before waiting, so `mlops down` knows of each process whatever happens next
         self._change(endpoint, change)
+        folder = Path(record["folder"])
+        for server, proc, number in started:
+            inference_server.wait(server, proc, folder / f"server-{number}.log", READY_TIMEOUT_S)
 
     def remove_autoscale(self, endpoint: str, deployment: str) -> None:
         def change(state: dict) -> None:
@@ -228,13 +248,12 @@ class LocalOnline:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _keep_log(self, endpoint: str, deployment: str, folder: Path) -> None:
-        log = folder / "server.log"
-        if log.exists():
-            kept = (
-                self._endpoint_dir(endpoint)
-                / "logs"
-                / f"{deployment}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-            )
+        """Move its servers' logs (server.log, and server-N.log of the instances beyond the
+        first) under logs/, named by the deployment and the time."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for log in sorted(folder.glob("server*.log")):
+            instance = log.stem.removeprefix("server")  # "" or "-N"
+            kept = self._endpoint_dir(endpoint) / "logs" / f"{deployment}-{stamp}{instance}.log"
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(log, kept)
 
@@ -258,7 +277,13 @@ class LocalOnline:
             return Response(0, str(exc).encode())
 
     def serving_instances(self) -> int:
-        return 1  # one server process per deployment, whatever instance_count says
+        """The server processes of the environment's live deployment (its autoscale floor)."""
+        state = self._read_state(self.config.endpoint_name) or {}
+        serving = {name: pct for name, pct in state.get("traffic", {}).items() if pct > 0}
+        if not serving:
+            return 1
+        live = state["deployments"].get(max(serving, key=serving.get), {})
+        return 1 + len(live.get("replicas", []))
 
     def endpoint_stats(self, endpoint: str) -> EndpointStats | None:
         """What the endpoint's router measured (None when it does not answer)."""
@@ -327,8 +352,9 @@ def _as_endpoint(state: dict) -> Endpoint:
 
 
 def _state_of(record: dict) -> str:
-    """Azure ML's provisioning states: a deployment whose process is gone has Failed."""
-    if not processes.alive(record.get("pid"), record["marker"]):
+    """Azure ML's provisioning states: a deployment with a server process gone has Failed."""
+    pids = [record.get("pid")] + [r.get("pid") for r in record.get("replicas", [])]
+    if not all(processes.alive(pid, record["marker"]) for pid in pids):
         return "Failed"
     return record.get("status", "Succeeded")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import random
@@ -113,6 +114,12 @@ def _percentile(ordered: list[float], percent: float) -> float:
     return ordered[int(rank) - 1]
 
 
+def instance_ports(record: dict) -> list[int | None]:
+    """The ports of a deployment's server instances: the first, then those its autoscale floor
+    added (replicas)."""
+    return [record.get("port")] + [replica.get("port") for replica in record.get("replicas", [])]
+
+
 def choose(traffic: dict[str, int], rng: random.Random) -> str | None:
     serving = [(name, pct) for name, pct in sorted(traffic.items()) if pct > 0]
     if not serving:
@@ -157,6 +164,7 @@ class Router(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT_S  # each socket read: an idle or slow client only holds its own thread
     state: EndpointState
     measured = Measurements()
+    turns = itertools.count()  # round robin over a deployment's instances
     answered = 0  # the status of the answer being sent (0 until one is)
     rng = random.Random()
     # Until a request line is parsed (a timeout or a refusal may come first), answers use these.
@@ -240,13 +248,13 @@ class Router(BaseHTTPRequestHandler):
         if not serving:
             return self._error(503, "endpoint has no deployment taking traffic")
         for name in serving:
-            port = state.get("deployments", {}).get(name, {}).get("port")
-            try:
-                status, _, _ = forward(port, "GET", "/", b"", {}, HEALTH_TIMEOUT_S)
-            except (OSError, TypeError, http.client.HTTPException):
-                status = 0
-            if status != 200:
-                return self._error(503, f"deployment {name!r} is not answering")
+            for port in instance_ports(state.get("deployments", {}).get(name, {})):
+                try:
+                    status, _, _ = forward(port, "GET", "/", b"", {}, HEALTH_TIMEOUT_S)
+                except (OSError, TypeError, http.client.HTTPException):
+                    status = 0
+                if status != 200:
+                    return self._error(503, f"deployment {name!r} is not answering")
         self._reply(200, b"Healthy", {"Content-Type": "text/plain"})
 
     def _stats(self) -> None:
@@ -358,16 +366,24 @@ class Router(BaseHTTPRequestHandler):
         }
         if not wanted:
             self._mirror(state, body, headers)
-        try:
-            status, payload, answer = forward(
-                deployments[target].get("port"),
-                self.command,
-                self.path,
-                body,
-                headers,
-                FORWARD_TIMEOUT_S,
-            )
-        except (OSError, TypeError, http.client.HTTPException):
+        ports = instance_ports(deployments[target])
+        first = next(self.turns)
+        for attempt in range(len(ports)):
+            try:
+                status, payload, answer = forward(
+                    ports[(first + attempt) % len(ports)],
+                    self.command,
+                    self.path,
+                    body,
+                    headers,
+                    FORWARD_TIMEOUT_S,
+                )
+                break
+            except ConnectionRefusedError:  # nothing was delivered: another instance may take it
+                continue
+            except (OSError, TypeError, http.client.HTTPException):
+                return self._error(502, f"deployment {target!r} is not answering", echo)
+        else:
             return self._error(502, f"deployment {target!r} is not answering", echo)
         content_type = _header(answer, "Content-Type") or "application/octet-stream"
         self._reply(
