@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from mlops import batch, data, demo, init, lifecycle
+from mlops import batch, data, demo, history, init, lifecycle
 from mlops.backends import BACKENDS, selected
 from mlops.backends.base import Endpoint, EndpointStats
 from mlops.config import ENVIRONMENTS, Autoscale
@@ -166,6 +166,10 @@ def _stats_view(stats: EndpointStats | None) -> dict | str:
         "error_rate": round(stats.error_rate, 4),
         "by_status": stats.status_classes,
     }
+
+
+def _history(ctx: Context, args) -> None:
+    history.show(ctx, args.env, args.last)
 
 
 def _down(ctx: Context, args) -> None:
@@ -340,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--env", choices=ENVIRONMENTS, default="prod", help="default: prod")
     sub = plain("status", _status, "Show endpoints, deployments and traffic.")
     sub.add_argument("--env", choices=ENVIRONMENTS, action="append", help="default: all")
+    sub = plain("history", _history, "Print the audit trail: deploys, rollbacks, promotions.")
+    sub.add_argument("--env", choices=ENVIRONMENTS, default="prod", help="default: prod")
+    sub.add_argument("--last", type=bounded(int, 0, 10_000), help="only the newest N entries")
     sub = plain("down", _down, "Stop and delete the endpoints of environments.")
     sub.add_argument("--env", choices=ENVIRONMENTS, action="append", help="repeat for several")
     sub.add_argument("--all", action="store_true", help="every environment")

@@ -94,6 +94,7 @@ class EnvConfig:
     training_params: dict[str, Any] = field(default_factory=dict)
     gate: Gate | None = None
     monitor: Monitor | None = None
+    events_webhook: str | None = None  # where lifecycle events are posted (events.py)
 
     def require_gate(self) -> Gate:
         if self.gate is None:
@@ -242,6 +243,17 @@ class _Monitor(_Section):
         return value
 
 
+class _Events(_Section):
+    webhook: str | None = None
+
+    @field_validator("webhook")
+    @classmethod
+    def _a_webhook(cls, value: str | None) -> str | None:
+        from mlops.events import checked_webhook
+
+        return None if value is None else checked_webhook(value)
+
+
 class _EnvFile(_Section):
     environment: str
     azure: dict[str, str]
@@ -250,6 +262,7 @@ class _EnvFile(_Section):
     training: _Training = Field(default_factory=_Training)
     gate: _Gate | None = None
     monitor: _Monitor | None = None
+    events: _Events = Field(default_factory=_Events)
 
 
 def environments_dir(root: Path) -> Path:
@@ -311,6 +324,7 @@ def load(env: str, root: Path) -> EnvConfig:
         training_params=dict(settings.training.params),
         gate=_gate(settings.gate) if settings.gate else None,
         monitor=Monitor(**settings.monitor.model_dump()) if settings.monitor else None,
+        events_webhook=settings.events.webhook,
     )
 
 

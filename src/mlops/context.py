@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops import config as config_module
+from mlops import events
 from mlops.backends import open_backend
 from mlops.backends.base import Backend
 from mlops.progress import Progress
@@ -31,6 +32,10 @@ class Context:
         self.progress = progress or Progress()
         self.backend_factory = backend_factory or self._open
         self._backends: dict[str, Backend] = {}
+        # Where each lifecycle event goes: the log and webhook; tests add a list's append.
+        self.event_sinks: list[events.Sink] = [
+            events.Recorder(home, lambda env: self.config(env).events_webhook, self.say)
+        ]
 
     def _open(self, config: config_module.EnvConfig) -> Backend:
         return open_backend(config, self.root, self.home, self.backend_name, self.progress)
@@ -46,6 +51,20 @@ class Context:
     def reopen(self, env: str) -> None:
         """Open env's backend afresh at its next use (e.g. after the factory's identity changed)."""
         self._backends.pop(env, None)
+
+    def emit(
+        self,
+        kind: str,
+        env: str,
+        model: str | None = None,
+        sha256: str | None = None,
+        **details: object,
+    ) -> events.Event:
+        """Record one lifecycle event with every sink."""
+        event = events.make(kind, env, self.root, model, sha256, **details)
+        for sink in self.event_sinks:
+            sink(event)
+        return event
 
     def say(self, message: str) -> None:
         self.progress.say(message)

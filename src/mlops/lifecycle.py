@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlops import config as config_module
 from mlops import data as data_module
-from mlops import lineage
+from mlops import events, history, lineage
 from mlops.backends.base import Backend, Endpoint, Job, ModelVersion, TrainingSpec
 from mlops.champion import (
     champion_of,
@@ -25,7 +25,7 @@ from mlops.champion import (
     serving_check,
 )
 from mlops.context import Context
-from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError
+from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError, RolloutFailed
 from mlops.gate import GateResult
 from mlops.github import set_outputs
 from mlops.locks import endpoint_lock
@@ -85,7 +85,16 @@ def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
         data_asset=data.name,
         data_version=data.version,
     )
-    job = ctx.backend(env).run_training_job(spec)
+    try:
+        job = ctx.backend(env).run_training_job(spec)
+    except Exception as failed:
+        ctx.emit(
+            events.TRAINING_FAILED,
+            env,
+            error=str(failed).splitlines()[0] if str(failed) else type(failed).__name__,
+        )
+        raise
+    ctx.emit(events.TRAINING_COMPLETED, env, job=job.id, run_id=job.run_id, metrics=job.metrics)
     ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
     ctx.say(f"next: mlops register --env {env} --job {job.id}")
@@ -112,6 +121,7 @@ def register(ctx: Context, env: str, job_id: str) -> ModelVersion:
     else:
         model = backend.create_model_version(job, cfg.model_name, lineage.model_tags(job))
         ctx.say(f"registered {model.ref} from run {job.run_id}")
+        ctx.emit(events.MODEL_REGISTERED, env, model.ref, model.artifact_sha256, job=job.id)
     set_outputs(model=model.ref)
     return model
 
@@ -126,6 +136,7 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     shared = backend.get_shared_model(name, version)
     if shared is None:
         shared, verb = backend.share_model(source), "shared"
+        ctx.emit(events.MODEL_SHARED, env, shared.ref, shared.artifact_sha256)
     elif shared.artifact_sha256 != source.artifact_sha256:
         raise MlopsError(
             f"the registry already holds {shared.ref} with other bytes "
@@ -147,6 +158,14 @@ def gate(ctx: Context, env: str, model_ref: str) -> GateResult:
     for reason in result.verdict.reasons:
         ctx.say(reason)
     set_outputs(model=result.challenger.ref, passed=str(result.verdict.passed).lower())
+    ctx.emit(
+        events.MODEL_GATED,
+        env,
+        result.challenger.ref,
+        result.challenger.artifact_sha256,
+        passed=result.verdict.passed,
+        reasons=list(result.verdict.reasons),
+    )
     if not result.verdict.passed:
         raise GateRefused(f"the gate refused {result.challenger.ref} for {env}")
     ctx.say(f"the gate lets {result.challenger.ref} through to {env}")
@@ -170,12 +189,15 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
     prod_path = ctx.root / cfg.path
     data = data_module.comparison(ctx, result.challenger, result.champion_model)
     promotion = render(prod_path.read_text(), result, checked, data)
+    previous = history.entries(ctx, env)  # linked from the pull request body
+    ctx.emit(events.MODEL_PROMOTED, env, candidate.ref, candidate.artifact_sha256)
+    history.record(ctx, env, history.PROMOTED, candidate)
     folder = ctx.home / "promotion"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / Path(PROD_FILE).name).write_text(promotion.new_text)
     (folder / "prod.yml.diff").write_text(promotion.diff)
     (folder / "pr-title.txt").write_text(promotion.title + "\n")
-    (folder / "pr-body.md").write_text(promotion.body)
+    (folder / "pr-body.md").write_text(promotion.body + history.markdown(previous))
     if write:
         prod_path.write_text(promotion.new_text)
         ctx.say(f"wrote {cfg.path.as_posix()}")
@@ -210,16 +232,31 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
         set_outputs(deployed="false")
         return None
     with endpoint_lock(ctx.home, env, cfg.endpoint_name, ctx.say):
-        result = rollout(
-            ctx.backend(env),
-            cfg.endpoint_name,
-            model,
-            load_contract(ctx.root),
-            say=ctx.say,
-            mirror_percent=cfg.mirror_percent,
-            mirror_seconds=cfg.mirror_seconds,
-            autoscale=cfg.autoscale,
-        )
+        try:
+            result = rollout(
+                ctx.backend(env),
+                cfg.endpoint_name,
+                model,
+                load_contract(ctx.root),
+                say=ctx.say,
+                mirror_percent=cfg.mirror_percent,
+                mirror_seconds=cfg.mirror_seconds,
+                autoscale=cfg.autoscale,
+            )
+        except RolloutFailed as failed:
+            reason = str(failed).splitlines()[0]
+            ctx.emit(events.ROLLED_BACK, env, model.ref, model.artifact_sha256, reason=reason)
+            history.record(ctx, env, history.ROLLED_BACK, model, cfg.endpoint_name)
+            raise
+    ctx.emit(
+        events.MODEL_DEPLOYED,
+        env,
+        model.ref,
+        model.artifact_sha256,
+        endpoint=cfg.endpoint_name,
+        deployment=result.deployment,
+    )
+    history.record(ctx, env, history.DEPLOYED, model, cfg.endpoint_name, result.deployment)
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"
     )
@@ -334,6 +371,14 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
         ctx.say(f"fewer than {rules.min_rows} rows: reported, not judged")
     if result.drifted:
         names = ", ".join(f.name for f in result.drifted[:5])
+        ctx.emit(
+            events.DRIFT_DETECTED,
+            env,
+            served,
+            model.artifact_sha256 if model else None,
+            features=[f.name for f in result.drifted],
+            report=str(report),
+        )
         raise DriftDetected(
             f"{len(result.drifted)} feature(s) drifted in {env} ({names}); see {report}"
         )

@@ -144,6 +144,8 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         refusal = self._authorize(call, path)
         if refusal:
             return refusal
+        if call.method == "PUT" and "/tempdatarefs/" in path:
+            return self.temporary_data_reference(path)
         if call.method == "POST" and "/datarefs/" in path:
             return self.blob_reference(path)
         if call.method == "POST" and _ACTIONS.search(path):

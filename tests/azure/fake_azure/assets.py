@@ -37,8 +37,15 @@ def version_path(path: str) -> tuple[str, str, str] | None:
 
 
 def content(resource: dict) -> dict:
+    """What a version PUT may not change. A null property is an absent one: the SDK's update of
+    a registry version sends `system_metadata: null` (azure/ai/ml/entities/_assets/_artifacts/
+    model.py _to_rest_object), which changes nothing."""
     properties = resource.get("properties") or {}
-    return {k: v for k, v in properties.items() if k not in MUTABLE | {"provisioningState"}}
+    return {
+        k: v
+        for k, v in properties.items()
+        if k not in MUTABLE | {"provisioningState"} and v is not None
+    }
 
 
 DATA_TYPES = ("uri_file", "uri_folder", "mltable")  # spec DataType
@@ -76,6 +83,7 @@ class Assets:
                     },
                 },
             )
+            stored["id"] = existing["id"]  # a registry version keeps its azureml:// id (copy())
             return Reply(200, stored)
         if "/models/" in path and not (body.get("properties") or {}).get("flavors"):
             # Azure reads an MLflow model's flavours from its MLmodel file
@@ -155,6 +163,16 @@ class Assets:
 
         op = self.begin(copy)
         return Reply(202, b"", self.lro_headers(op, location=True))
+
+    def temporary_data_reference(self, path: str) -> Reply:
+        """Where to upload a new registry version's files. For a version that exists the service
+        answers 409 and the SDK skips the upload, then PUTs the version (its tags) as given
+        (azure/ai/ml/_utils/_registry_utils.py, get_sas_uri_for_registry_asset)."""
+        registry, rest = path.split("/tempdatarefs/")
+        name, _, version = rest.split("/")
+        if f"{registry}/models/{name}/versions/{version}" in self.resources:
+            return error(409, "Conflict", f"{name}:{version} already exists in the registry")
+        return self.blob_reference(f"{registry}/datarefs/{name}/versions/{version}")
 
     def registry_files(self, registry: str, name: str, version: str) -> str:
         """Where a registry keeps an asset's files: a container of its own storage account."""

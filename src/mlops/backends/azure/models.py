@@ -50,6 +50,29 @@ class AzureModels:
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         return _get_model(self.registry, name, version)
 
+    def list_shared_models(self, name: str) -> list[ModelVersion]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return [_model_version(found) for found in self.registry.models.list(name=name)]
+        except ResourceNotFoundError:
+            return []
+
+    def tag_shared_model(self, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
+        """A registry version's tags can change, its files cannot: the SDK's update is a PUT of
+        the same version with the new tags (RegistryModelVersions_CreateOrUpdate, REST spec
+        stable/2024-04-01 registries.json; the SDK's registry archive is the same GET-then-PUT,
+        azure/ai/ml/_utils/_asset_utils.py _archive_or_restore)."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            found = self.registry.models.get(name=model.name, version=str(model.version))
+            found.tags = {**(found.tags or {}), **tags}
+            return _model_version(self.registry.models.create_or_update(found))
+        except AzureError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MlopsError(f"tagging {model.ref} in the registry failed: {reason}") from None
+
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         from azure.core.exceptions import AzureError
 

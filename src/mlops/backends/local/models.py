@@ -14,7 +14,7 @@ from mlops import lineage
 from mlops.backends.base import TAG_ARTIFACT, Job, ModelVersion
 from mlops.errors import MlopsError
 from mlops.lineage import ONNX_FILE
-from mlops.state import read_json, write_json
+from mlops.state import locked, read_json, write_json
 
 
 class LocalModels:
@@ -88,6 +88,20 @@ class LocalModels:
             artifact_sha256=meta["artifact_sha256"],
             location=str(folder / str(version) / "model"),
         )
+
+    def list_shared_models(self, name: str) -> list[ModelVersion]:
+        folder = self.registry / name
+        versions = (int(p.name) for p in folder.glob("*") if p.name.isdigit())
+        return [found for v in sorted(versions) if (found := self.get_shared_model(name, v))]
+
+    def tag_shared_model(self, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
+        meta_path = self.registry / model.name / str(model.version) / "meta.json"
+        with locked(meta_path.with_name(".meta.lock")):  # two commands tagging at once
+            meta = read_json(meta_path)
+            if meta is None:
+                raise MlopsError(f"{model.ref} is not in the shared registry")
+            write_json(meta_path, {**meta, "tags": {**meta["tags"], **tags}})
+        return self.get_shared_model(model.name, model.version)
 
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         target = folder / model.name / str(model.version)
