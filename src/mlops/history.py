@@ -63,7 +63,7 @@ def record(
 ) -> Entry:
     entry = Entry(
         action=action,
-        time=events.now(),
+        time=datetime.now(UTC).isoformat(timespec="microseconds"),  # the tag key: unique
         environment=env,
         model=model.ref,
         sha256=model.artifact_sha256,

@@ -1,0 +1,337 @@
+"""Lifecycle events: the record, the append-only log, the webhook (a real HTTP server on
+loopback that accepts, fails or hangs), the environment file's refusals, and the audit trail
+read back from the shared registry."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mlops import config, events, history
+from mlops.backends.base import ModelVersion
+from mlops.context import Context
+from mlops.errors import ConfigError
+from mlops.progress import Progress
+
+ACTIONS_RUN = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_ACTOR": "octo-release",
+    "GITHUB_SHA": "a" * 40,
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REPOSITORY": "acme/mlops",
+    "GITHUB_RUN_ID": "4242",
+}
+
+
+@pytest.fixture
+def in_actions(monkeypatch):
+    for name, value in ACTIONS_RUN.items():
+        monkeypatch.setenv(name, value)
+    for name in ("GITHUB_REF", "GITHUB_EVENT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def outside_actions(monkeypatch):
+    for name in (*ACTIONS_RUN, "GITHUB_REF", "GITHUB_EVENT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class Webhook:
+    """A real HTTP server on 127.0.0.1 that answers every POST as `mode` says: accept (204),
+    fail (500) or hang (never answer until the test ends)."""
+
+    def __init__(self, mode: str):
+        self.mode, self.received, self.release = mode, [], threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                hook.received.append(json.loads(self.rfile.read(length)))
+                if hook.mode == "hang":
+                    hook.release.wait(30)
+                    return
+                self.send_response(204 if hook.mode == "accept" else 500)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook(request):
+    hook = Webhook(request.param)
+    yield hook
+    hook.close()
+
+
+def with_webhook(repo: Path, env: str, url: str) -> None:
+    path = repo / "environments" / f"{env}.yml"
+    path.write_text(path.read_text() + f"\nevents:\n  webhook: {url}\n")
+
+
+def context(repo: Path, home: Path, lines: list[str]) -> Context:
+    ctx = Context(repo, home, "local", Progress())
+    ctx.say = lines.append  # type: ignore[method-assign]
+    ctx.event_sinks[0].say = lines.append
+    return ctx
+
+
+# ---- the record ---------------------------------------------------------------------------
+
+
+def test_an_event_in_actions_names_the_actor_commit_and_run(in_actions, repo, tmp_path):
+    captured: list[events.Event] = []
+    ctx = Context(repo, tmp_path / "home", "local", Progress())
+    ctx.event_sinks.append(captured.append)
+    ctx.emit(events.MODEL_SHARED, "dev", "clf:3", "f" * 64)
+    (event,) = captured
+    assert event.kind == "model.shared" and event.environment == "dev"
+    assert event.model == "clf:3" and event.sha256 == "f" * 64
+    assert event.actor == "octo-release" and event.commit == "a" * 40
+    assert event.run == "https://github.com/acme/mlops/actions/runs/4242"
+    assert event.time.endswith("+00:00")
+    (logged,) = events.read_lines(tmp_path / "home" / events.LOG_FILE)
+    assert logged == event.as_dict()
+
+
+def test_outside_actions_the_actor_is_the_local_user(outside_actions, repo, tmp_path):
+    import getpass
+
+    event = events.make(events.MODEL_REGISTERED, "dev", repo, "clf:1")
+    assert event.actor == getpass.getuser()
+    assert event.run is None
+    assert event.commit  # the checkout's HEAD, or "uncommitted" outside git
+
+
+def test_an_unknown_kind_is_a_programming_error(repo):
+    with pytest.raises(ValueError, match="unknown event kind"):
+        events.make("model.teleported", "dev", repo)
+
+
+@pytest.mark.parametrize(
+    ("ref", "payload", "number"),
+    [
+        ("refs/pull/17/merge", None, 17),
+        ("refs/heads/main", {"pull_request": {"number": 23}}, 23),
+        ("refs/heads/main", {"head_commit": {"message": "Merge pull request #31 from a/b"}}, 31),
+        (
+            "refs/heads/main",
+            {"head_commit": {"message": "Promote clf:4 to prod (#44)\n\nbody"}},
+            44,
+        ),
+        ("refs/heads/main", {"head_commit": {"message": "a direct push"}}, None),
+        ("refs/heads/main", None, None),
+    ],
+)
+def test_the_pull_request_behind_a_run(monkeypatch, tmp_path, ref, payload, number):
+    monkeypatch.setenv("GITHUB_REF", ref)
+    monkeypatch.delenv("GITHUB_EVENT_PATH", raising=False)
+    if payload is not None:
+        (tmp_path / "event.json").write_text(json.dumps(payload))
+        monkeypatch.setenv("GITHUB_EVENT_PATH", str(tmp_path / "event.json"))
+    assert events.pull_request() == number
+
+
+def test_concurrent_appends_leave_whole_lines(tmp_path):
+    log = tmp_path / "events.jsonl"
+    record = {"kind": "x", "details": {"pad": "y" * 5000}}
+
+    def write(n):
+        for i in range(50):
+            events.append_line(log, {**record, "n": n, "i": i})
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = log.read_text().splitlines()
+    assert len(lines) == 200
+    assert all(json.loads(line)["details"] == record["details"] for line in lines)
+
+
+# ---- the environment file ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/events",  # clear text across a network
+        "ftp://hooks.example.com/events",
+        "https:///no-host",
+        "https://hooks.example.com/a path",
+        "http://127.0.0.1:notaport/x",
+        "hooks.example.com/events",
+    ],
+)
+def test_a_bad_webhook_is_refused_in_one_sentence(repo, url):
+    with_webhook(repo, "dev", f"'{url}'")
+    with pytest.raises(ConfigError, match=r"environments/dev.yml: field `events.webhook` "):
+        config.load("dev", repo)
+
+
+def test_an_unknown_events_key_is_refused(repo):
+    path = repo / "environments" / "dev.yml"
+    path.write_text(path.read_text() + "\nevents:\n  webhok: https://hooks.example.com/x\n")
+    with pytest.raises(ConfigError, match="did you mean webhook"):
+        config.load("dev", repo)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/events?k=1", "http://127.0.0.1:8080/x", "http://localhost/x"]
+)
+def test_https_or_loopback_http_is_taken(repo, url):
+    with_webhook(repo, "dev", url)
+    assert config.load("dev", repo).events_webhook == url
+    assert config.load("preprod", repo).events_webhook is None
+
+
+# ---- the webhook ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("webhook", ["accept"], indirect=True)
+def test_the_webhook_gets_the_event_as_json(repo, tmp_path, webhook):
+    with_webhook(repo, "dev", webhook.url)
+    lines: list[str] = []
+    ctx = context(repo, tmp_path / "home", lines)
+    event = ctx.emit(events.MODEL_REGISTERED, "dev", "clf:2", "e" * 64, job="job-1")
+    assert webhook.received == [event.as_dict()]
+    assert webhook.received[0]["details"] == {"job": "job-1"}
+    assert [r["kind"] for r in events.read_lines(tmp_path / "home" / events.LOG_FILE)] == [
+        "model.registered"
+    ]
+    assert lines == []
+
+
+@pytest.mark.parametrize("webhook", ["fail", "hang"], indirect=True)
+def test_a_failing_webhook_is_said_and_logged_never_raised(repo, tmp_path, webhook, monkeypatch):
+    monkeypatch.setattr(events, "WEBHOOK_SECONDS", 1.5)  # keeps the hanging case short
+    with_webhook(repo, "dev", webhook.url)
+    lines: list[str] = []
+    ctx = context(repo, tmp_path / "home", lines)
+    ctx.emit(events.MODEL_SHARED, "dev", "clf:2", "e" * 64)
+    expected_tries = events.WEBHOOK_TRIES if webhook.mode == "fail" else 1
+    assert len(webhook.received) == expected_tries
+    (said,) = lines
+    assert said.startswith("warning: the events webhook did not take model.shared: ")
+    shared, failed = events.read_lines(tmp_path / "home" / events.LOG_FILE)
+    assert shared["kind"] == "model.shared"
+    assert failed["kind"] == "webhook.failed"
+    assert failed["details"]["event"] == "model.shared"
+    assert failed["details"]["event_time"] == shared["time"]
+    problem = failed["details"]["problem"]
+    if webhook.mode == "fail":
+        assert problem == f"HTTP 500 after {events.WEBHOOK_TRIES} tries"
+    else:
+        assert "within 1.5 s" in problem or "timed out" in problem
+    assert webhook.url not in said + json.dumps(failed)  # a webhook URL can hold a secret
+
+
+def test_an_unreachable_webhook_is_said_and_logged(repo, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with_webhook(repo, "dev", f"http://127.0.0.1:{port}/hook")
+    lines: list[str] = []
+    ctx = context(repo, tmp_path / "home", lines)
+    ctx.emit(events.TRAINING_FAILED, "dev", error="boom")
+    (said,) = lines
+    assert "training.failed" in said and "refused" in said.lower()
+
+
+# ---- the audit trail, read back from the shared registry -----------------------------------
+
+
+class Registry:
+    """A shared registry of one model's versions, tagged as the seam says."""
+
+    def __init__(self):
+        self.versions = {
+            v: ModelVersion("clf", v, {"onnx_sha256": f"{v}" * 64}, f"{v}" * 64, "") for v in (1, 2)
+        }
+        self.refuse = False
+
+    def list_shared_models(self, name):
+        return list(self.versions.values())
+
+    def tag_shared_model(self, model, tags):
+        from mlops.errors import MlopsError
+
+        if self.refuse:
+            raise MlopsError("AuthorizationFailed")
+        old = self.versions[model.version]
+        self.versions[model.version] = ModelVersion(
+            old.name, old.version, {**old.tags, **tags}, old.artifact_sha256, ""
+        )
+        return self.versions[model.version]
+
+
+def test_history_reads_entries_back_newest_first_per_environment(in_actions, repo, tmp_path):
+    registry = Registry()
+    ctx = Context(repo, tmp_path / "home", "local", Progress(), backend_factory=lambda c: registry)
+    one, two = registry.versions[1], registry.versions[2]
+    history.record(ctx, "prod", history.DEPLOYED, one, "ep-prod", "blue")
+    history.record(ctx, "preprod", history.DEPLOYED, two, "ep-preprod", "green")
+    history.record(ctx, "prod", history.ROLLED_BACK, two, "ep-prod")
+    history.record(ctx, "prod", history.PROMOTED, two)
+    fresh = Context(
+        repo, tmp_path / "fresh", "local", Progress(), backend_factory=lambda c: registry
+    )
+    found = history.entries(fresh, "prod")  # a new runner: nothing local
+    assert [(e.action, e.model) for e in found] == [
+        ("promoted", "clf:2"),
+        ("rolled back", "clf:2"),
+        ("deployed", "clf:1"),
+    ]
+    deployed = found[-1]
+    assert deployed.sha256 == "1" * 64 and deployed.actor == "octo-release"
+    assert deployed.commit == "a" * 40 and deployed.endpoint == "ep-prod"
+    assert deployed.deployment == "blue"
+    assert deployed.run == "https://github.com/acme/mlops/actions/runs/4242"
+    local = events.read_lines(tmp_path / "home" / "prod" / history.HISTORY_FILE)
+    assert [r["action"] for r in local] == ["deployed", "rolled back", "promoted"]
+    shown = history.lines(found)
+    assert "deployed" in shown[-1] and "sha256 111111111111" in shown[-1]
+    assert "by octo-release" in shown[-1] and "commit aaaaaaaaaaaa" in shown[-1]
+    section = history.markdown(found, last=2)
+    assert "](https://github.com/acme/mlops/actions/runs/4242)" in section
+    assert section.count("\n- ") == 2
+
+
+def test_a_refused_registry_tag_is_a_warning_and_the_local_entry_stays(
+    outside_actions, repo, tmp_path
+):
+    registry = Registry()
+    registry.refuse = True
+    lines: list[str] = []
+    ctx = Context(repo, tmp_path / "home", "local", Progress(), backend_factory=lambda c: registry)
+    ctx.say = lines.append  # type: ignore[method-assign]
+    history.record(ctx, "prod", history.DEPLOYED, registry.versions[1], "ep-prod", "blue")
+    (said,) = lines
+    assert said.startswith("warning: the audit entry is not on clf:1 in the registry")
+    assert len(events.read_lines(tmp_path / "home" / "prod" / history.HISTORY_FILE)) == 1
+
+
+def test_a_tag_edited_by_hand_is_skipped(repo, tmp_path):
+    registry = Registry()
+    registry.versions[1].tags["audit.prod.20260101T000000.000Z"] = "not json"
+    ctx = Context(repo, tmp_path / "home", "local", Progress(), backend_factory=lambda c: registry)
+    assert history.entries(ctx, "prod") == []
