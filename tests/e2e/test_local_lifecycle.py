@@ -210,6 +210,37 @@ def test_demo_leaves_prod_file_untouched_and_renders_the_pull_request(world):
     assert "| metric | challenger | champion | change |" in body
 
 
+def test_history_shows_who_deployed_what_and_the_registry_version_carries_it(world):
+    repo, home = world
+    tags = json.loads((home / "registry" / MODEL / "1" / "meta.json").read_text())["tags"]
+    sha = tags["onnx_sha256"]
+    shown = run_mlops(repo, home, "history", "--env", "prod").stdout.splitlines()
+    actions = [line.split()[1] for line in shown]
+    assert actions[-2:] == ["deployed", "promoted"], shown  # newest first: deployed after promoted
+    for line in shown[-2:]:
+        assert f"{MODEL}:1" in line and f"sha256 {sha[:12]}" in line
+        assert re.search(r" by \S+ ", line)
+        assert f" commit {os.environ.get('GITHUB_SHA', 'uncommitted')[:12]}" in line  # no checkout
+    assert f"endpoint {env_setting('prod', 'endpoint.name')} deployment blue" in shown[-2]
+    audit = {k: json.loads(v) for k, v in tags.items() if k.startswith("audit.prod.")}
+    assert {"deployed", "promoted"} <= {entry["action"] for entry in audit.values()}
+    local = [
+        json.loads(line) for line in (home / "prod" / "history.jsonl").read_text().splitlines()
+    ]
+    assert {"deployed", "promoted"} <= {entry["action"] for entry in local}
+    logged = [json.loads(line)["kind"] for line in (home / "events.jsonl").read_text().splitlines()]
+    for kind in (
+        "training.completed",
+        "model.registered",
+        "model.shared",
+        "model.gated",
+        "model.deployed",
+        "model.promoted",
+        "drift.detected",
+    ):
+        assert kind in logged, kind
+
+
 def bad_requests(sample: dict) -> dict[str, bytes]:
     row = sample["data"][0]
     built = dict(BAD_REQUESTS)
@@ -428,6 +459,10 @@ def test_a_failing_new_deployment_is_rolled_back(world, sabotage, expected):
     endpoint_dir = home / "preprod" / "endpoints" / env_setting("preprod", "endpoint.name")
     assert not (endpoint_dir / "deployments" / new).exists(), "the failed deployment is cleaned up"
     assert list((endpoint_dir / "logs").glob(f"{new}-*.log")), "its log is kept"
+    (newest,) = run_mlops(repo, home, "history", "--env", "preprod", "--last", "1").stdout.split(
+        "\n", 1
+    )[:1]
+    assert " rolled back " in newest and f"{MODEL}:1" in newest
 
 
 def test_down_stops_everything_it_started(world):
