@@ -89,4 +89,5 @@ def where_to_look(ctx: Context) -> None:
     print(f"  runs      .venv/bin/mlflow ui --backend-store-uri sqlite:///{store}")
     print(f"  PR        {ctx.home / 'promotion' / 'pr-body.md'}")
     print(f"  drift     {ctx.home / 'prod' / 'monitor' / 'drift-report.md'}")
+    print("  audit     .venv/bin/mlops history --env prod")
     print("  stop      make down")

@@ -120,10 +120,15 @@ def lines(found: list[Entry]) -> list[str]:
         where += f" deployment {e.deployment}" if e.deployment else ""
         pr = f" PR #{e.pull_request}" if e.pull_request else ""
         shown.append(
-            f"{e.time}  {e.action:<11} {e.model}  sha256 {e.sha256[:12]}  by {e.actor}  "
+            f"{_short(e.time)}  {e.action:<11} {e.model}  sha256 {e.sha256[:12]}  by {e.actor}  "
             f"commit {e.commit[:12]}{pr}  {e.environment}{where}" + (f"  {e.run}" if e.run else "")
         )
     return shown
+
+
+def _short(time: str) -> str:
+    """2026-11-27T20:33:07.867891+00:00 as 2026-11-27 20:33:07Z."""
+    return time[:19].replace("T", " ") + "Z" if time.endswith("+00:00") else time
 
 
 def markdown(found: list[Entry], last: int = 5) -> str:
@@ -136,7 +141,7 @@ def markdown(found: list[Entry], last: int = 5) -> str:
         what = f"[{e.action}]({e.run})" if e.run else e.action
         pr = f", PR #{e.pull_request}" if e.pull_request else ""
         rows.append(
-            f"- {e.time}: {what} `{e.model}` (sha256 `{e.sha256[:12]}`) by {e.actor}, "
+            f"- {_short(e.time)}: {what} `{e.model}` (sha256 `{e.sha256[:12]}`) by {e.actor}, "
             f"commit `{e.commit[:12]}`{pr}"
         )
     return "\n".join(
