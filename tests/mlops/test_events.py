@@ -47,16 +47,20 @@ class Webhook:
 
     def __init__(self, mode: str):
         self.mode, self.received, self.release = mode, [], threading.Event()
+        self.paths: list[str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 hook.received.append(json.loads(self.rfile.read(length)))
+                hook.paths.append(self.path)
                 if hook.mode == "hang":
                     hook.release.wait(30)
                     return
-                self.send_response(204 if hook.mode == "accept" else 500)
+                self.send_response({"accept": 204, "fail": 500, "redirect": 307}[hook.mode])
+                if hook.mode == "redirect":
+                    self.send_header("Location", "/elsewhere")
                 self.end_headers()
 
             def log_message(self, *args):
@@ -219,15 +223,16 @@ def test_the_webhook_gets_the_event_as_json(repo, tmp_path, webhook):
     assert lines == []
 
 
-@pytest.mark.parametrize("webhook", ["fail", "hang"], indirect=True)
+@pytest.mark.parametrize("webhook", ["fail", "hang", "redirect"], indirect=True)
 def test_a_failing_webhook_is_said_and_logged_never_raised(repo, tmp_path, webhook, monkeypatch):
     monkeypatch.setattr(events, "WEBHOOK_SECONDS", 1.5)  # keeps the hanging case short
     with_webhook(repo, "dev", webhook.url)
     lines: list[str] = []
     ctx = context(repo, tmp_path / "home", lines)
     ctx.emit(events.MODEL_SHARED, "dev", "clf:2", "e" * 64)
-    expected_tries = events.WEBHOOK_TRIES if webhook.mode == "fail" else 1
+    expected_tries = 1 if webhook.mode == "hang" else events.WEBHOOK_TRIES
     assert len(webhook.received) == expected_tries
+    assert set(webhook.paths) == {"/hook"}, "a redirect is never followed"
     (said,) = lines
     assert said.startswith("warning: the events webhook did not take model.shared: ")
     shared, failed = events.read_lines(tmp_path / "home" / events.LOG_FILE)
@@ -236,8 +241,9 @@ def test_a_failing_webhook_is_said_and_logged_never_raised(repo, tmp_path, webho
     assert failed["details"]["event"] == "model.shared"
     assert failed["details"]["event_time"] == shared["time"]
     problem = failed["details"]["problem"]
-    if webhook.mode == "fail":
-        assert problem == f"HTTP 500 after {events.WEBHOOK_TRIES} tries"
+    if webhook.mode != "hang":
+        code = 500 if webhook.mode == "fail" else 307
+        assert problem == f"HTTP {code} after {events.WEBHOOK_TRIES} tries"
     else:
         assert "within 1.5 s" in problem or "timed out" in problem
     assert webhook.url not in said + json.dumps(failed)  # a webhook URL can hold a secret

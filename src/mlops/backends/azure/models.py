@@ -51,12 +51,17 @@ class AzureModels:
         return _get_model(self.registry, name, version)
 
     def list_shared_models(self, name: str) -> list[ModelVersion]:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
             return [_model_version(found) for found in self.registry.models.list(name=name)]
         except ResourceNotFoundError:
             return []
+        except AzureError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MlopsError(
+                f"listing {name}'s versions in the registry failed: {reason}"
+            ) from None
 
     def tag_shared_model(self, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
         """A registry version's tags can change, its files cannot: the SDK's update is a PUT of
