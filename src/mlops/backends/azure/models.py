@@ -71,12 +71,19 @@ class AzureModels:
         from azure.core.exceptions import AzureError
 
         try:
-            found = self.registry.models.get(name=model.name, version=str(model.version))
-            found.tags = {**(found.tags or {}), **tags}
-            return _model_version(self.registry.models.create_or_update(found))
+            # The PUT replaces every tag: two commands tagging the version at once could drop
+            # one's tags, so each checks its tags are there afterwards and tries again if not.
+            for _ in range(3):
+                found = self.registry.models.get(name=model.name, version=str(model.version))
+                found.tags = {**(found.tags or {}), **tags}
+                self.registry.models.create_or_update(found)
+                tagged = self.get_shared_model(model.name, model.version)
+                if tagged is not None and tags.items() <= tagged.tags.items():
+                    return tagged
         except AzureError as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise MlopsError(f"tagging {model.ref} in the registry failed: {reason}") from None
+        raise MlopsError(f"tagging {model.ref} in the registry failed: its tags kept changing")
 
     def download_model(self, model: ModelVersion, folder: Path) -> Path:
         from azure.core.exceptions import AzureError
