@@ -341,3 +341,16 @@ def test_a_tag_edited_by_hand_is_skipped(repo, tmp_path):
     registry.versions[1].tags["audit.prod.20260101T000000.000Z"] = "not json"
     ctx = Context(repo, tmp_path / "home", "local", Progress(), backend_factory=lambda c: registry)
     assert history.entries(ctx, "prod") == []
+
+
+def test_history_on_a_fresh_home_says_there_is_none_yet(repo, tmp_path, monkeypatch, capsys):
+    from mlops import cli
+
+    monkeypatch.setenv("MLOPS_ROOT", str(repo))
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLOPS_BACKEND", "local")
+    assert cli.main(["history", "--env", "prod"]) == 0
+    assert "no audit entries for prod yet" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["history", "--env", "prod", "--last", "0"])
+    assert refused.value.code == 2
