@@ -248,7 +248,7 @@ def post(
                 problem = str(reason) or type(failed).__name__
             if attempt + 1 < tries:  # back off a little, within the bound
                 time.sleep(min(0.2 * 2**attempt, max(deadline - time.monotonic(), 0)))
-        outcome.append(f"{problem} after {attempt + 1} tries")
+        outcome.append(f"{problem} after {attempt + 1} {'try' if attempt == 0 else 'tries'}")
 
     worker = threading.Thread(target=deliver, name="mlops-webhook", daemon=True)
     worker.start()
