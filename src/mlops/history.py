@@ -24,6 +24,11 @@ from mlops.context import Context
 from mlops.errors import MlopsError
 
 DEPLOYED, ROLLED_BACK, PROMOTED = "deployed", "rolled back", "promoted"
+EVENT_OF = {
+    DEPLOYED: events.MODEL_DEPLOYED,
+    ROLLED_BACK: events.ROLLED_BACK,
+    PROMOTED: events.MODEL_PROMOTED,
+}
 TAG_PREFIX = "audit."
 HISTORY_FILE = "history.jsonl"
 
@@ -60,7 +65,18 @@ def record(
     model: ModelVersion,
     endpoint: str | None = None,
     deployment: str | None = None,
+    **details: object,
 ) -> Entry:
+    """Emit the action's lifecycle event, then keep the audit entry (the file, the tag)."""
+    ctx.emit(
+        EVENT_OF[action],
+        env,
+        model.ref,
+        model.artifact_sha256,
+        endpoint=endpoint,
+        deployment=deployment,
+        **details,
+    )
     entry = Entry(
         action=action,
         time=datetime.now(UTC).isoformat(timespec="microseconds"),  # the tag key: unique

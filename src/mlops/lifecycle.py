@@ -190,7 +190,6 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
     data = data_module.comparison(ctx, result.challenger, result.champion_model)
     promotion = render(prod_path.read_text(), result, checked, data)
     previous = history.entries(ctx, env)  # linked from the pull request body
-    ctx.emit(events.MODEL_PROMOTED, env, candidate.ref, candidate.artifact_sha256)
     history.record(ctx, env, history.PROMOTED, candidate)
     folder = ctx.home / "promotion"
     folder.mkdir(parents=True, exist_ok=True)
@@ -245,17 +244,8 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
             )
         except RolloutFailed as failed:
             reason = str(failed).splitlines()[0]
-            ctx.emit(events.ROLLED_BACK, env, model.ref, model.artifact_sha256, reason=reason)
-            history.record(ctx, env, history.ROLLED_BACK, model, cfg.endpoint_name)
+            history.record(ctx, env, history.ROLLED_BACK, model, cfg.endpoint_name, reason=reason)
             raise
-    ctx.emit(
-        events.MODEL_DEPLOYED,
-        env,
-        model.ref,
-        model.artifact_sha256,
-        endpoint=cfg.endpoint_name,
-        deployment=result.deployment,
-    )
     history.record(ctx, env, history.DEPLOYED, model, cfg.endpoint_name, result.deployment)
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"

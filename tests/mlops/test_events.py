@@ -314,6 +314,14 @@ def test_history_reads_entries_back_newest_first_per_environment(in_actions, rep
     assert deployed.run == "https://github.com/acme/mlops/actions/runs/4242"
     local = events.read_lines(tmp_path / "home" / "prod" / history.HISTORY_FILE)
     assert [r["action"] for r in local] == ["deployed", "rolled back", "promoted"]
+    logged = events.read_lines(tmp_path / "home" / events.LOG_FILE)
+    assert [(r["kind"], r["environment"]) for r in logged] == [
+        ("model.deployed", "prod"),
+        ("model.deployed", "preprod"),
+        ("deployment.rolled_back", "prod"),
+        ("model.promoted", "prod"),
+    ]
+    assert logged[0]["details"] == {"endpoint": "ep-prod", "deployment": "blue"}
     shown = history.lines(found)
     assert "deployed" in shown[-1] and "sha256 111111111111" in shown[-1]
     assert "by octo-release" in shown[-1] and "commit aaaaaaaaaaaa" in shown[-1]
