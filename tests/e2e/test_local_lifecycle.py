@@ -215,7 +215,7 @@ def test_history_shows_who_deployed_what_and_the_registry_version_carries_it(wor
     tags = json.loads((home / "registry" / MODEL / "1" / "meta.json").read_text())["tags"]
     sha = tags["onnx_sha256"]
     shown = run_mlops(repo, home, "history", "--env", "prod").stdout.splitlines()
-    actions = [line.split()[1] for line in shown]
+    actions = [line.split()[2] for line in shown]  # after the date and the time
     assert actions[-2:] == ["deployed", "promoted"], shown  # newest first: deployed after promoted
     for line in shown[-2:]:
         assert f"{MODEL}:1" in line and f"sha256 {sha[:12]}" in line
