@@ -281,6 +281,9 @@ def test_rerun_registers_nothing_new_and_replaces_endpoints_cleanly(world, rerun
         assert state["traffic"] == {"green": 100}
     old_deployments = [(pid, marker) for pid, marker in before if "deployments" in marker]
     assert old_deployments and not any(alive(pid, marker) for pid, marker in old_deployments)
+    body = (home / "promotion" / "pr-body.md").read_text()  # the first run's entries, linked
+    assert "### Previous entries in prod's audit trail" in body
+    assert re.search(rf"- .*: deployed `{MODEL}:1` \(sha256 `[0-9a-f]{{12}}`\) by ", body)
 
 
 def test_the_endpoint_publishes_the_contracts_openapi_documents(world):
