@@ -91,10 +91,11 @@ def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
         ctx.emit(
             events.TRAINING_FAILED,
             env,
+            data=data.ref,
             error=str(failed).splitlines()[0] if str(failed) else type(failed).__name__,
         )
         raise
-    ctx.emit(events.TRAINING_COMPLETED, env, job=job.id, run_id=job.run_id, metrics=job.metrics)
+    ctx.emit(events.TRAINING_COMPLETED, env, job=job.id, data=data.ref, metrics=job.metrics)
     ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
     ctx.say(f"next: mlops register --env {env} --job {job.id}")

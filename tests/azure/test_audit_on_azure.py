@@ -39,6 +39,7 @@ def test_train_register_share_gate_each_emit_their_event(ctx, captured):
     ]
     completed, registered, shared_event, gated = captured
     assert completed.details["job"] and completed.details["metrics"]["roc_auc"] > 0
+    assert completed.details["data"]  # the data asset version it trained on (NAME:VERSION)
     assert registered.model == shared_event.model == gated.model == shared.ref
     assert registered.sha256 == shared_event.sha256 == shared.artifact_sha256
     assert gated.environment == "prod" and gated.details["passed"] is True
