@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from mlops.backends.base import (
+    IMPORTANCE_PREFIX,
     METRIC_PREFIX,
     PARAM_PREFIX,
     TAG_ARTIFACT,
@@ -58,15 +59,19 @@ def model_tags(job: Job) -> dict[str, str]:
         tags.update({TAG_DATA_ASSET: job.data_asset, TAG_DATA_VERSION: job.data_version})
     tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
     tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
+    tags.update({f"{IMPORTANCE_PREFIX}{k}": str(v) for k, v in job.importances.items()})
     return tags
 
 
 def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
-    """A training job as its MLflow run's tags record it: train.py sets them, and on Azure ML a
-    job's tags are its run's tags, so both backends read a job's lineage the same way."""
+    """A training job as its MLflow run's tags record it: the evaluate step sets them, and on
+    Azure ML a job's tags are its run's tags, so both backends read a job's lineage the same
+    way."""
     missing = [tag for tag in (TAG_DATA, TAG_ARTIFACT) if tag not in tags]
     if missing:
-        raise MlopsError(f"job {job_id} has no {', '.join(missing)} tag; did train.py run it?")
+        raise MlopsError(
+            f"job {job_id} has no {', '.join(missing)} tag; did src/model's evaluate step run it?"
+        )
     return Job(
         id=job_id,
         run_id=run_id,
@@ -77,6 +82,7 @@ def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
         git_commit=tags.get(TAG_GIT, UNCOMMITTED),
         data_asset=tags.get(TAG_DATA_ASSET, ""),
         data_version=tags.get(TAG_DATA_VERSION, ""),
+        importances=_prefixed(tags, IMPORTANCE_PREFIX),
     )
 
 

@@ -1,14 +1,14 @@
-"""Train, evaluate and package the model: exactly what an Azure ML command job runs.
+"""Training, the pipeline's second step: fit the estimator on the train split, package it.
 
-    python train.py --data data/breast_cancer.csv --output outputs/ [--n-estimators 100 ...]
+    python train.py --prepared prepared/ --output trained/ [--n-estimators 100 ...]
 
-Writes to --output:
-    model/            an MLflow model (scikit-learn flavour) with model.onnx beside MLmodel
-    roc_curve.png     the evaluation plot (evaluate.PLOT_FILE)
-    training.json     run id, parameters, metrics and the data's sha256
+Reads prep.py's output; writes to --output:
+    model/        an MLflow model (scikit-learn flavour) with model.onnx beside MLmodel
+    train.json    the step's parameters
 
-MLflow tracking follows MLFLOW_TRACKING_URI: Azure ML sets it inside a job, the
-local backend sets it to the environment's SQLite store.
+With --data RAW instead of --prepared, the three steps run in this one process
+(prep into OUTPUT/prepared, train, evaluate into OUTPUT) and the evaluation is
+logged to MLflow: the quick way to try the model alone.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 ONNX_FILE = "model.onnx"
+MODEL_DIR, SUMMARY_FILE = "model", "train.json"
 INPUT_EXAMPLE_ROWS = 3
 CONDA_FILE = Path(__file__).parent / "environment" / "conda.yml"  # the software environment
 # Extension point with build_pipeline: skl2onnx's options for the estimator (a classifier's
@@ -63,13 +64,15 @@ def export_onnx(pipeline: Pipeline, sample: np.ndarray, path: Path) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the model.")
-    parser.add_argument("--data", required=True, help="raw CSV file (see features.py)")
-    parser.add_argument("--output", required=True, help="folder for the model and reports")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prepared", help="prep.py's output folder")
+    source.add_argument("--data", help="raw CSV file: run prep, train and evaluate here")
+    parser.add_argument("--output", required=True, help="folder for the model")
     parser.add_argument("--n-estimators", type=int, default=100)
     parser.add_argument("--max-depth", type=int, default=8)
     parser.add_argument("--min-samples-leaf", type=int, default=1)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="with --data only")
     args = parser.parse_args(argv)
     for name in ("n_estimators", "max_depth", "min_samples_leaf"):
         if getattr(args, name) < 1:
@@ -79,33 +82,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        frame = prep.load(args.data)
-    except prep.DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    train, test = prep.split(frame, args.test_fraction, args.seed)
+def fit(prepared: Path, output: Path, args: argparse.Namespace) -> dict:
+    """The step: the fitted pipeline saved as an MLflow model with model.onnx; its parameters."""
+    train, _, _ = prep.read_split(prepared)
     x_train, y_train = train[list(FEATURES)], train[TARGET].to_numpy()
-    x_test, y_test = test[list(FEATURES)], test[TARGET].to_numpy()
-
     # Fitted on named columns, so the model refuses a frame whose columns are not FEATURES.
     pipeline = build_pipeline(args).fit(x_train.astype(np.float32), y_train)
 
-    out = Path(args.output)
-    model_dir = out / "model"
+    model_dir = output / MODEL_DIR
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
     # The input contract travels with the model: named float64 columns, as the CSV reads, so
     # an MLflow client or a no-code deployment matches columns by name or refuses the frame.
-    example = x_train.head(INPUT_EXAMPLE_ROWS)
     mlflow.sklearn.save_model(
         pipeline,
         model_dir,
         signature=infer_signature(x_train, pipeline.predict(x_train.astype(np.float32))),
-        input_example=example,
+        input_example=x_train.head(INPUT_EXAMPLE_ROWS),
         # skops refuses unreviewed types; the tree storage is ours, written just above
         skops_trusted_types=["sklearn.tree._tree.Tree"],
         # the pinned environment this model is trained and served in, instead of MLflow
@@ -113,47 +107,32 @@ def main(argv: list[str] | None = None) -> int:
         conda_env=str(CONDA_FILE),
     )
     export_onnx(pipeline, x_train.to_numpy(np.float32), model_dir / ONNX_FILE)
-    # Judged as served: the held-out rows scored by the ONNX artifact, as the exam scores it.
-    y_score = evaluate.onnx_scores(model_dir / ONNX_FILE, x_test.to_numpy(np.float32))
-    scores = evaluate.metrics(y_test, y_score)
-    plot = evaluate.plot(y_test, y_score, out / evaluate.PLOT_FILE)
-
     params = {
         "n_estimators": args.n_estimators,
         "max_depth": args.max_depth,
         "min_samples_leaf": args.min_samples_leaf,
-        "test_fraction": args.test_fraction,
         "seed": args.seed,
     }
-    data_sha256 = prep.sha256_of(args.data)
-    onnx_sha256 = prep.sha256_of(model_dir / ONNX_FILE)
-    with mlflow.start_run() as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(scores)
-        # Also as tags: on Azure ML a job's tags are its run's tags, so the
-        # lifecycle reads the lineage from the job without downloading outputs.
-        mlflow.set_tags(
-            {
-                "data_sha256": data_sha256,
-                "onnx_sha256": onnx_sha256,
-                "data_rows": str(len(frame)),
-                **{f"metric.{k}": str(v) for k, v in scores.items()},
-                **{f"param.{k}": str(v) for k, v in params.items()},
-            }
-        )
-        mlflow.log_artifact(str(plot))
-        mlflow.log_artifacts(str(model_dir), artifact_path="model")
-        run_id = run.info.run_id
+    (output / SUMMARY_FILE).write_text(json.dumps({"params": params}, indent=2) + "\n")
+    return params
 
-    summary = {
-        "run_id": run_id,
-        "params": params,
-        "metrics": scores,
-        "data_sha256": data_sha256,
-        "onnx_sha256": onnx_sha256,
-    }
-    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({"run_id": run_id, **scores}))
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.output)
+    try:
+        if args.prepared is not None:
+            print(json.dumps(fit(Path(args.prepared), out, args)))
+            return 0
+        prepared = out / "prepared"
+        prep.prepare(args.data, prepared, args.test_fraction, args.seed)
+        fit(prepared, out, args)
+        record = evaluate.evaluate(prepared, out, out, args.seed)
+    except prep.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run_id = evaluate.log_run(record, out, out / MODEL_DIR)
+    print(json.dumps({"run_id": run_id, **record["metrics"]}))
     return 0
 
 

@@ -29,7 +29,7 @@ def open_backend(
     if name == "local":
         from mlops.backends.local.backend import LocalBackend
 
-        return LocalBackend(config, root, home)
+        return LocalBackend(config, root, home, progress=progress)
     if name == "azure":
         from mlops.backends.azure.backend import AzureBackend
 

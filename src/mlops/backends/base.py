@@ -57,6 +57,8 @@ class Job:
     git_commit: str
     data_asset: str = ""  # empty for jobs run before data assets were versioned
     data_version: str = ""
+    # permutation importance per feature on held-out rows (the evaluate step's), as recorded
+    importances: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

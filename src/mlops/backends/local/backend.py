@@ -6,8 +6,9 @@ collected data (collected.py) and batch endpoints (batch.py).
 
 State lives under MLOPS_HOME (default .mlops/):
     <env>/mlflow.db, <env>/artifacts/   MLflow tracking store and model registry
-    <env>/jobs/<job>/                   training job outputs and log
+    <env>/jobs/<job>/                   training job: each step's outputs and log
     <env>/data/<asset>/<version>/       data asset versions: the file and meta.json
+    <env>/steps/<key>/                  the step cache: outputs by the hash of their inputs
     <env>/endpoints/<name>/             endpoint.json, router log, deployments/<name>/
     <env>/batch/<name>/                 batch endpoint state, deployments and job outputs
     registry/<model>/<version>/         the shared registry: model files and meta.json
@@ -24,13 +25,17 @@ from mlops.backends.local.jobs import LocalJobs
 from mlops.backends.local.models import LocalModels
 from mlops.backends.local.online import LocalOnline
 from mlops.config import EnvConfig
+from mlops.progress import Progress
 
 
 class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollected, LocalBatch):
-    def __init__(self, config: EnvConfig, root: Path, home: Path):
+    def __init__(
+        self, config: EnvConfig, root: Path, home: Path, progress: Progress | None = None
+    ):
         self.config = config
         self.env = config.name
         self.root = root
         self.home = home
         self.dir = home / config.name
         self.registry = home / "registry"
+        self.say = (progress or Progress()).say
