@@ -115,8 +115,8 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
         champion = replace(champion, metrics=scores["champion"], problem=None)
     shown_paper = paper.describe(ctx.root)
     ctx.say(f"exam: {' and '.join(scores)} scored on the held-out rows of {shown_paper}")
-    verdict = judge(scores["challenger"], champion, rules)
-    figures = scores["challenger"]
+    figures = exam.recorded_figures(challenger, scores["challenger"])
+    verdict = judge(figures, champion, rules)
     return GateResult(challenger, champion, champion_model, figures, shown_paper, verdict)
 
 

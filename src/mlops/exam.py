@@ -1,10 +1,12 @@
 """The same exam for champion and challenger: both served artifacts scored on one held-out split.
 
-Metric tags come from each model's own training run, each on its own held-out
+Metric tags come from each model's own evaluate step, each on its own held-out
 rows; comparing them compares two different exams. The exam re-creates the
 challenger's split (its data, by sha256, and its seed and test fraction) and
 scores both ONNX files on it with `src/model/evaluate.py`, the data scientist's
 metrics, run as a subprocess since `src/model` is a code snapshot, not a package.
+The challenger is judged by the figures its evaluate step recorded, which the exam
+must reproduce on those same rows; the champion by its figures on them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mlops.errors import GateRefused
 from mlops.paths import MODEL_CODE
 
 EVALUATE = MODEL_CODE / "evaluate.py"
+AGREEMENT = 1e-6  # the evaluate step rounds its metrics to 6 decimals, as the exam does
 TIMEOUT_S = 600  # scoring a held-out split takes seconds; a hang must not hold the release
 
 
@@ -65,6 +68,7 @@ def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, d
     command = [
         sys.executable,
         str(root / EVALUATE),
+        "exam",
         f"--data={paper.data}",
         f"--seed={paper.seed}",
         f"--test-fraction={paper.test_fraction}",
@@ -84,3 +88,21 @@ def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, d
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise GateRefused(f"the exam of {', '.join(artifacts)} failed ({last}); failing closed")
     return scores
+
+
+def recorded_figures(challenger: ModelVersion, examined: dict[str, float]) -> dict[str, float]:
+    """The metrics the challenger's evaluate step recorded, refused unless the exam, scoring
+    the same artifact on the same rows, finds each of them again: the gate judges the
+    evaluate step's output, and the champion is compared on the rows it was computed on."""
+    recorded = challenger.metrics
+    for metric, value in sorted(examined.items()):
+        try:
+            agrees = abs(float(recorded[metric]) - value) <= AGREEMENT  # False for a NaN
+        except (KeyError, TypeError, ValueError):
+            agrees = False
+        if not agrees:
+            raise GateRefused(
+                f"{challenger.ref} records {metric} {recorded.get(metric)!r} from its evaluate "
+                f"step, but its artifact scores {value} on the same held-out rows; failing closed"
+            )
+    return {metric: float(recorded[metric]) for metric in examined}
