@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 from azure.core.pipeline.transport import RequestsTransport
 from fake_azure import SUBSCRIPTION, FakeAzure
-from harness import Trainer, azure_context
+from harness import StepRunner, azure_context
 from helpers import ROOT
 
 
 @pytest.fixture(scope="session")
-def trainer(tmp_path_factory):
-    """Real runs of train.py, one per set of hyperparameters, shared by every azure test."""
-    return Trainer(tmp_path_factory.mktemp("azure-runs"))
+def runner(tmp_path_factory):
+    """Real runs of the pipeline's steps, one per reuse key, shared by every azure test."""
+    return StepRunner(tmp_path_factory.mktemp("azure-runs"))
 
 
 @pytest.fixture
-def fake(monkeypatch, trainer):
-    azure = FakeAzure(trainer=trainer)
+def fake(monkeypatch, runner):
+    azure = FakeAzure(runner=runner)
     # Every azure-core client (storage uploads included) goes to the fake, never to the network.
     monkeypatch.setattr(
         RequestsTransport, "send", lambda self, request, **kw: azure.send(request, **kw)

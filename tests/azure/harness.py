@@ -1,13 +1,16 @@
-"""What the azure tests share: real training runs for the double's jobs, a lifecycle on it."""
+"""What the azure tests share: real runs of the pipeline's steps for the double's jobs, a
+lifecycle on it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from fake_azure import CI_PERSONA, FakeAzure, FakeCredential, TrainedRun
+from fake_azure import CI_PERSONA, FakeAzure, FakeCredential, StagedFile, StepRun
 from helpers import MODEL_DIR
 
 from mlops import config, lifecycle
@@ -16,37 +19,74 @@ from mlops.config import ENVIRONMENTS
 from mlops.context import Context
 from mlops.progress import Progress
 
-DATA = MODEL_DIR / "data" / "breast_cancer.csv"
 
-
-class Trainer:
-    """Runs src/model/train.py as an Azure ML job would, once per set of flags, and reads the
-    tags its MLflow run set: those are the job's tags on Azure (a job is its MLflow run)."""
+class StepRunner:
+    """Runs a pipeline step's component command as its Azure ML child job would: the real
+    src/model script in its own process, with an MLflow tracking URI set (as Azure ML sets one
+    in every job), and reads the tags its run set, if it logged one. A step the session has
+    already run with the same reuse key is not run again (the double still decides, per
+    workspace, whether Azure would reuse it)."""
 
     def __init__(self, folder: Path):
-        self.folder, self.runs = folder, {}
+        self.folder, self.done = folder, {}
+        self.ran: list[tuple[str, str]] = []  # (step, key) of each real run, in order
 
-    def __call__(self, flags: dict[str, str]) -> TrainedRun:
-        key = tuple(sorted(flags.items()))
-        if key not in self.runs:
-            self.runs[key] = self._train(flags, self.folder / f"run-{len(self.runs)}")
-        return self.runs[key]
+    def __call__(self, key: str, component: dict, inputs: dict[str, object]) -> StepRun:
+        if key not in self.done:
+            self.done[key] = self._run(key, component, inputs)
+        return self.done[key]
 
-    def _train(self, flags: dict[str, str], out: Path) -> TrainedRun:
+    def _run(self, key: str, component: dict, inputs: dict[str, object]) -> StepRun:
         import mlflow
 
+        out = self.folder / key[:16]
         out.mkdir(parents=True)
+        self.ran.append((component["name"], key))
+        command = component["command"]
+        for name, value in {**_defaults(component), **inputs}.items():
+            local = _local(value, self.folder / "mounted")
+            command = command.replace(f"${{{{inputs.{name}}}}}", shlex.quote(local))
+        outputs = {name: out / name for name in component.get("outputs") or {}}
+        for name, folder in outputs.items():
+            folder.mkdir()
+            command = command.replace(f"${{{{outputs.{name}}}}}", shlex.quote(str(folder)))
+        argv = shlex.split(command)
+        assert argv[0] == "python", command
         tracking = f"sqlite:///{out / 'mlflow.db'}"
-        argv = [sys.executable, str(MODEL_DIR / "train.py"), "--data", str(DATA)]
-        argv += ["--output", str(out / "outputs")] + [f"--{k}={v}" for k, v in flags.items()]
         env = {**os.environ, "MLFLOW_TRACKING_URI": tracking}
-        done = subprocess.run(argv, cwd=out, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-2000:]
-        (run,) = mlflow.MlflowClient(tracking).search_runs(
-            [mlflow.MlflowClient(tracking).get_experiment_by_name("Default").experiment_id]
+        done = subprocess.run(
+            [sys.executable, *argv[1:]],
+            cwd=MODEL_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
-        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
-        return TrainedRun(tags, out / "outputs" / "model")
+        if done.returncode != 0:
+            return StepRun(outputs, failed=done.stderr[-2000:])
+        client = mlflow.MlflowClient(tracking)
+        default = (
+            client.get_experiment_by_name("Default") if (out / "mlflow.db").is_file() else None
+        )
+        runs = client.search_runs([default.experiment_id]) if default else []
+        tags = {
+            k: v for run in runs for k, v in run.data.tags.items() if not k.startswith("mlflow.")
+        }
+        return StepRun(outputs, tags)
+
+
+def _defaults(component: dict) -> dict[str, object]:
+    return {k: v["default"] for k, v in (component.get("inputs") or {}).items() if "default" in v}
+
+
+def _local(value: object, folder: Path) -> str:
+    """A value as the command line gets it; a mounted file written where the step can read it."""
+    if isinstance(value, StagedFile):
+        path = folder / hashlib.sha256(value.content).hexdigest()[:16] / value.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(value.content)
+        return str(path)
+    return str(value)
 
 
 class DoubleBackends:

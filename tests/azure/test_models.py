@@ -17,10 +17,11 @@ def test_register_from_the_job_output_with_lineage_tags(ctx, fake):
     assert properties["modelUri"].startswith(f"azureml://jobs/{job.id}/outputs/model")
     assert properties["modelType"] == "mlflow_model"
     tags = properties["tags"]
-    run = fake.job_runs[job.id]  # what train.py's MLflow run tagged
+    run = fake.job_runs[job.id]  # what the evaluate step's MLflow run tagged
     assert tags["onnx_sha256"] == run.tags["onnx_sha256"]
     assert tags["data_sha256"] == run.tags["data_sha256"]
-    assert tags["run_id"] == job.id and tags["job_id"] == job.id
+    assert tags["job_id"] == job.id and fake.runs[tags["run_id"]]["parentRunId"] == job.id
+    assert tags["importance.worst_area"] == run.tags["importance.worst_area"]
     assert tags["metric.roc_auc"] == run.tags["metric.roc_auc"]
     assert tags["param.n_estimators"] == "100"
     assert "git_commit" in tags

@@ -10,6 +10,7 @@ Nothing leaves the process.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import HttpTransport
@@ -31,7 +32,7 @@ from .identity import (
     arm_denied,
     granted_roles,
 )
-from .jobs import Jobs, TrainedRun
+from .jobs import Jobs, StagedFile, StepRun, TrainedRun
 from .storage import Storage, account_of
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "FakeAzure",
     "FakeCredential",
     "Identity",
+    "StagedFile",
+    "StepRun",
     "TrainedRun",
     "account_of",
     "granted_roles",
@@ -55,16 +58,19 @@ _ACTIONS = re.compile(r"/(listSecrets|listKeys|getLogs|token|import|startPending
 
 
 class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, HttpTransport):
-    def __init__(self, trainer=None, registry_group: str = "rg-mlops-shared"):
+    def __init__(self, runner=None, registry_group: str = "rg-mlops-shared"):
         ArmStore.__init__(self)
         self.registry_group = registry_group
-        self.trainer = trainer  # job flags -> TrainedRun, from a real run of train.py
+        self.runner = runner  # (key, component, inputs) -> StepRun: a real run of a step
+        self.runs: dict[str, dict] = {}  # run history: pipeline steps' child runs by id
+        self.step_runs: dict[str, StepRun] = {}  # child run id -> the real run that made it
+        self.pipeline_outputs: dict[tuple[str, str], Path] = {}  # (job, output) -> folder
         self.calls: list[Call] = []
         self.blobs: dict[str, bytes] = {}  # "container/blob name" -> bytes
         self.workspace_env: dict[str, str] = {}  # workspace name -> environment
         self.storage_env: dict[str, str] = {}  # storage account -> environment
         self.grants: dict[Identity, list[tuple[str, str]]] = {}  # granted beyond the matrix
-        self.job_runs: dict[str, TrainedRun] = {}  # job name -> the real run that made it
+        self.job_runs: dict[str, TrainedRun] = {}  # pipeline job -> its lineage and model
         self.copied_from_job: dict[str, str] = {}  # registry model version -> its job
         self.next_job_ends: list[str] = []  # injected terminal states, e.g. ["Failed"]
         self.failing_deployments: dict[str, str] = {}  # deployment -> provisioning error
@@ -136,6 +142,12 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
             return self.score(host, call)
         if call.path.endswith("/discovery") and "registrymanagement" in call.path:
             return self._discovery(call.path)
+        if call.path == "/discovery":  # a workspace's discoveryUrl: its services' base URLs
+            # (keys: the SDK's WorkspaceDiscoveryUrlKey, azure/ai/ml/constants/_common.py)
+            base = f"https://{REGION}.api.azureml.ms"
+            return Reply(
+                200, {key: base for key in ("api", "catalog", "experimentation", "history")}
+            )
         path = _canonical(call.path)
         if call.method == "GET":
             polled = self.poll(path)
@@ -191,6 +203,8 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         )
 
     def _get(self, path: str, call: Call) -> Reply:
+        if call.path.startswith("/history/") and "/runs/" in path:
+            return self.run_history(path)
         if "/jobs/" in path and path in self.resources:
             return self.get_job(path)
         if path in self.resources:

@@ -7,6 +7,8 @@ refuses what that identity's roles do not grant, with Azure's error shapes.
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ if str(ROOT / "infra") not in sys.path:
 from mlops_infra import access  # noqa: E402
 
 EXPIRES = 4102444800
-TOKEN_PREFIX = "fake-entra-token/"
+TENANT = "00000000-0000-0000-0000-0000000000aa"
 
 
 def granted_roles(persona: str, env: str, scope_env: str | None = None) -> list[tuple[str, str]]:
@@ -48,17 +50,33 @@ class Identity:
     persona: str
     env: str
 
-    @property
-    def token(self) -> str:
-        return f"{TOKEN_PREFIX}{self.persona}/{self.env}"
+    def token(self, *scopes: str) -> str:
+        """An Entra access token is a JWT whose audience is the scope's resource: the SDK reads
+        `aud` and `tid` from it without verifying it (a pipeline job is refused unless `aud` is
+        Azure ML's, azure/ai/ml/operations/_job_operations.py _set_headers_with_user_aml_token).
+        Unsigned here; the double reads who calls from its claims."""
+        audience = scopes[0].removesuffix("/.default") if scopes else ""  # resource of scope
+        claims = {"aud": audience, "tid": TENANT, "persona": self.persona, "env": self.env}
+        return ".".join(
+            [_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""]  # no signature
+        )
 
     @staticmethod
     def from_header(authorization: str | None) -> Identity | None:
         token = (authorization or "").removeprefix("Bearer ")
-        if not token.startswith(TOKEN_PREFIX):
+        parts = token.split(".")
+        if len(parts) != 3:
             return None
-        persona, env = token[len(TOKEN_PREFIX) :].split("/")
-        return Identity(persona, env)
+        try:
+            padded = parts[1] + "=" * (-len(parts[1]) % 4)
+            claims = json.loads(base64.urlsafe_b64decode(padded))
+            return Identity(claims["persona"], claims["env"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def _b64(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
 class FakeCredential:
@@ -68,10 +86,10 @@ class FakeCredential:
         self.identity = Identity(persona, env)
 
     def get_token(self, *scopes, **kwargs):
-        return AccessToken(self.identity.token, EXPIRES)
+        return AccessToken(self.identity.token(*scopes), EXPIRES)
 
     def get_token_info(self, *scopes, **kwargs):
-        return AccessTokenInfo(self.identity.token, EXPIRES)
+        return AccessTokenInfo(self.identity.token(*scopes), EXPIRES)
 
 
 # What each built-in role allows, in the double's terms: control-plane read/write of the
@@ -116,7 +134,7 @@ def allowed(identity: Identity, action: str, scope: str, scope_env: str | None, 
 def arm_denied(identity: Identity | None, action: str, scope_id: str) -> tuple[int, dict]:
     """ARM's refusal (source: learn.microsoft.com/azure/role-based-access-control/troubleshooting,
     "AuthorizationFailed ... does not have authorization to perform action")."""
-    who = identity.token.removeprefix(TOKEN_PREFIX) if identity else "anonymous"
+    who = f"{identity.persona}/{identity.env}" if identity else "anonymous"
     return 403, {
         "error": {
             "code": "AuthorizationFailed",

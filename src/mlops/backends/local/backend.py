@@ -29,9 +29,7 @@ from mlops.progress import Progress
 
 
 class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollected, LocalBatch):
-    def __init__(
-        self, config: EnvConfig, root: Path, home: Path, progress: Progress | None = None
-    ):
+    def __init__(self, config: EnvConfig, root: Path, home: Path, progress: Progress | None = None):
         self.config = config
         self.env = config.name
         self.root = root

@@ -84,7 +84,9 @@ class LocalJobs:
                     inputs[steps.DATA_INPUT[1]] = (data, lineage.sha256_of(data))
                 values = {**_defaults(component), **step_params[name]}
                 keys[name] = _step_key(component, snapshot, values, inputs)
-                reused[name] = self._run_step(component, job_id, job_dir, keys[name], inputs, values)
+                reused[name] = self._run_step(
+                    component, job_id, job_dir, keys[name], inputs, values
+                )
             evaluated = job_dir.joinpath(*steps.RECORD_OUTPUT)
             model_dir = job_dir.joinpath(*steps.MODEL_OUTPUT) / "model"
             _log_record(client, run_id, evaluated, model_dir)
