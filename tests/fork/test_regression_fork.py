@@ -61,6 +61,10 @@ METRICS = '''def metrics(y_true, y_pred):
         "r2": round(float(r2_score(y_true, y_pred)), 6),
     }
 '''
+IMPORTANCE_SCORE = '''def importance_score(y_true, y_pred):
+    """What a shuffled feature costs, in r2 (higher is better)."""
+    return metrics(y_true, y_pred)["r2"]
+'''
 PLOT = '''def plot(y_true, y_pred, path):
     """Residuals against predictions on held-out rows."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
@@ -131,7 +135,11 @@ def render_fork(fork: Path) -> None:
     edit(
         model / "evaluate.py",
         lambda t: with_function(
-            with_function(with_function(t, "onnx_scores", ONNX_SCORES), "metrics", METRICS),
+            with_function(
+                with_function(with_function(t, "onnx_scores", ONNX_SCORES), "metrics", METRICS),
+                "importance_score",
+                IMPORTANCE_SCORE,
+            ),
             "plot",
             PLOT,
         ).replace('PLOT_FILE = "roc_curve.png"', 'PLOT_FILE = "residuals.png"'),
@@ -199,6 +207,14 @@ def test_the_lifecycle_runs_a_regressor_from_training_to_promotion(fork, shared)
     repo, home = fork
     step, model = shared
     assert model == f"{MODEL}:1"
+    from mlflow import MlflowClient
+
+    registered = MlflowClient(f"sqlite:///{home / 'dev' / 'mlflow.db'}").get_model_version(
+        MODEL, "1"
+    )
+    importance = {k: float(v) for k, v in registered.tags.items() if k.startswith("importance.")}
+    assert len(importance) == 29 and TARGET not in {k.split(".", 1)[1] for k in importance}
+    assert max(importance.values()) > 0.01, "shuffling a measure of size costs r2"
 
     gated = step("gate", "--env", "prod", "--model", model)
     assert re.search(r"challenger rmse 0\.\d+ meets the ceiling 0\.5000", gated.stdout)
