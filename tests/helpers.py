@@ -59,3 +59,12 @@ def run_mlops(
             f"mlops {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def edit(path: Path, replacements: dict[str, str]) -> None:
+    """Each old text in the file, which must be there, replaced by its new one."""
+    text = path.read_text()
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from features import FEATURES
-from helpers import copy_repo, env_setting
+from helpers import copy_repo, edit, env_setting
 from mlflow import MlflowClient
 
 from mlops import lifecycle
@@ -18,14 +18,6 @@ from mlops.progress import Progress
 
 MODEL = env_setting("dev", "model.name")
 SMALL = {"n_estimators: 100": "n_estimators: 8", "max_depth: 8": "max_depth: 4"}
-
-
-def edit(path, replacements: dict[str, str]) -> None:
-    text = path.read_text()
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text)
 
 
 class Recorder:

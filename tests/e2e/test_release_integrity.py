@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import copy_repo, env_setting, run_mlops
+from helpers import copy_repo, edit, env_setting, run_mlops
 
 from mlops import data, lifecycle
 from mlops.errors import EndpointTestFailed, GateRefused
@@ -21,14 +21,6 @@ from mlops.progress import Progress
 MODEL = env_setting("prod", "model.name")
 ASSET = env_setting("dev", "training.data.asset")
 SMALL_FOREST = {"n_estimators: 100": "n_estimators: 30", "max_depth: 8": "max_depth: 5"}
-
-
-def edit(path, replacements: dict[str, str]) -> None:
-    text = path.read_text()
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text)
 
 
 def release_up_to_share(ctx) -> str:
