@@ -25,8 +25,11 @@ def content_version(relative: str) -> str:
     return hashlib.sha256((ROOT / relative).read_bytes()).hexdigest()[:16]
 
 
-def submitted_pipeline(fake) -> dict:
-    (submitted,) = fake.made("PUT", rf"{WS}/jobs/[^/]+$")
+def submitted_pipeline(fake):
+    """The one pipeline job the backend submitted (not one a test wrote by hand)."""
+    (submitted,) = [
+        c for c in fake.made("PUT", rf"{WS}/jobs/[^/]+$") if "hand-written" not in c.path
+    ]
     return submitted
 
 
@@ -224,3 +227,18 @@ def test_the_double_refuses_a_component_on_an_environment_that_does_not_exist(ct
     spec["environment"] = spec["environment"].rsplit("/", 1)[0] + "/0000000000000000"
     status, text = resubmit(fake, lambda p: None)
     assert status == 404 and "environment" in text and "does not exist" in text
+
+
+def test_a_forced_rerun_reuses_no_step(ctx, fake):
+    """docs how-to-debug-pipeline-reuse-issues: with ForceRerun every child job runs again."""
+    lifecycle.train(ctx, "dev")
+    status, _ = resubmit(fake, lambda p: p["settings"].update(force_rerun=True))
+    assert status == 201
+    submitted = submitted_pipeline(fake)
+    url = submitted.url.replace(submitted.path.rsplit("/", 1)[-1], "hand-written")
+    headers = {"Authorization": submitted.headers["authorization"]}
+    for _ in range(4):  # NotStarted -> Queued -> Running -> its end
+        answer = fake.send(HttpRequest("GET", url, headers=headers))
+    assert answer.json()["properties"]["status"] == "Completed"
+    steps = children(fake, "hand-written")
+    assert set(steps) == set(STEPS) and not any(map(reused, steps.values()))

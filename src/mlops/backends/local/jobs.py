@@ -114,7 +114,7 @@ class LocalJobs:
         the same key (the job that made them is returned), else made by running its command."""
         name, cached = component.name, self.dir / "steps" / key
         made = read_json(cached / "step.json")
-        if made is not None:
+        if made is not None and all((cached / output).is_dir() for output in component.outputs):
             for output in component.outputs:
                 shutil.copytree(cached / output, job_dir / name / output)
             self.say(f"step {name}: reused the outputs of job {made['job']} (inputs unchanged)")
@@ -145,6 +145,8 @@ class LocalJobs:
         for output, folder in outputs.items():
             shutil.copytree(folder, staging / output)
         write_json(staging / "step.json", {"job": job_id, "step": name})
+        if made is not None:  # an entry missing an output is replaced, never half-trusted
+            shutil.rmtree(cached, ignore_errors=True)
         try:
             staging.rename(cached)  # whole or not at all; a concurrent twin may have won
         except OSError:
