@@ -111,8 +111,17 @@ class Assets:
 
     def list_versions(self, path: str, query: dict) -> Reply:
         versions = self.children(path)
-        if "hash" in query:  # code snapshots are looked up by content hash
-            versions = [v for v in versions if v["properties"].get("hash") == query["hash"]]
+        if "hash" in query:  # code snapshots are looked up by content hash, workspace-wide: the
+            # SDK asks under a name it just made up and reuses the match's own name and version
+            # (azure/ai/ml/operations/_code_operations.py create_or_update)
+            codes = path.rsplit("/", 2)[0]
+            versions = [
+                v
+                for key, v in self.resources.items()
+                if key.startswith(codes + "/")
+                and "/versions/" in key
+                and (v["properties"].get("properties") or {}).get("hash_sha256") == query["hash"]
+            ]
         order = query.get("$orderBy") or query.get("orderBy") or ""
         if order.lower().startswith("createdtime"):
             versions.sort(key=lambda v: v["systemData"]["createdAt"], reverse="desc" in order)
