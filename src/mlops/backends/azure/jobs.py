@@ -154,10 +154,8 @@ class AzureJobs:
         origin = (record.properties or {}).get(REUSED_JOB)
         if (record.properties or {}).get(REUSED_FLAG) == "true" and origin:
             record = self.ml.jobs.get(origin)
-        tags = {
-            **dict(job.tags or {}),
-            **dict(record.tags or {}),
-        }  # commit, data version: the pipeline's
+        # the commit and data version are the pipeline's tags, the rest its evaluate step's
+        tags = {**dict(job.tags or {}), **dict(record.tags or {})}
         return lineage.job_from_run_tags(job.name, record.name, tags)
 
     def _steps_of(self, job_name: str) -> dict:
