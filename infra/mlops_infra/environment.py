@@ -11,7 +11,7 @@ from pulumi_azure_native import (
     resources,
 )
 
-from mlops_infra import access
+from mlops_infra import access, alerts, events
 from mlops_infra.assignments import assign, delegation_condition, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import Settings
@@ -195,5 +195,11 @@ class Environment(pulumi.ComponentResource):
                 child,
                 condition=condition if delegating else None,
             )
+
+        # lifecycle events to the team's webhook, and the endpoint's alert rules (prod pages)
+        self.events = events.lifecycle_events(
+            settings, rg, self.workspace, f"{names.workspace}-events", child
+        )
+        self.alerts = alerts.environment_alerts(settings, names, group, self.workspace.id, child)
 
         self.register_outputs({})

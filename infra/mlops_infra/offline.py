@@ -33,7 +33,16 @@ _ARM_TYPES = {
             "UserAssignedIdentity",
             "Microsoft.ManagedIdentity/userAssignedIdentities",
         ),
+        ("monitor", "ActionGroup", "Microsoft.Insights/actionGroups"),
+        ("monitor", "MetricAlert", "Microsoft.Insights/metricAlerts"),
+        ("monitor", "ActivityLogAlert", "Microsoft.Insights/activityLogAlerts"),
+        ("eventgrid", "SystemTopic", "Microsoft.EventGrid/systemTopics"),
     )
+}
+# Azure ML lookups the program makes, answered from the mocks' `deployed` names
+_LOOKUPS = {
+    "azure-native:machinelearningservices:getOnlineEndpoint": ("endpointName",),
+    "azure-native:machinelearningservices:getOnlineDeployment": ("endpointName", "deploymentName"),
 }
 _NAME_KEYS = (
     "resourceGroupName",
@@ -50,6 +59,11 @@ _NAME_KEYS = (
     "resourceName",
     "environment",
     "variableName",
+    "actionGroupName",
+    "ruleName",
+    "activityLogAlertName",
+    "eventSubscriptionName",
+    "systemTopicName",
 )
 
 
@@ -82,9 +96,10 @@ def identity_ids(resource_id: str) -> dict[str, str]:
 
 
 class AzureShapedMocks(pulumi.runtime.Mocks):
-    def __init__(self, subscription: str, shared_outputs: dict):
+    def __init__(self, subscription: str, shared_outputs: dict, deployed: frozenset = frozenset()):
         self.subscription = subscription
         self.shared_outputs = shared_outputs
+        self.deployed = deployed  # "ENDPOINT" and "ENDPOINT/DEPLOYMENT" names that exist
         self.records: list[Record] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -107,6 +122,11 @@ class AzureShapedMocks(pulumi.runtime.Mocks):
         return [resource_id, outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token in _LOOKUPS:
+            name = "/".join(str(args.args[key]) for key in _LOOKUPS[args.token])
+            if name not in self.deployed:  # ARM's answer for a missing resource
+                return {}, [("name", f"ResourceNotFound: {name} was not found (404)")]
+            return {"name": name.rsplit("/", 1)[-1]}
         return {}
 
     def _id(self, typ: str, name: str, inputs: dict) -> str:
@@ -137,12 +157,19 @@ def stack_config(stack: str, infra: Path = INFRA) -> dict[str, str]:
     }
 
 
-def run_stack(stack: str, infra: Path = INFRA, overrides: dict | None = None) -> list[Record]:
+def run_stack(
+    stack: str,
+    infra: Path = INFRA,
+    overrides: dict | None = None,
+    deployed: frozenset[str] = frozenset(),
+) -> list[Record]:
     """Build the stack under mocks; return what it would create. An environment reads the
-    outputs the shared stack's own mocked run gives, as a stack reference would."""
+    outputs the shared stack's own mocked run gives, as a stack reference would; `deployed`
+    names the online endpoints and ENDPOINT/DEPLOYMENT slots Azure would find (none: a
+    first `pulumi up`, before any `mlops deploy`)."""
     config = {**stack_config(stack, infra), **(overrides or {})}
     shared_outputs = {} if stack == "shared" else shared_stack_outputs(infra, overrides)
-    return _run(stack, config, shared_outputs)
+    return _run(stack, config, shared_outputs, deployed)
 
 
 def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> dict:
@@ -163,10 +190,12 @@ def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> 
     return {"identities": identities, "previewPrincipalId": preview["principalId"]}
 
 
-def _run(stack: str, config: dict, shared_outputs: dict) -> list[Record]:
+def _run(
+    stack: str, config: dict, shared_outputs: dict, deployed: frozenset = frozenset()
+) -> list[Record]:
     from mlops_infra.program import build
 
-    mocks = AzureShapedMocks(config[SUBSCRIPTION_KEY], shared_outputs)
+    mocks = AzureShapedMocks(config[SUBSCRIPTION_KEY], shared_outputs, deployed)
     pulumi.runtime.set_all_config(config)
     pulumi.runtime.set_mocks(mocks, project="mlops-infra", stack=stack, preview=False)
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -70,6 +71,10 @@ class Settings:
     github_name_only_subjects: bool = False  # also trust repo:OWNER/REPO:... (old claim format)
     shared_stack: str = ""
     protect_main: bool = False
+    # Who hears of alerts and events (`mlops init`); empty: not configured.
+    alert_email: str = ""
+    alert_webhook_url: str = ""
+    event_webhook_url: str = ""
 
     @staticmethod
     def from_config(stack: str) -> Settings:
@@ -132,6 +137,9 @@ class Settings:
             github_name_only_subjects=bool(values["githubNameOnlySubjects"]),
             shared_stack=values["sharedStack"] or "",
             protect_main=bool(values["protectMain"]),
+            alert_email=values["alertEmail"] or "",
+            alert_webhook_url=values["alertWebhookUrl"] or "",
+            event_webhook_url=values["eventWebhookUrl"] or "",
         )
 
 
@@ -207,6 +215,32 @@ def check_stack_reference(value: str) -> str:
     return str(value)
 
 
+# Deliberately plain: one @, no spaces, a dot in the domain. The mailbox is the real test.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def check_email(value: str) -> str:
+    text = str(value).strip()
+    if len(text) > 254 or not EMAIL.fullmatch(text):  # RFC 5321: a path holds 254 characters
+        raise ValueError("it must be an email address such as ops@example.com")
+    return text
+
+
+def check_https_url(value: str) -> str:
+    """A webhook both Event Grid and action groups can call, and safe to commit."""
+    text = str(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or " " in text:
+        # "Event Grid only supports HTTPS webhook endpoints" (learn: event-grid/event-handlers)
+        raise ValueError("it must be an https:// URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            "it must carry no user, password, query or fragment: the URL is committed in "
+            "infra/Pulumi.yaml, so a key in it would be public"
+        )
+    return text
+
+
 # key -> (required, check)
 KEYS: dict[str, tuple[bool, Callable]] = {
     "project": (True, check_project),
@@ -227,6 +261,9 @@ KEYS: dict[str, tuple[bool, Callable]] = {
     "githubNameOnlySubjects": (False, check_bool),
     "sharedStack": (False, check_stack_reference),
     "protectMain": (False, check_bool),
+    "alertEmail": (False, check_email),
+    "alertWebhookUrl": (False, check_https_url),
+    "eventWebhookUrl": (False, check_https_url),
 }
 
 

@@ -77,6 +77,16 @@ class Autoscale:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """When the environment's endpoint alerts (Azure Monitor rules the infra stacks create)."""
+
+    latency_ms: int  # P95 request latency above this
+    error_rate: float  # share of requests answered 5xx above this
+    cpu_percent: float  # a deployment's CPU use above this
+    memory_percent: float  # a deployment's memory use above this
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str
     path: Path
@@ -95,6 +105,7 @@ class EnvConfig:
     gate: Gate | None = None
     monitor: Monitor | None = None
     events_webhook: str | None = None  # where lifecycle events are posted (events.py)
+    alerts: Alerts | None = None  # None: no endpoint alert rules in this environment
 
     def require_gate(self) -> Gate:
         if self.gate is None:
@@ -154,6 +165,14 @@ class _Autoscale(_Section):
         return self
 
 
+class _Alerts(_Section):
+    # Azure ML's request timeout tops out at minutes, so an hour is surely a typo.
+    latency_ms: Annotated[int, Field(ge=1, le=3_600_000)]
+    error_rate: Annotated[float, Field(gt=0, lt=1)]
+    cpu_percent: Annotated[float, Field(gt=0, le=100)]
+    memory_percent: Annotated[float, Field(gt=0, le=100)]
+
+
 class _Endpoint(_Section):
     name: str
     instance_type: str
@@ -162,8 +181,20 @@ class _Endpoint(_Section):
     mirror_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
     target_rps: Annotated[int, Field(ge=1)] | None = None
     autoscale: _Autoscale | None = None
+    alerts: _Alerts | None = None
 
     _name = field_validator("name")(_checked_name)
+
+    @model_validator(mode="after")
+    def _error_rate_needs_a_load(self) -> _Endpoint:
+        # Azure Monitor compares one metric to a threshold: the 5xx rule counts errors per
+        # minute against error_rate x target_rps x 60, so it needs the load to be named.
+        if self.alerts is not None and self.target_rps is None:
+            raise ValueError(
+                "has `alerts` but no `target_rps`: alerts.error_rate is a share of that "
+                "load, so name the peak requests per second"
+            )
+        return self
 
 
 class _Data(_Section):
@@ -325,6 +356,7 @@ def load(env: str, root: Path) -> EnvConfig:
         gate=_gate(settings.gate) if settings.gate else None,
         monitor=Monitor(**settings.monitor.model_dump()) if settings.monitor else None,
         events_webhook=settings.events.webhook,
+        alerts=Alerts(**endpoint.alerts.model_dump()) if endpoint.alerts else None,
     )
 
 

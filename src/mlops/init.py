@@ -133,11 +133,28 @@ def _yes_no(label: str) -> Callable[[object], bool]:
     return check
 
 
+def _optional(label: str, rule: str) -> Callable[[object], str]:
+    """An answer that may stay empty (or be cleared with `none`), else must pass the stacks'
+    own rule (infra/mlops_infra/settings.py), so init refuses what `pulumi up` would."""
+
+    def check(value: object) -> str:
+        text = "" if value is None else str(value).strip()
+        if text.lower() in ("", "none"):
+            return ""
+        try:
+            return getattr(_infra_rules()[1], rule)(text)
+        except ValueError as problem:
+            raise AnswerError(f"{label} {text!r} is refused: {problem}") from None
+
+    return check
+
+
 @dataclass(frozen=True)
 class Question:
     key: str
     prompt: str
     check: Callable[[object], object]
+    optional: bool = False  # an empty answer means "not configured"
 
 
 QUESTIONS = (
@@ -186,6 +203,26 @@ QUESTIONS = (
         "Let Pulumi manage GitHub environments, variables and gates (needs an admin token; yes/no)",
         _yes_no("manage GitHub"),
     ),
+    Question(
+        "alert_email",
+        "Email address prod's endpoint alerts page (empty or none: no email)",
+        _optional("alert email", "check_email"),
+        optional=True,
+    ),
+    Question(
+        "alert_webhook_url",
+        "https webhook prod's endpoint alerts call, committed, so no key in it "
+        "(empty or none: no webhook)",
+        _optional("alert webhook URL", "check_https_url"),
+        optional=True,
+    ),
+    Question(
+        "event_webhook_url",
+        "https webhook that receives Azure ML's lifecycle events from every workspace "
+        "(empty or none: no event subscription)",
+        _optional("event webhook URL", "check_https_url"),
+        optional=True,
+    ),
 )
 
 
@@ -195,9 +232,10 @@ def validate(raw: dict) -> dict:
         raise AnswerError(f"{ANSWERS_FILE} has unknown field(s): {', '.join(sorted(unknown))}")
     answers = {}
     for question in QUESTIONS:
-        if raw.get(question.key) in (None, "") and raw.get(question.key) is not False:
+        missing = raw.get(question.key) in (None, "") and raw.get(question.key) is not False
+        if missing and not question.optional:
             raise AnswerError(f"no answer for {question.key} ({question.prompt})")
-        answers[question.key] = question.check(raw[question.key])
+        answers[question.key] = question.check(raw.get(question.key))
     return answers
 
 
@@ -261,6 +299,9 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         ("dataScientistsGroupId", "data_scientists_group_id"),
         ("mlEngineersGroupId", "ml_engineers_group_id"),
         ("manageGitHub", "manage_github"),
+        ("alertEmail", "alert_email"),
+        ("alertWebhookUrl", "alert_webhook_url"),
+        ("eventWebhookUrl", "event_webhook_url"),
     ):
         text = set_scalar(
             text, f"config.mlops:{key}.value", _yaml_value(answers[answer]), "infra/Pulumi.yaml"

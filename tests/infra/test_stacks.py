@@ -33,7 +33,30 @@ def test_each_environment_has_its_inventory(stacks, env):
         "azure-native:machinelearningservices:Workspace": 1,
         "azure-native:machinelearningservices:Compute": 1,
         "azure-native:authorization:RoleAssignment": len(access.environment_grants(env)),
+        **alerting_inventory(env),
     }
+
+
+def alerting_inventory(env: str) -> dict[str, int]:
+    """Before any deployment: the event topic, and where the environment file asks for alerts,
+    the failed-deployment rule and (prod, with a receiver from init) the action group.
+    tests/infra/test_alerts.py checks each of them."""
+    from helpers import ROOT
+
+    from mlops.config import load
+
+    settings = SETTINGS[env]
+    alerting = load(env, ROOT).alerts is not None
+    receivers = env == "prod" and bool(settings.alert_email or settings.alert_webhook_url)
+    counts = {
+        "azure-native:eventgrid:SystemTopic": 1,
+        "azure-native:eventgrid:SystemTopicEventSubscription": int(
+            bool(settings.event_webhook_url)
+        ),
+        "azure-native:monitor:ActivityLogAlert": int(alerting),
+        "azure-native:monitor:ActionGroup": int(alerting and receivers),
+    }
+    return {kind: n for kind, n in counts.items() if n}
 
 
 @pytest.mark.parametrize("env", ENVS)
