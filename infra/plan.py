@@ -12,9 +12,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+INFRA = Path(__file__).resolve().parent
+sys.path.insert(0, str(INFRA))
 
-from mlops_infra import access, audit, state  # noqa: E402
+from mlops_infra import access, alerts, audit, events, state  # noqa: E402
 from mlops_infra.offline import run_stack, stack_config  # noqa: E402
 from mlops_infra.settings import ENVIRONMENTS, SHARED, SettingsError  # noqa: E402
 
@@ -47,7 +48,49 @@ def describe(stack: str, shared: list) -> str:
     lines += ["", "totals: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())), ""]
     if stack != SHARED:
         lines += identities(stack, shared, records)
+        lines += alerting(stack, records)
     return "\n".join(lines)
+
+
+def alerting(env: str, records: list) -> list[str]:
+    """Where the environment's events go, who is paged, and which rules wait for a deploy."""
+    from mlops.config import load
+
+    def of(kind: str) -> list:
+        return [r for r in records if r.type == f"azure-native:{kind}"]
+
+    lines = [f"### events and alerts of {env}", ""]
+    subscriptions = of("eventgrid:SystemTopicEventSubscription")
+    for sub in subscriptions:
+        types = ", ".join(t.rsplit(".", 1)[-1] for t in sub.inputs["filter"]["includedEventTypes"])
+        lines.append(f"- events ({types}) -> {sub.inputs['destination']['endpointUrl']}")
+    if not subscriptions:
+        lines.append(f"- {events.NO_DESTINATION}: no event subscription")
+    for group in of("monitor:ActionGroup"):
+        receivers = [e["emailAddress"] for e in group.inputs.get("emailReceivers", [])] + [
+            w["serviceUri"] for w in group.inputs.get("webhookReceivers", [])
+        ]
+        lines.append(f"- action group {group.azure_name} pages: {', '.join(receivers)}")
+    rules = of("monitor:ActivityLogAlert") + of("monitor:MetricAlert")
+    for rule in rules:
+        actions = rule.inputs.get("actions")
+        paged = bool(actions.get("actionGroups") if isinstance(actions, dict) else actions)
+        what = rule.inputs.get("description", "")
+        if rule.type.endswith("MetricAlert"):
+            (criterion,) = rule.inputs["criteria"]["allOf"]
+            what = f"{criterion['metricName']} > {criterion['threshold']:g}"
+        lines.append(f"- rule {rule.azure_name}: {what} ({'pages' if paged else 'pages nobody'})")
+    endpoint = load(env, INFRA.parent)
+    if endpoint.alerts is None:
+        lines.append(f"- no endpoint.alerts in {endpoint.path}: no alert rules")
+    else:
+        made = {r.azure_name for r in of("monitor:MetricAlert")}
+        for target, target_rules in alerts.metric_targets(endpoint.endpoint_name).items():
+            if not {alerts.rule_name(target, rule) for rule in target_rules} <= made:
+                lines.append(
+                    f"- {target} not deployed yet: its metric rules wait for the next pulumi up"
+                )
+    return [*lines, ""]
 
 
 def identities(env: str, shared: list, records: list) -> list[str]:

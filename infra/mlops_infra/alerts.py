@@ -118,14 +118,8 @@ class Plan:
 def action_group(
     settings: Settings, name: str, short_name: str, resource_group: pulumi.Input[str], opts
 ) -> monitor.ActionGroup | None:
-    """Prod's receivers, from `mlops init`; None where nothing pages or nobody is named."""
+    """Prod's receivers, from `mlops init` (settings refuse a prod without one); None elsewhere."""
     if settings.stack not in PAGING_ENVIRONMENTS:
-        return None
-    if not (settings.alert_email or settings.alert_webhook_url):
-        pulumi.log.warn(
-            f"{settings.stack}: no alert receivers (mlops init: alert_email, "
-            "alert_webhook_url): prod's alert rules will page nobody"
-        )
         return None
     return monitor.ActionGroup(
         "alerts",
@@ -204,8 +198,8 @@ def metric_rule(
     opts,
 ) -> monitor.MetricAlert:
     return monitor.MetricAlert(
-        f"alert-{target_name.replace('/', '-')}-{rule.key}",
-        rule_name=f"{target_name.replace('/', '-')}-{rule.key}",
+        f"alert-{rule_name(target_name, rule)}",
+        rule_name=rule_name(target_name, rule),
         resource_group_name=group_name,
         location=GLOBAL,
         scopes=[target_id],
@@ -276,6 +270,15 @@ def endpoint_lookups(
     }
 
 
+def metric_targets(endpoint: str) -> dict[str, tuple[MetricRule, ...]]:
+    """ENDPOINT and ENDPOINT/SLOT (the rollout's blue and green) -> the metric rules each gets."""
+    return {endpoint: ENDPOINT_RULES} | {f"{endpoint}/{slot}": DEPLOYMENT_RULES for slot in COLOURS}
+
+
+def rule_name(target: str, rule: MetricRule) -> str:
+    return f"{target.replace('/', '-')}-{rule.key}"
+
+
 def environment_alerts(
     settings: Settings,
     names,
@@ -300,20 +303,12 @@ def environment_alerts(
             settings, group, group.name, f"{env.endpoint_name}-deployment-failed", receivers, opts
         )
     )
-    endpoint_id = pulumi.Output.concat(workspace_id, "/onlineEndpoints/", env.endpoint_name)
-    targets = {
-        env.endpoint_name: (endpoint_id, ENDPOINT_RULES),
-        **{
-            f"{env.endpoint_name}/{slot}": (
-                pulumi.Output.concat(endpoint_id, "/deployments/", slot),
-                DEPLOYMENT_RULES,
-            )
-            for slot in COLOURS
-        },
-    }
     lookups = endpoint_lookups(names.resource_group, names.workspace, env.endpoint_name, COLOURS)
     waiting = []
-    for target, (target_id, rules) in targets.items():
+    for target, rules in metric_targets(env.endpoint_name).items():
+        target_id = pulumi.Output.concat(
+            workspace_id, "/onlineEndpoints/", target.replace("/", "/deployments/")
+        )
         if not deployed(lookups[target]):
             waiting.append(f"{target} ({', '.join(rule.key for rule in rules)})")
             continue

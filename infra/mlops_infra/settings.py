@@ -117,6 +117,12 @@ class Settings:
                 f"mlops:prodReviewerTeamIds is empty in {where}: without reviewers the prod "
                 "gate would do nothing; name at least one team id"
             )
+        if stack == "prod" and not (values["alertEmail"] or values["alertWebhookUrl"]):
+            where = _file_of("alertEmail", stack, infra)
+            raise SettingsError(
+                f"mlops:alertEmail and mlops:alertWebhookUrl are both empty in {where}: prod's "
+                "alerts would page nobody; run `mlops init` to name a receiver"
+            )
         return Settings(
             stack=stack,
             project=values["project"],

@@ -328,6 +328,38 @@ def prod_monitor_can_read_collected_data(
     return ["prod needs a read-only monitor: Reader on the workspace and Storage Blob Data Reader"]
 
 
+METRIC_ALERT = "azure-native:monitor:MetricAlert"
+ACTIVITY_LOG_ALERT = "azure-native:monitor:ActivityLogAlert"
+DEPLOYMENT_WRITE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write"
+
+
+def _action_groups(kind: str, props: dict) -> list:
+    actions = props.get("actions") or ([] if kind == METRIC_ALERT else {})
+    return list(actions if kind == METRIC_ALERT else actions.get("actionGroups") or [])
+
+
+def prod_alerts_page_someone(resources: list[tuple[str, dict]], stack: str) -> list[str]:
+    """Prod watches its rollouts: a failed online deployment raises an activity-log alert, and
+    every prod alert rule names an action group (a rule without one pages nobody)."""
+    if stack != "prod":
+        return []
+    rules = [(k, p) for k, p in resources if k in (METRIC_ALERT, ACTIVITY_LOG_ALERT)]
+    problems = [
+        f"prod alert rule {p.get('ruleName') or p.get('activityLogAlertName')} pages nobody"
+        for k, p in rules
+        if not _action_groups(k, p)
+    ]
+    watches_rollouts = any(
+        k == ACTIVITY_LOG_ALERT
+        and {"field": "operationName", "equals": DEPLOYMENT_WRITE}
+        in ((p.get("condition") or {}).get("allOf") or [])
+        for k, p in rules
+    )
+    if not watches_rollouts:
+        problems.append("prod needs an activity-log alert on failed online deployments")
+    return problems
+
+
 STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "github-subjects-immutable": (
         "Every GitHub door trusts the immutable subject.",
@@ -344,6 +376,10 @@ STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "prod-monitor-read-path": (
         "Prod's monitor can read the workspace and the collected data, and nothing else.",
         prod_monitor_can_read_collected_data,
+    ),
+    "prod-alerts-page": (
+        "Prod alerts on failed deployments, and every prod alert rule names an action group.",
+        prod_alerts_page_someone,
     ),
 }
 

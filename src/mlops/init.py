@@ -236,6 +236,10 @@ def validate(raw: dict) -> dict:
         if missing and not question.optional:
             raise AnswerError(f"no answer for {question.key} ({question.prompt})")
         answers[question.key] = question.check(raw.get(question.key))
+    if not (answers["alert_email"] or answers["alert_webhook_url"]):
+        raise AnswerError(
+            "name an alert_email or an alert_webhook_url: prod's endpoint alerts must page someone"
+        )
     return answers
 
 
