@@ -322,3 +322,43 @@ def test_a_bad_autoscale_setting_is_refused_in_one_sentence(repo, new, expected)
         config.load("prod", repo)
     assert expected in str(refusal.value)
     assert "\n" not in str(refusal.value)
+
+
+# ---- endpoint.alerts: the thresholds the infra stacks give Azure Monitor --------------------------
+
+
+def test_alert_thresholds_load_where_the_file_sets_them(repo):
+    alerts = config.load("prod", repo).alerts
+    assert alerts == config.Alerts(
+        latency_ms=env_setting("prod", "endpoint.alerts.latency_ms"),
+        error_rate=env_setting("prod", "endpoint.alerts.error_rate"),
+        cpu_percent=env_setting("prod", "endpoint.alerts.cpu_percent"),
+        memory_percent=env_setting("prod", "endpoint.alerts.memory_percent"),
+    )
+    assert config.load("dev", repo).alerts is None  # dev pages nobody and has no rules
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("latency_ms: 500", "latency_ms: 0", "field `endpoint.alerts.latency_ms` must be at least 1, not 0"),
+        ("latency_ms: 500", "latency_ms: 0.5", "field `endpoint.alerts.latency_ms` must be an integer, not 0.5"),
+        ("error_rate: 0.01", "error_rate: 1.5", "field `endpoint.alerts.error_rate` must be below 1, not 1.5"),
+        ("error_rate: 0.01", "error_rate: 0", "field `endpoint.alerts.error_rate` must be above 0, not 0"),
+        ("cpu_percent: 80", "cpu_percent: 120", "field `endpoint.alerts.cpu_percent` must be at most 100, not 120"),
+        ("memory_percent: 85", "memory_percent: '85'", "field `endpoint.alerts.memory_percent` must be a number, not '85'"),
+        ("memory_percent: 85", "", "field `endpoint.alerts.memory_percent` is missing"),
+        ("cpu_percent: 80", "cpu_percnt: 80", "endpoint.alerts.cpu_percnt is not a known setting (did you mean cpu_percent?)"),
+        (
+            "  target_rps: 20  # peak requests per second to size for (mlops profile)\n",
+            "",
+            "field `endpoint` has `alerts` but no `target_rps`: alerts.error_rate is a share of that load",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_alert_threshold_is_named(repo, old, new, expected):
+    edit(repo, "prod", old, new)
+    with pytest.raises(ConfigError) as refusal:
+        config.load("prod", repo)
+    assert expected in str(refusal.value)
+    assert "\n" not in str(refusal.value)

@@ -138,6 +138,22 @@ def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
         ({"--github-repository-id": "acme"}, "GitHub repository id must be a positive number"),
         ({"--github-name-only-subjects": "maybe"}, "github_name_only_subjects must be yes or no"),
         ({"--manage-github": "maybe"}, "manage GitHub must be yes or no"),
+        (
+            {"--alert-email": "oncall-at-example.com"},
+            "alert email 'oncall-at-example.com' is refused: it must be an email address",
+        ),
+        (
+            {"--alert-webhook-url": "http://pager.example.com/hook"},
+            "alert webhook URL 'http://pager.example.com/hook' is refused: it must be an https://",
+        ),
+        (
+            {"--event-webhook-url": "https://hooks.example.com/in?sig=abc"},
+            "is refused: it must carry no user, password, query or fragment: the URL is committed",
+        ),
+        (
+            {"--alert-email": "none", "--alert-webhook-url": "none"},
+            "name an alert_email or an alert_webhook_url: prod's endpoint alerts must page someone",
+        ),
     ],
 )
 def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, override, expected):
@@ -181,3 +197,29 @@ def test_a_changed_name_generation_renames_what_the_environment_files_name(fork,
     answers = yaml.safe_load((fork / "project.yml").read_text())
     second = Names.build(answers["project"], "prod", answers["subscription_id"], 987)
     assert f"workspace: {second.workspace}" in (fork / "environments" / "prod.yml").read_text()
+
+
+def test_the_alert_and_event_receivers_land_in_the_stack_config(fork, tmp_path):
+    hook = "https://hooks.example.com/mlops/events"
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    before = snapshot(fork)
+    run_mlops(
+        fork,
+        tmp_path / "home",
+        "init",
+        "--yes",
+        *flags(**{"--alert-email": "oncall@acme.example", "--event-webhook-url": hook}),
+    )
+    after = snapshot(fork)
+    assert {name for name in after if after[name] != before[name]} == {
+        "infra/Pulumi.yaml",
+        "project.yml",
+    }
+    config = yaml.safe_load((fork / "infra" / "Pulumi.yaml").read_text())["config"]
+    assert config["mlops:alertEmail"]["value"] == "oncall@acme.example"
+    assert config["mlops:eventWebhookUrl"]["value"] == hook
+    # `none` clears an answer: no event subscription again
+    run_mlops(fork, tmp_path / "home", "init", "--yes", "--event-webhook-url", "none")
+    config = yaml.safe_load((fork / "infra" / "Pulumi.yaml").read_text())["config"]
+    assert config["mlops:eventWebhookUrl"]["value"] == ""
+    run_mlops(fork, tmp_path / "home", "init", "--check")
