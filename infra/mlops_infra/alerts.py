@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import machinelearningservices, monitor
+from pulumi_azure_native import machinelearningservices, monitor, resources
 
 from mlops.config import Alerts, load
 from mlops.errors import MlopsError
@@ -151,9 +151,7 @@ def action_group(
 
 
 def failed_deployments(
-    settings: Settings,
-    group: pulumi.Resource,
-    group_name: pulumi.Input[str],
+    group: resources.ResourceGroup,
     rule_name: str,
     receivers: monitor.ActionGroup | None,
     opts,
@@ -162,7 +160,7 @@ def failed_deployments(
     return monitor.ActivityLogAlert(
         "alert-deployment-failed",
         activity_log_alert_name=rule_name,
-        resource_group_name=group_name,
+        resource_group_name=group.name,
         location=GLOBAL,
         scopes=[group.id],
         enabled=True,
@@ -247,27 +245,15 @@ def deployed(lookup: Callable[[], object]) -> bool:
     return True
 
 
-def endpoint_lookups(
-    resource_group: str, workspace: str, endpoint: str, slots: tuple[str, ...]
-) -> dict[str, Callable[[], object]]:
-    """endpoint, endpoint/slot -> the call that finds it (or raises not found)."""
-
-    def endpoint_lookup():
-        return machinelearningservices.get_online_endpoint(
-            endpoint_name=endpoint, resource_group_name=resource_group, workspace_name=workspace
-        )
-
-    def deployment_lookup(slot: str):
+def lookup(target: str, resource_group: str, workspace: str) -> Callable[[], object]:
+    """The Azure read that finds ENDPOINT or ENDPOINT/DEPLOYMENT (or raises not found)."""
+    endpoint, _, slot = target.partition("/")
+    where = {"resource_group_name": resource_group, "workspace_name": workspace}
+    if slot:
         return lambda: machinelearningservices.get_online_deployment(
-            deployment_name=slot,
-            endpoint_name=endpoint,
-            resource_group_name=resource_group,
-            workspace_name=workspace,
+            deployment_name=slot, endpoint_name=endpoint, **where
         )
-
-    return {endpoint: endpoint_lookup} | {
-        f"{endpoint}/{slot}": deployment_lookup(slot) for slot in slots
-    }
+    return lambda: machinelearningservices.get_online_endpoint(endpoint_name=endpoint, **where)
 
 
 def metric_targets(endpoint: str) -> dict[str, tuple[MetricRule, ...]]:
@@ -282,7 +268,7 @@ def rule_name(target: str, rule: MetricRule) -> str:
 def environment_alerts(
     settings: Settings,
     names,
-    group: pulumi.Resource,
+    group: resources.ResourceGroup,
     workspace_id: pulumi.Output[str],
     opts,
 ) -> Plan:
@@ -299,17 +285,14 @@ def environment_alerts(
     )
     made: list[pulumi.Resource] = [receivers] if receivers else []
     made.append(
-        failed_deployments(
-            settings, group, group.name, f"{env.endpoint_name}-deployment-failed", receivers, opts
-        )
+        failed_deployments(group, f"{env.endpoint_name}-deployment-failed", receivers, opts)
     )
-    lookups = endpoint_lookups(names.resource_group, names.workspace, env.endpoint_name, COLOURS)
     waiting = []
     for target, rules in metric_targets(env.endpoint_name).items():
         target_id = pulumi.Output.concat(
             workspace_id, "/onlineEndpoints/", target.replace("/", "/deployments/")
         )
-        if not deployed(lookups[target]):
+        if not deployed(lookup(target, names.resource_group, names.workspace)):
             waiting.append(f"{target} ({', '.join(rule.key for rule in rules)})")
             continue
         for rule in rules:
