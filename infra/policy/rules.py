@@ -351,8 +351,10 @@ def prod_alerts_page_someone(resources: list[tuple[str, dict]], stack: str) -> l
     ]
     watches_rollouts = any(
         k == ACTIVITY_LOG_ALERT
-        and {"field": "operationName", "equals": DEPLOYMENT_WRITE}
-        in ((p.get("condition") or {}).get("allOf") or [])
+        and any(
+            c.get("field") == "operationName" and c.get("equals") == DEPLOYMENT_WRITE
+            for c in (p.get("condition") or {}).get("allOf") or []
+        )
         for k, p in rules
     )
     if not watches_rollouts:

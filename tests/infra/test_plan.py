@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 
+import yaml
 from helpers import ROOT, env_setting
 
 
@@ -29,3 +30,13 @@ def test_the_offline_plan_lists_every_stack_and_the_matrix():
     )
     assert result.stdout.count("- [x] people hold nothing in prod beyond Reader") == 3
     assert "- [ ]" not in result.stdout  # a failed check would also exit non-zero
+    for env in ("dev", "preprod", "prod"):
+        assert f"### events and alerts of {env}" in result.stdout
+    # the template names no event webhook, prod's receiver is init's alert_email
+    assert result.stdout.count("no event subscription") == 3
+    email = yaml.safe_load((ROOT / "project.yml").read_text())["alert_email"]
+    assert f"pages: {email}" in result.stdout
+    endpoint = env_setting("prod", "endpoint.name")
+    assert f"- rule {endpoint}-deployment-failed: " in result.stdout
+    assert f"- {endpoint}/blue not deployed yet" in result.stdout
+    assert "- no endpoint.alerts in environments/dev.yml: no alert rules" in result.stdout
