@@ -9,6 +9,7 @@ from mlops_infra import alerts
 from mlops_infra.offline import run_stack, stack_config, stack_settings
 from mlops_infra.settings import Settings, SettingsError
 from rules import STACK_RULES
+from test_stacks import snake_case_keys
 
 ENVS = ("dev", "preprod", "prod")
 HOOK = "https://hooks.example.com/mlops/events"
@@ -170,6 +171,8 @@ def test_prod_rules_carry_the_thresholds_of_environments_prod_yml(prod_serving):
         assert criterion["threshold"] == pytest.approx(threshold), rule_name
         assert criterion.get("dimensions", []) == dimensions
         assert rule["actions"] == [{"actionGroupId": receivers.id}]
+    for record in prod_serving:  # union-typed criteria keep their wire names
+        assert not list(snake_case_keys(record.inputs)), record.logical_name
 
 
 def test_preprod_rules_fire_without_paging_and_dev_has_none():
