@@ -124,8 +124,10 @@ class AzureShapedMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token in _LOOKUPS:
             name = "/".join(str(args.args[key]) for key in _LOOKUPS[args.token])
-            if name not in self.deployed:  # ARM's answer for a missing resource
-                return {}, [("name", f"ResourceNotFound: {name} was not found (404)")]
+            if name not in self.deployed:
+                # ARM's code for a missing resource, as the provider relays it
+                # (Code="ResourceNotFound": pulumi/pulumi-azure-native#2128)
+                return {}, [("name", f'Code="ResourceNotFound" {name} was not found (404)')]
             return {"name": name.rsplit("/", 1)[-1]}
         return {}
 

@@ -166,7 +166,7 @@ class _Autoscale(_Section):
 
 
 class _Alerts(_Section):
-    # Azure ML's request timeout tops out at minutes, so an hour is surely a typo.
+    # at most an hour: no online request waits that long, so more is a unit slip
     latency_ms: Annotated[int, Field(ge=1, le=3_600_000)]
     error_rate: Annotated[float, Field(gt=0, lt=1)]
     cpu_percent: Annotated[float, Field(gt=0, le=100)]

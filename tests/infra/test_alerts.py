@@ -185,6 +185,27 @@ def test_preprod_rules_fire_without_paging_and_dev_has_none():
     assert not of(dev, "monitor:MetricAlert") and not of(dev, "monitor:ActivityLogAlert")
 
 
+def test_the_lookups_ask_for_the_stacks_own_workspace(monkeypatch):
+    from mlops_infra.naming import Names
+
+    asked = []
+    for kind in ("endpoint", "deployment"):
+        monkeypatch.setattr(
+            alerts.machinelearningservices,
+            f"get_online_{kind}",
+            lambda kind=kind, **where: asked.append((kind, where)),
+        )
+    names = Names.of(stack_settings("prod"))
+    alerts.lookup("ep", names.resource_group, names.workspace)()
+    alerts.lookup("ep/green", names.resource_group, names.workspace)()
+    where = {"resource_group_name": names.resource_group, "workspace_name": names.workspace}
+    assert asked == [
+        ("endpoint", {"endpoint_name": "ep", **where}),
+        ("deployment", {"endpoint_name": "ep", "deployment_name": "green", **where}),
+    ]
+    assert env_file("prod")["azure"]["workspace"] == names.workspace  # where mlops deploys
+
+
 def test_a_lookup_that_fails_for_another_reason_stops_the_program():
     def forbidden():
         raise RuntimeError("AuthorizationFailed: no read access to the workspace")
