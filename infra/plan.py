@@ -82,7 +82,7 @@ def alerting(env: str, records: list) -> list[str]:
         lines.append(f"- rule {rule.azure_name}: {what} ({'pages' if paged else 'pages nobody'})")
     endpoint = load(env, INFRA.parent)
     if endpoint.alerts is None:
-        lines.append(f"- no endpoint.alerts in {endpoint.path}: no alert rules")
+        lines.append(f"- no endpoint.alerts in {endpoint.path}: no metric rules")
     else:
         made = {r.azure_name for r in of("monitor:MetricAlert")}
         for target, target_rules in alerts.metric_targets(endpoint.endpoint_name).items():

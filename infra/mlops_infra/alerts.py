@@ -1,9 +1,9 @@
 """Azure Monitor alerts of one environment: who hears them, and the rules on its endpoint.
 
-Thresholds come from the environment file (`endpoint.alerts`, read by mlops.config);
-receivers from `mlops init`. Only prod pages: its rules name an action group. Preprod's
-rules fire into the portal's alert list and page nobody; dev has no rules (its endpoint is
-a scratch one, and every metric rule is billed per time series it watches).
+Thresholds come from the environment file (`endpoint.alerts`, read by mlops.config): no
+section, no metric rules. Receivers come from `mlops init`. Only prod pages: its rules name
+an action group. Preprod's rules fire into the portal's alert list and page nobody; dev has
+none (its endpoint is a scratch one, and a metric rule is billed per time series it watches).
 
 What can be planned before the endpoint exists, and what cannot:
 - a failed deployment is an activity-log event, and activity-log alert rules take a resource
@@ -33,6 +33,7 @@ from mlops_infra.settings import INFRA, Settings, SettingsError
 ROOT = INFRA.parent  # the repository: environments/<env>.yml
 
 PAGING_ENVIRONMENTS = ("prod",)
+RELEASE_ENVIRONMENTS = ("preprod", "prod")  # where releases deploy: a failed one is news
 ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_TYPE = f"{ENDPOINT_TYPE}/deployments"
 # The activity-log operation of creating or updating a deployment (its RBAC action; learn:
@@ -277,16 +278,17 @@ def environment_alerts(
         env = load(settings.stack, ROOT)
     except MlopsError as problem:  # one sentence naming the file and field, as mlops says it
         raise SettingsError(str(problem)) from None
-    if env.alerts is None:
-        pulumi.log.info(f"{settings.stack}: no endpoint.alerts in {env.path}: no alert rules")
-        return Plan([], [])
     receivers = action_group(
         settings, f"ag-{names.project}-{settings.stack}", f"{names.code}-alerts", group.name, opts
     )
     made: list[pulumi.Resource] = [receivers] if receivers else []
-    made.append(
-        failed_deployments(group, f"{env.endpoint_name}-deployment-failed", receivers, opts)
-    )
+    if settings.stack in RELEASE_ENVIRONMENTS:
+        made.append(
+            failed_deployments(group, f"{env.endpoint_name}-deployment-failed", receivers, opts)
+        )
+    if env.alerts is None:
+        pulumi.log.info(f"{settings.stack}: no endpoint.alerts in {env.path}: no metric rules")
+        return Plan(made, [])
     waiting = []
     for target, rules in metric_targets(env.endpoint_name).items():
         target_id = pulumi.Output.concat(

@@ -97,8 +97,7 @@ def test_a_failed_deployment_alerts_from_the_first_up_and_only_prod_pages(stacks
     records = stacks[env]
     assert not of(records, "monitor:MetricAlert")  # nothing deployed: no metric rule yet
     failed = of(records, "monitor:ActivityLogAlert")
-    if env == "dev":  # no endpoint.alerts in dev.yml
-        assert "alerts" not in env_file("dev")["endpoint"]
+    if env == "dev":  # no release deploys to dev: nothing to watch
         assert not failed and not of(records, "monitor:ActionGroup")
         return
     (rule,) = failed
@@ -173,6 +172,20 @@ def test_prod_rules_carry_the_thresholds_of_environments_prod_yml(prod_serving):
         assert rule["actions"] == [{"actionGroupId": receivers.id}]
     for record in prod_serving:  # union-typed criteria keep their wire names
         assert not list(snake_case_keys(record.inputs)), record.logical_name
+
+
+def test_without_endpoint_alerts_prod_keeps_only_its_failed_deployment_rule(repo, monkeypatch):
+    prod = repo / "environments" / "prod.yml"
+    text = prod.read_text()
+    start = text.index("  alerts:\n")
+    end = text.index("\n", text.index("memory_percent:", start)) + 1
+    prod.write_text(text[:start] + text[end:])
+    monkeypatch.setattr(alerts, "ROOT", repo)  # the program reads the copy's environment files
+    records = run_stack("prod", deployed=live("prod", "blue", "green"))
+    assert not of(records, "monitor:MetricAlert")
+    assert len(of(records, "monitor:ActivityLogAlert")) == 1
+    _, rule = STACK_RULES["prod-alerts-page"]
+    assert rule([(r.type, r.inputs) for r in records], "prod") == []
 
 
 def test_preprod_rules_fire_without_paging_and_dev_has_none():

@@ -39,4 +39,4 @@ def test_the_offline_plan_lists_every_stack_and_the_matrix():
     endpoint = env_setting("prod", "endpoint.name")
     assert f"- rule {endpoint}-deployment-failed: " in result.stdout
     assert f"- {endpoint}/blue not deployed yet" in result.stdout
-    assert "- no endpoint.alerts in environments/dev.yml: no alert rules" in result.stdout
+    assert "- no endpoint.alerts in environments/dev.yml: no metric rules" in result.stdout

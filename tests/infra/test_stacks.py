@@ -38,23 +38,15 @@ def test_each_environment_has_its_inventory(stacks, env):
 
 
 def alerting_inventory(env: str) -> dict[str, int]:
-    """Before any deployment: the event topic, and where the environment file asks for alerts,
-    the failed-deployment rule and (prod, with a receiver from init) the action group.
-    tests/infra/test_alerts.py checks each of them."""
-    from helpers import ROOT
-
-    from mlops.config import load
-
-    settings = SETTINGS[env]
-    alerting = load(env, ROOT).alerts is not None
-    receivers = env == "prod" and bool(settings.alert_email or settings.alert_webhook_url)
+    """Before any deployment: the event topic, the failed-deployment rule where releases deploy,
+    and prod's action group. tests/infra/test_alerts.py checks each of them."""
     counts = {
         "azure-native:eventgrid:SystemTopic": 1,
         "azure-native:eventgrid:SystemTopicEventSubscription": int(
-            bool(settings.event_webhook_url)
+            bool(SETTINGS[env].event_webhook_url)
         ),
-        "azure-native:monitor:ActivityLogAlert": int(alerting),
-        "azure-native:monitor:ActionGroup": int(alerting and receivers),
+        "azure-native:monitor:ActivityLogAlert": int(env in ("preprod", "prod")),
+        "azure-native:monitor:ActionGroup": int(env == "prod"),
     }
     return {kind: n for kind, n in counts.items() if n}
 
