@@ -39,8 +39,8 @@ DEPLOYMENT_TYPE = f"{ENDPOINT_TYPE}/deployments"
 # The activity-log operation of creating or updating a deployment (its RBAC action; learn:
 # machine-learning/how-to-troubleshoot-online-endpoints names it for SDK/CLI deployments).
 DEPLOYMENT_WRITE = f"{DEPLOYMENT_TYPE}/write"
-# Activity-log and action-group rules are global resources (REST Activity Log Alerts: "Global,
-# West Europe and North Europe"; action groups: location "Global").
+# Alert rules and action groups live in "Global" (REST Activity Log Alerts: "Global, West
+# Europe and North Europe"; metric alerts and action groups: the REST examples' "global").
 GLOBAL = "Global"
 WINDOW, EVERY = "PT5M", "PT1M"  # metrics are sampled per minute (PT1M time grain)
 
@@ -74,7 +74,8 @@ ENDPOINT_RULES = (
     MetricRule(
         "errors",
         ENDPOINT_TYPE,
-        # requests per minute, split by statusCodeClass (1xx..5xx). A metric rule compares one
+        # requests per minute, dimension statusCodeClass (the value "5xx" follows the portal's
+        # split; the metrics reference names the dimension, not its values). A rule compares one
         # metric to a number, not a ratio: the share of 5xx answers is turned into a count at
         # the load the environment is sized for (endpoint.target_rps).
         "RequestsPerMinute",
