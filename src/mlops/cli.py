@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from mlops import batch, data, demo, history, init, lifecycle
+from mlops import batch, data, demo, feedback, history, init, lifecycle
 from mlops.backends import BACKENDS, selected
 from mlops.backends.base import Endpoint, EndpointStats
 from mlops.config import ENVIRONMENTS, Autoscale
@@ -103,7 +104,11 @@ def _promote(ctx: Context, args) -> None:
 
 
 def _monitor(ctx: Context, args) -> None:
-    lifecycle.monitor(ctx, args.env, args.since)
+    lifecycle.monitor(ctx, args.env, args.since, args.labels)
+
+
+def _feedback(ctx: Context, args) -> None:
+    feedback.run(ctx, args.env, args.labels, args.since, args.out)
 
 
 def _profile(ctx: Context, args) -> None:
@@ -305,6 +310,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         metavar="WINDOW",
         help="30m, 24h, 7d, an ISO date or time, or all (default: the env file's monitor.window)",
+    )
+    sub.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE.csv",
+        help="true labels (request_id,label) to judge performance by, besides monitor.labels",
+    )
+    sub = verb(
+        "feedback",
+        _feedback,
+        "Join true labels with collected requests: the served model's metrics per day.",
+        env="prod",
+    )
+    sub.add_argument(
+        "--labels", type=Path, required=True, metavar="FILE.csv", help="request_id,label rows"
+    )
+    sub.add_argument(
+        "--since",
+        "--window",
+        dest="since",
+        metavar="WINDOW",
+        help="30m, 24h, 7d, an ISO date or time, or all (default: the env file's monitor.window)",
+    )
+    sub.add_argument(
+        "--out", type=Path, metavar="FILE.csv", help="write the labelled rows as training data"
     )
     sub = verb(
         "profile",

@@ -25,6 +25,7 @@ TRAINING_ENV = "dev"  # whose workspace trains and keeps the training data asset
 LATEST = "latest"  # training.data.version: the newest version, resolved once by `mlops train`
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 DEFAULT_WINDOW = "7d"  # how far back `mlops monitor` looks unless --since says otherwise
+DEFAULT_MIN_LABELS = 100  # labelled rows the monitor needs before it judges performance
 AT_LEAST, AT_MOST = "at_least", "at_most"  # a gated metric's bound says which way is better
 
 
@@ -58,6 +59,8 @@ class Monitor:
     ks: float
     min_rows: int
     window: str = DEFAULT_WINDOW
+    labels: str | None = None  # a folder of label CSV files (request_id,label), repo-relative
+    min_labels: int = DEFAULT_MIN_LABELS  # fewer labelled rows are reported, not judged
 
 
 # Azure's ceiling on instances of one managed online deployment (raisable by a support request):
@@ -263,6 +266,8 @@ class _Monitor(_Section):
     ks: Annotated[float, Field(gt=0, lt=1)]
     min_rows: Annotated[int, Field(ge=1)]
     window: str = DEFAULT_WINDOW
+    labels: str | None = None
+    min_labels: Annotated[int, Field(ge=1)] = DEFAULT_MIN_LABELS
 
     @field_validator("window")
     @classmethod

@@ -23,10 +23,24 @@ class RolloutFailed(MlopsError):
     exit_code = 4
 
 
-class DriftDetected(MlopsError):
-    """Collected inputs have drifted from the training data beyond the thresholds."""
+class RetrainNeeded(MlopsError):
+    """The monitor found a reason to retrain (drift, degraded performance, or both): exit 5,
+    the monitor workflow's retrain trigger. reason is the monitor's `reason` step output."""
 
     exit_code = 5
+    reason = "drift and performance"
+
+
+class DriftDetected(RetrainNeeded):
+    """Collected inputs have drifted from the training data beyond the thresholds."""
+
+    reason = "drift"
+
+
+class PerformanceDegraded(RetrainNeeded):
+    """On labelled requests, a gated metric of the served model is past its bound."""
+
+    reason = "performance"
 
 
 class EndpointTestFailed(MlopsError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlops import config as config_module
 from mlops import data as data_module
-from mlops import events, history, lineage
+from mlops import events, feedback, history, lineage
 from mlops.backends.base import Backend, Endpoint, Job, ModelVersion, TrainingSpec
 from mlops.champion import (
     champion_of,
@@ -25,11 +25,20 @@ from mlops.champion import (
     serving_check,
 )
 from mlops.context import Context
-from mlops.errors import DriftDetected, EndpointTestFailed, GateRefused, MlopsError, RolloutFailed
+from mlops.errors import EndpointTestFailed, GateRefused, MlopsError, RolloutFailed
 from mlops.gate import GateResult
 from mlops.github import set_outputs
 from mlops.locks import endpoint_lock
-from mlops.monitor import DriftResult, load_reference, measure, plot, report_markdown
+from mlops.monitor import (
+    CHART_FILE,
+    REPORT_FILE,
+    DriftResult,
+    load_reference,
+    measure,
+    plot,
+    report_markdown,
+    retrain_reason,
+)
 from mlops.paths import MODEL_CODE
 from mlops.profile import Profile, advice, profile
 from mlops.promotion import PROD_FILE, render
@@ -320,9 +329,12 @@ def profile_endpoint(
     return found
 
 
-def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | None:
+def monitor(
+    ctx: Context, env: str, window: str | None = None, labels: Path | None = None
+) -> DriftResult | None:
     """Compare what the endpoint collected from clients of the model it serves, over the window
-    (default: the env file's monitor.window), with that model's training data."""
+    (default: the env file's monitor.window), with that model's training data; where labels
+    exist (--labels, monitor.labels), judge its performance too (feedback.py)."""
     cfg = ctx.config(env)
     rules = cfg.require_monitor()
     endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
@@ -342,13 +354,23 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
         rules.psi,
         rules.ks,
         rules.min_rows,
+        model.importances if model is not None else None,
     )
+    perf = feedback.monitored_performance(ctx, cfg, backend, served, window, start, labels)
     folder = ctx.home / env / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
-    report = folder / "drift-report.md"
-    report.write_text(report_markdown(env, served, result, rules.psi, rules.ks, window))
-    image = plot(result, folder / "drift.png")
-    set_outputs(drift=str(bool(result.drifted)).lower(), report=str(report))
+    report = folder / REPORT_FILE
+    section = feedback.report_markdown(perf) if perf is not None else ""
+    report.write_text(report_markdown(env, served, result, rules.psi, rules.ks, window, section))
+    image = plot(result, folder / CHART_FILE, performance=perf)
+    retrain = retrain_reason(env, result, perf, report)
+    set_outputs(
+        drift=str(bool(result.drifted)).lower(),
+        performance=feedback.output_of(perf),
+        retrain=str(retrain is not None).lower(),
+        reason=retrain.reason if retrain is not None else "none",
+        report=str(report),
+    )
     for feature in result.features[:5]:
         mark = " drifted" if feature.drifted else ""
         ctx.say(f"{feature.name}: PSI {feature.psi:.3f}, KS {feature.ks:.3f}{mark}")
@@ -360,8 +382,9 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
         ctx.say(f"{result.unreadable} unreadable collected row(s) were skipped")
     if not result.judged:
         ctx.say(f"fewer than {rules.min_rows} rows: reported, not judged")
+    if perf is not None:
+        feedback.say_performance(ctx, perf)
     if result.drifted:
-        names = ", ".join(f.name for f in result.drifted[:5])
         ctx.emit(
             events.DRIFT_DETECTED,
             env,
@@ -370,9 +393,8 @@ def monitor(ctx: Context, env: str, window: str | None = None) -> DriftResult | 
             features=[f.name for f in result.drifted],
             report=str(report),
         )
-        raise DriftDetected(
-            f"{len(result.drifted)} feature(s) drifted in {env} ({names}); see {report}"
-        )
+    if retrain is not None:
+        raise retrain
     return result
 
 

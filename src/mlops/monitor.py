@@ -92,6 +92,7 @@ class DriftResult:
     judged: bool  # False when there were too few rows to judge
     unreadable: int = 0  # collected rows (or torn lines) that were not numbers for every feature
     histograms: dict[str, FeatureHistogram] = field(default_factory=dict, repr=False)
+    importances: dict[str, float] = field(default_factory=dict)  # the served model's, if known
 
     @property
     def drifted(self) -> list[FeatureDrift]:
@@ -128,9 +129,14 @@ def measure(
     psi_threshold: float,
     ks_threshold: float,
     min_rows: int,
+    importances: dict[str, float] | None = None,
 ) -> DriftResult:
     """Stream rows against the reference, batch by batch: dicts of feature values, or columns
     when the reader offers them (ColumnarRows), with the same figures either way.
+
+    Features come most drifted first; given the served model's importances (permutation
+    importance, ModelVersion.importances), drifted features come first, the most important
+    first, then the others by importance: drift where the model looks matters most.
 
     The features are the reference's that the first non-empty row has. A row that is not a
     number for every feature (a torn line arrives as {}) is counted as unreadable and left
@@ -159,7 +165,10 @@ def measure(
         drifted = judged and (psi >= psi_threshold or ks >= ks_threshold)
         features.append(FeatureDrift(h.name, round(psi, 4), round(ks, 4), drifted))
     features.sort(key=lambda f: (f.psi, f.ks), reverse=True)
-    return DriftResult(total, features, judged, unreadable, histograms)
+    importances = dict(importances or {})
+    if importances:  # stable: equal keys keep the order by drift
+        features.sort(key=lambda f: (not f.drifted, -importances.get(f.name, -math.inf)))
+    return DriftResult(total, features, judged, unreadable, histograms, importances)
 
 
 Batch = tuple[list[str], np.ndarray, int]  # features, readable rows by features, unreadable
@@ -205,9 +214,19 @@ def _chunks(first: list, rest: Iterator) -> Iterator[list]:
         yield chunk
 
 
+REPORT_FILE, CHART_FILE = "monitor-report.md", "monitor.png"
+
+
 def report_markdown(
-    env: str, model: str, result: DriftResult, psi: float, ks: float, window: str = "all"
+    env: str,
+    model: str,
+    result: DriftResult,
+    psi: float,
+    ks: float,
+    window: str = "all",
+    performance: str = "",
 ) -> str:
+    """The monitor report: drift of the inputs, then (its markdown given) performance."""
     verdict = (
         f"not judged: {result.rows} rows is fewer than the minimum"
         if not result.judged
@@ -215,33 +234,77 @@ def report_markdown(
         if result.drifted
         else "no drift"
     )
+    ranked = bool(result.importances)
     lines = [
-        f"# Drift report: {env}",
+        f"# Monitor report: {env}",
+        "",
+        "## Drift of collected inputs",
         "",
         f"Model `{model}`, {result.rows} collected rows against its training data: {verdict}.",
         f"Window: {window}; live requests only (mirrored copies, smoke tests and probes are left "
         "out)"
         + (f"; {result.unreadable} unreadable row(s) skipped." if result.unreadable else "."),
-        f"A feature has drifted when PSI >= {psi} or KS >= {ks}.",
+        f"A feature has drifted when PSI >= {psi} or KS >= {ks}."
+        + (
+            " Drifted features first, then by the model's permutation importance."
+            if ranked
+            else " The model records no feature importances: most drifted first."
+        ),
         "",
-        "| feature | PSI | KS | drifted |",
-        "| --- | ---: | ---: | --- |",
+        "| feature | importance | PSI | KS | drifted |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for f in result.features:
-        lines.append(f"| {f.name} | {f.psi:.4f} | {f.ks:.4f} | {'yes' if f.drifted else ''} |")
+        weight = result.importances.get(f.name)
+        shown = "" if weight is None else f"{weight:.4f}"
+        lines.append(
+            f"| {f.name} | {shown} | {f.psi:.4f} | {f.ks:.4f} | {'yes' if f.drifted else ''} |"
+        )
+    if performance:
+        lines += ["", performance.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
-def plot(result: DriftResult, path: Path, top: int = 4) -> Path:
-    """Reference vs collected proportions per decile, for the most drifted features."""
+def retrain_reason(env: str, result: DriftResult, performance, report: Path):
+    """The error that ends the monitor with the retrain exit code, naming drift, degraded
+    performance or both; None when neither."""
+    from mlops.errors import DriftDetected, PerformanceDegraded, RetrainNeeded
+
+    reasons = []
+    if result.drifted:
+        names = ", ".join(f.name for f in result.drifted[:5])
+        reasons.append(f"{len(result.drifted)} feature(s) drifted in {env} ({names})")
+    degraded = performance.degraded if performance is not None else []
+    if degraded:
+        shown = ", ".join(v.describe() for v in degraded)
+        reasons.append(f"performance degraded in {env} on labelled requests ({shown})")
+    if not reasons:
+        return None
+    kind = (
+        RetrainNeeded
+        if len(reasons) > 1
+        else DriftDetected
+        if result.drifted
+        else PerformanceDegraded
+    )
+    return kind(f"{' and '.join(reasons)}; see {report}")
+
+
+def plot(result: DriftResult, path: Path, top: int = 4, performance=None) -> Path:
+    """Reference vs collected proportions per decile, for the first features of the report
+    (drifted, important); then, given a feedback.Performance, the gated metrics per day."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     chosen = result.features[:top]
-    count = max(len(chosen), 1)
+    count = max(len(chosen), 1) + (performance is not None)
     fig, axes = plt.subplots(1, count, figsize=(4 * count, 3.5), dpi=100)
+    if performance is not None:
+        from mlops.feedback import plot_axis
+
+        plot_axis(np.atleast_1d(axes)[-1], performance)
     for axis, feature in zip(np.atleast_1d(axes), chosen, strict=False):
         h = result.histograms[feature.name]
         ref = h.reference_coarse / h.reference_coarse.sum()

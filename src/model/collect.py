@@ -101,7 +101,12 @@ class AzureMonitoringCollector:
         if traffic != "live":
             return  # only clients' requests are model inputs worth monitoring
 
-        context = self.inputs.collect(pd.DataFrame(rows, columns=list(FEATURES)))
+        from azureml.ai.monitoring.context import BasicCorrelationContext
+
+        # The request's own id ties its inputs and outputs lines together (the SDK's default
+        # is a fresh uuid4): labels sent back by request id then find both.
+        context = BasicCorrelationContext(id=request_id)
+        self.inputs.collect(pd.DataFrame(rows, columns=list(FEATURES)), context)
         self.outputs.collect(pd.DataFrame(outputs), context)
 
 

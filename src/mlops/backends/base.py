@@ -186,6 +186,20 @@ class BatchJob:
     refused: int | None = None
 
 
+@dataclass(frozen=True)
+class CollectedRecord:
+    """One scored request as the endpoint collected it: the request id the client got back
+    (x-request-id), when, which deployment and model answered, its input rows and, one per
+    row, the answer the model gave that row."""
+
+    request_id: str
+    time: datetime
+    deployment: str
+    model: str
+    rows: list[dict]
+    answers: list[dict]
+
+
 class DeploymentFailed(Exception):
     """A deployment did not come up; `logs` holds the tail of its log."""
 
@@ -271,6 +285,18 @@ class Backend(Protocol):
     ) -> Iterator[dict[str, float]]:
         """The input rows clients sent the endpoint, oldest first, streamed: only those
         scored by model (NAME:VERSION) and collected since the given time, when given."""
+        ...
+
+    def collected_records(
+        self,
+        endpoint: str,
+        model: str | None = None,
+        since: datetime | None = None,
+        request_ids: set[str] | None = None,
+    ) -> Iterator[CollectedRecord]:
+        """The live requests the endpoint collected, with their answers, on the same terms as
+        collected_rows; request_ids, when given, keeps only those requests (labelled feedback
+        reads a few among many). A record that cannot be read is left out."""
         ...
 
     def delete_endpoint(self, name: str) -> None: ...

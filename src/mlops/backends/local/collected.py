@@ -11,14 +11,19 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from mlops.backends.base import CollectedRecord
+
 BLOCK_BYTES = 8 << 20  # JSON text per columnar batch: bounds the memory of a pass
 # What the collector writes: UTC, milliseconds (collect.py); such texts sort as the times do.
+# The head of a line as the collector writes it: its request id first, as a JSON string.
+_HEAD = re.compile(rb'\{"request_id":"((?:[^"\\]|\\.)*)"')
 _COLLECTED_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$"
 
 
@@ -125,13 +130,7 @@ class CollectedJsonLines:
         endpoint's model since the given time; a line that cannot be read yields {}."""
         try:
             record = json.loads(line)
-            if not record.get("deployment", "").startswith(f"{self.endpoint}/"):
-                return
-            if record.get("traffic", "live") != "live" or (
-                self.model and record.get("model") != self.model
-            ):
-                return  # mirrored copies, smoke tests, probes; rows of other models
-            if self.since and datetime.fromisoformat(record["timestamp"]) < self.since:
+            if not self._counts(record):
                 return
             rows = record["inputs"]
             if not isinstance(rows, list):
@@ -141,6 +140,54 @@ class CollectedJsonLines:
             return
         for row in rows:
             yield row if isinstance(row, dict) else {}
+
+    def _counts(self, record: dict) -> bool:
+        """Whether a collected record is live traffic of the endpoint's model in the window
+        (raises for a record that cannot be read that far)."""
+        if not record.get("deployment", "").startswith(f"{self.endpoint}/"):
+            return False
+        if record.get("traffic", "live") != "live" or (
+            self.model and record.get("model") != self.model
+        ):
+            return False  # mirrored copies, smoke tests, probes; rows of other models
+        return not (self.since and datetime.fromisoformat(record["timestamp"]) < self.since)
+
+    def records(self, request_ids: set[str] | None = None) -> Iterator[CollectedRecord]:
+        """The requests themselves, with their answers; with request_ids, only those. A line
+        whose id is not wanted is skipped on its head alone (the collector writes the id
+        first), so picking a few labelled requests out of many parses only theirs."""
+        for path in self.paths:
+            with open(path, "rb") as handle:
+                for line in handle:
+                    if request_ids is not None:
+                        head = _HEAD.match(line)
+                        if head and _unescaped(head[1]) not in request_ids:
+                            continue
+                    record = self._record_of(line)
+                    if record is not None and (
+                        request_ids is None or record.request_id in request_ids
+                    ):
+                        yield record
+
+    def _record_of(self, line: bytes) -> CollectedRecord | None:
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not self._counts(record):
+                return None
+            rows, outputs = record["inputs"], record["outputs"]
+            answers = answers_per_row(outputs, len(rows))
+            if answers is None or not all(isinstance(row, dict) for row in rows):
+                return None
+            return CollectedRecord(
+                str(record["request_id"]),
+                datetime.fromisoformat(record["timestamp"]),
+                record["deployment"],
+                str(record.get("model", "")),
+                rows,
+                answers,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
 
 
 class LocalCollected:
@@ -158,6 +205,33 @@ class LocalCollected:
             if not since or path.stem.removeprefix("inference-") >= f"{since:%Y%m%d}"
         ]
         return CollectedJsonLines(paths, endpoint, model, since)
+
+
+    def collected_records(
+        self,
+        endpoint: str,
+        model: str | None = None,
+        since: datetime | None = None,
+        request_ids: set[str] | None = None,
+    ) -> Iterator[CollectedRecord]:
+        return self.collected_rows(endpoint, model, since).records(request_ids)
+
+
+def answers_per_row(outputs: object, rows: int) -> list[dict] | None:
+    """The answer of each row: score.py answers with a list per field, one item per row
+    ({"predictions": [...], "probabilities": [...]}); a list of one object per row is taken
+    as it is. None when the answer does not hold one item per row."""
+    if isinstance(outputs, dict) and all(
+        isinstance(v, list) and len(v) == rows for v in outputs.values()
+    ):
+        return [{k: v[i] for k, v in outputs.items()} for i in range(rows)] if outputs else None
+    if isinstance(outputs, list) and len(outputs) == rows:
+        return outputs if all(isinstance(a, dict) for a in outputs) else None
+    return None
+
+
+def _unescaped(text: bytes) -> str:
+    return json.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
 
 
 class _NotCollectorTime(Exception):

@@ -1,0 +1,62 @@
+"""Labelled feedback, the task's side: served answers scored against the true labels.
+
+Extension point: `served_score`, what one collected answer row gives the metrics (here the
+positive class's probability, as `evaluate.onnx_scores` gives it for the exam). The metrics
+themselves are `evaluate.metrics`, the very function the gate reads.
+
+mlops runs this file as a subprocess (src/model is a code snapshot, never imported by it):
+
+    python labelled.py contract
+        prints {"features": [...], "target": "...", "classes": [0, 1] or null}
+    python labelled.py metrics < groups.json
+        reads {"groups": {NAME: {"labels": [...], "answers": [{...}, ...]}}} and prints
+        {"metrics": {NAME: {...}}, "unmeasured": {NAME: "why"}}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+from features import CLASSES, FEATURES, TARGET
+
+
+def served_score(answer: dict) -> float:
+    """What the served answer of one row gives the metrics (see score.predict)."""
+    return float(answer["probabilities"])
+
+
+def contract() -> dict:
+    return {"features": list(FEATURES), "target": TARGET, "classes": CLASSES and list(CLASSES)}
+
+
+def group_metrics(groups: dict[str, dict]) -> dict:
+    """Each group's metrics; a group they cannot be computed for (one class only, an answer
+    without a score) is named in `unmeasured` with the reason."""
+    from evaluate import metrics
+
+    measured, unmeasured = {}, {}
+    for name, group in groups.items():
+        try:
+            scores = np.array([served_score(a) for a in group["answers"]], dtype=float)
+            labels = np.array(group["labels"])
+            measured[name] = metrics(labels, scores)
+        except (KeyError, TypeError, ValueError) as problem:
+            unmeasured[name] = str(problem).splitlines()[0] if str(problem) else repr(problem)
+    return {"metrics": measured, "unmeasured": unmeasured}
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["contract"]:
+        print(json.dumps(contract()))
+        return 0
+    if argv == ["metrics"]:
+        print(json.dumps(group_metrics(json.load(sys.stdin)["groups"])))
+        return 0
+    print("usage: labelled.py contract | metrics < groups.json", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
