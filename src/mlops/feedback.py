@@ -463,8 +463,9 @@ def say_performance(ctx, result: Performance) -> None:
     ctx.say(f"{result.joined.summary()}")
     for name, count in result.rows.items():
         shown = result.metrics.get(name)
+        gated = [v.metric for v in result.verdicts if shown and v.metric in shown]
         figures = (
-            ", ".join(f"{m} {shown[m]:.4f}" for m in (v.metric for v in result.verdicts) if m in shown)
+            ", ".join(f"{m} {shown[m]:.4f}" for m in gated)
             if shown
             else f"not measured ({result.unmeasured.get(name, 'no metrics')})"
         )

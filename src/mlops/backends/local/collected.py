@@ -206,7 +206,6 @@ class LocalCollected:
         ]
         return CollectedJsonLines(paths, endpoint, model, since)
 
-
     def collected_records(
         self,
         endpoint: str,
