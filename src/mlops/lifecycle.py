@@ -340,7 +340,7 @@ def monitor(
     endpoint = ctx.backend(env).get_endpoint(cfg.endpoint_name)
     if cfg.model_version is None and (endpoint is None or endpoint.live is None):
         ctx.say(f"notice: {env} serves no model yet ({cfg.path.as_posix()}): nothing to monitor")
-        set_outputs(drift="false")
+        set_outputs(drift="false", performance="none", retrain="false", reason="none")
         return None
     window = window or rules.window
     start = since(window)

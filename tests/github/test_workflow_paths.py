@@ -1,7 +1,7 @@
 """Triggers, environment bindings and the commands of each workflow."""
 
 import pytest
-from workflows import all_steps, load, mlops_commands, repo_path
+from workflows import all_steps, condition_holds, load, mlops_commands, repo_path
 
 from mlops.cli import build_parser
 
@@ -130,13 +130,35 @@ def test_codeowners_guard_prod_and_infra_and_dependabot_watches_actions_and_uv_l
     assert {u["package-ecosystem"] for u in updates} == {"github-actions", "uv"}
 
 
-def test_drift_found_by_the_daily_monitor_starts_the_release_path():
+def test_drift_or_degraded_performance_found_by_the_daily_monitor_starts_the_release_path():
     monitor = load("monitor.yml")
     assert monitor["on"]["schedule"] and "workflow_dispatch" in monitor["on"]
-    drift = monitor["jobs"]["drift"]
-    assert drift["environment"] == "monitor"  # its own read-only identity, no reviewers
-    assert [s["run"] for s in drift["steps"] if "run" in s] == ["mlops monitor --env prod"]
-    assert drift["outputs"]["drift"] == "${{ steps.monitor.outputs.drift }}"
+    job = monitor["jobs"]["monitor"]
+    assert job["environment"] == "monitor"  # its own read-only identity, no reviewers
+    assert [s["run"] for s in job["steps"] if "run" in s] == ["mlops monitor --env prod"]
+    for name in ("drift", "performance", "retrain", "reason"):
+        assert job["outputs"][name] == f"${{{{ steps.monitor.outputs.{name} }}}}"
     retrain = monitor["jobs"]["retrain"]
     assert retrain["uses"] == "$/.github/workflows/release.yml"
-    assert retrain["needs"] == "drift" and "needs.drift.outputs.drift == 'true'" in retrain["if"]
+    assert retrain["needs"] == "monitor"
+
+
+@pytest.mark.parametrize(
+    ("outputs", "retrains"),
+    [
+        ({"drift": "true", "performance": "ok", "retrain": "true", "reason": "drift"}, True),
+        (
+            {"drift": "false", "performance": "degraded", "retrain": "true"},
+            True,
+        ),
+        ({"drift": "false", "performance": "not-judged", "retrain": "false"}, False),
+        ({"drift": "false", "performance": "none", "retrain": "false"}, False),
+    ],
+)
+def test_the_retrain_job_runs_on_the_monitors_retrain_output_whichever_the_reason(
+    outputs, retrains
+):
+    """The outputs as `mlops monitor` writes them (tests/mlops/test_feedback_monitor.py checks
+    the verb's side); the job's `if:` evaluated as the rehearsal evaluates it."""
+    retrain = load("monitor.yml")["jobs"]["retrain"]
+    assert condition_holds(retrain["if"], {"needs": {"monitor": outputs}}) is retrains
