@@ -16,7 +16,9 @@ mlops runs this file as a subprocess (src/model is a code snapshot, never import
 from __future__ import annotations
 
 import json
+import math
 import sys
+import warnings
 
 import numpy as np
 from features import CLASSES, FEATURES, TARGET
@@ -32,8 +34,8 @@ def contract() -> dict:
 
 
 def group_metrics(groups: dict[str, dict]) -> dict:
-    """Each group's metrics; a group they cannot be computed for (one class only, an answer
-    without a score) is named in `unmeasured` with the reason."""
+    """Each group's metrics; a group they cannot be computed for (an answer without a
+    score), or a metric undefined on it (roc_auc of one class), is named in `unmeasured`."""
     from evaluate import metrics
 
     measured, unmeasured = {}, {}
@@ -41,7 +43,13 @@ def group_metrics(groups: dict[str, dict]) -> dict:
         try:
             scores = np.array([served_score(a) for a in group["answers"]], dtype=float)
             labels = np.array(group["labels"])
-            measured[name] = metrics(labels, scores)
+            with warnings.catch_warnings():  # e.g. roc_auc of one class: undefined, said below
+                warnings.simplefilter("ignore")
+                found = metrics(labels, scores)
+            measured[name] = {k: v for k, v in found.items() if math.isfinite(v)}
+            if len(measured[name]) < len(found):
+                undefined = sorted(set(found) - set(measured[name]))
+                unmeasured[name] = f"{', '.join(undefined)} undefined on these labels"
         except (KeyError, TypeError, ValueError) as problem:
             unmeasured[name] = str(problem).splitlines()[0] if str(problem) else repr(problem)
     return {"metrics": measured, "unmeasured": unmeasured}
