@@ -393,7 +393,8 @@ def plot_axis(axis, result: Performance) -> None:
         values = [result.metrics[d].get(verdict.metric, math.nan) for d in days]
         axis.plot(days, values, marker="o", color=colour, label=verdict.metric)
         axis.axhline(verdict.bound, color=colour, linestyle="--", linewidth=0.8)
-    axis.set_title(f"performance on labelled rows\n{result.verdict()}"[:90], fontsize=9)
+    state = output_of(result)
+    axis.set_title(f"labelled rows: {state}\n{result.rows.get(OVERALL, 0)} rows", fontsize=9)
     axis.tick_params(axis="x", labelrotation=45, labelsize=7)
     axis.legend(fontsize=7)
 
