@@ -13,6 +13,7 @@ from mlops.champion import parse_model_ref
 from mlops.context import Context
 from mlops.data import training_data_of
 from mlops.errors import DriftDetected
+from mlops.monitor import REPORT_FILE
 from mlops.paths import MODEL_CODE
 from mlops.smoke import SAMPLE_REQUEST, load_sample
 
@@ -88,6 +89,6 @@ def where_to_look(ctx: Context) -> None:
     store = ctx.home / "dev" / "mlflow.db"
     print(f"  runs      .venv/bin/mlflow ui --backend-store-uri sqlite:///{store}")
     print(f"  PR        {ctx.home / 'promotion' / 'pr-body.md'}")
-    print(f"  drift     {ctx.home / 'prod' / 'monitor' / 'drift-report.md'}")
+    print(f"  monitor   {ctx.home / 'prod' / 'monitor' / REPORT_FILE}")
     print("  audit     .venv/bin/mlops history --env prod")
     print("  stop      make down")

@@ -58,7 +58,7 @@ def test_shifted_traffic_is_drift(ctx, fake, serving_prod):
     )
     with pytest.raises(DriftDetected, match="drifted in prod \\(mean_texture"):
         lifecycle.monitor(ctx, "prod")
-    assert (ctx.home / "prod" / "monitor" / "drift.png").is_file()
+    assert (ctx.home / "prod" / "monitor" / "monitor.png").is_file()
 
 
 def test_a_model_trained_on_other_data_is_not_monitored_against_this_data(ctx, fake):

@@ -374,9 +374,9 @@ def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
     assert drift.returncode == 5, drift.stderr
     assert "feature(s) drifted in prod" in drift.stderr
     assert "drift=true" in (home / "out").read_text()
-    report = (home / "prod" / "monitor" / "drift-report.md").read_text()
+    report = (home / "prod" / "monitor" / "monitor-report.md").read_text()
     assert "| mean_radius |" in report and "**drift**" in report
-    assert (home / "prod" / "monitor" / "drift.png").read_bytes()[:4] == b"\x89PNG"
+    assert (home / "prod" / "monitor" / "monitor.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_gate_refuses_a_worse_challenger(world, worse_challenger):

@@ -1,0 +1,100 @@
+"""Labelled feedback on Azure: the data collector's model_inputs and model_outputs lines, tied by
+their correlation id, joined with labels; degraded performance ends the monitor with exit 5.
+
+The lines follow the documented layout (Azure ML docs, how-to-collect-production-data: blob
+path .../<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/<instance>.jsonl; `data`,
+`correlationid`, `time` per line); `data` is a DataFrame as the collector SDK sends it,
+`to_json(orient="records")` (azureml-ai-monitoring 1.0.0, payload/logdata.py)."""
+
+import csv
+import json
+
+import pytest
+from fake_azure import CI_PERSONA, Identity
+from features import FEATURES, TARGET
+from harness import release_to_registry
+from helpers import ROOT, env_setting
+
+from mlops import feedback, lifecycle
+from mlops.errors import PerformanceDegraded
+
+DATA = ROOT / "src" / "model" / "data" / "breast_cancer.csv"
+PREFIX = f"azureml-blobstore/modelDataCollector/{env_setting('prod', 'endpoint.name')}"
+
+
+@pytest.fixture(autouse=True)
+def blob_reader(fake):
+    """Feedback is about the join, not access (test_access.py's question)."""
+    fake.grants[Identity(CI_PERSONA, "prod")] = [("Storage Blob Data Reader", "storage")]
+
+
+@pytest.fixture
+def table():
+    with open(DATA, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def collect(fake, deployment: str, collection: str, lines: list[dict]) -> None:
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    blob = f"{PREFIX}/{deployment}/{collection}/2026/11/21/10/instance-1.jsonl"
+    fake.blobs[blob] = fake.blobs.get(blob, b"") + text.encode()
+
+
+def envelope(collection: str, correlation: str, data: list[dict]) -> dict:
+    return {
+        "specversion": "1.0",
+        "type": f"azureml.inference.{collection}",
+        "time": "2026-11-21T10:15:00Z",
+        "data": data,
+        "correlationid": correlation,
+        "xrequestid": correlation,
+    }
+
+
+def serve(fake, table, rows: int, missed_every: int = 0) -> list[str]:
+    """One request of two rows per pair of table rows; its answers miss every n-th malignant
+    row. Returns the labels CSV lines (ID#ROW,label)."""
+    labels, malignant = ["request_id,label"], 0
+    for start in range(0, rows, 2):
+        pair = table[start : start + 2]
+        inputs = [{name: float(r[name]) for name in FEATURES} for r in pair]
+        answers = []
+        for offset, record in enumerate(pair):
+            label = int(record[TARGET])
+            malignant += label
+            miss = label and missed_every and malignant % missed_every == 0
+            probability = 0.2 if miss else 0.9 if label else 0.1
+            answers.append({"predictions": int(probability >= 0.5), "probabilities": probability})
+            labels.append(f"q{start}#{offset},{label}")
+        collect(fake, "blue", "model_inputs", [envelope("model_inputs", f"q{start}", inputs)])
+        collect(fake, "blue", "model_outputs", [envelope("model_outputs", f"q{start}", answers)])
+    return labels
+
+
+def test_labels_join_inputs_and_outputs_by_correlation_id(ctx, fake, table, tmp_path):
+    shared = release_to_registry(ctx)
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    labels = serve(fake, table, 40)
+    # inputs whose outputs were never collected, and a line the collector tore
+    collect(fake, "blue", "model_inputs", [envelope("model_inputs", "lonely", [{"x": 1}])])
+    fake.blobs[f"{PREFIX}/blue/model_outputs/2026/11/21/10/instance-2.jsonl"] = b'{"data": [\n'
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join([*labels, "lonely,1", "q0#5,1"]) + "\n")
+    out = tmp_path / "feedback.csv"
+    result = feedback.run(ctx, "prod", path, "all", out)
+    assert result.rows["overall"] == 40 and result.judged is False  # 40 < min_labels
+    assert result.joined.missing == ["lonely"] and result.joined.no_such_row == ["q0#5"]
+    assert result.metrics["overall"]["recall"] == 1.0
+    with open(out, newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [int(r[TARGET]) for r in written] == [int(r[TARGET]) for r in table[:40]]
+
+
+def test_degraded_recall_on_azure_starts_retraining(ctx, fake, table, tmp_path):
+    shared = release_to_registry(ctx)
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    labels = serve(fake, table, 300, missed_every=3)
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(labels) + "\n")
+    with pytest.raises(PerformanceDegraded, match="performance degraded in prod .*recall 0\\.6"):
+        lifecycle.monitor(ctx, "prod", "all", path)
