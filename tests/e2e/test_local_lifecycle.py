@@ -8,6 +8,7 @@ module fixture too, so any one test passes when run alone.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -377,6 +378,45 @@ def test_monitor_reports_the_drift_of_prods_traffic_and_exits_5(world):
     report = (home / "prod" / "monitor" / "monitor-report.md").read_text()
     assert "| mean_radius |" in report and "**drift**" in report
     assert (home / "prod" / "monitor" / "monitor.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_labels_that_contradict_prods_answers_degrade_its_recall_and_start_retraining(
+    world, tmp_path
+):
+    """Labels sent back for prod's real collected requests (each row labelled the opposite of
+    what prod answered): `mlops feedback` reports recall 0 and writes a training table;
+    `mlops monitor --labels` exits 5 naming drift and performance."""
+    repo, home = world
+    prod = env_setting("prod", "endpoint.name")
+    lines = ["request_id,label"]
+    for path in sorted((home / "prod" / "collected").glob("*.jsonl")):
+        for text in path.read_text().splitlines():
+            record = json.loads(text)
+            if record["traffic"] != "live" or not record["deployment"].startswith(f"{prod}/"):
+                continue
+            answers = record["outputs"]["predictions"]
+            for row, prediction in enumerate(answers):
+                suffix = f"#{row}" if len(answers) > 1 else ""
+                lines.append(f"{record['request_id']}{suffix},{1 - prediction}")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "feedback.csv"
+    done = run_mlops(
+        repo, home, "feedback", "--env", "prod", "--labels", str(labels), "--out", str(out)
+    )
+    assert "recall 0.0000" in done.stderr and "mlops data register --base" in done.stderr
+    with open(out, newline="") as handle:
+        assert sum(1 for _ in csv.DictReader(handle)) == len(lines) - 1
+    monitored = run_mlops(
+        repo, home, "monitor", "--env", "prod", "--labels", str(labels),
+        check=False, extra_env={"GITHUB_OUTPUT": str(tmp_path / "out")},
+    )  # fmt: skip
+    assert monitored.returncode == 5, monitored.stderr
+    assert "and performance degraded in prod on labelled requests (" in monitored.stderr
+    written = (tmp_path / "out").read_text()
+    assert "retrain=true" in written and "reason=drift and performance" in written
+    report = (home / "prod" / "monitor" / "monitor-report.md").read_text()
+    assert "## Performance on labelled requests" in report and "**degraded**" in report
 
 
 def test_the_gate_refuses_a_worse_challenger(world, worse_challenger):
