@@ -394,17 +394,18 @@ def test_labels_that_contradict_prods_answers_degrade_its_recall_and_start_retra
             record = json.loads(text)
             if record["traffic"] != "live" or not record["deployment"].startswith(f"{prod}/"):
                 continue
-            answers = record["outputs"]["predictions"]
-            for row, prediction in enumerate(answers):
+            answers = record["outputs"]["probabilities"]  # what the metrics read
+            for row, probability in enumerate(answers):
                 suffix = f"#{row}" if len(answers) > 1 else ""
-                lines.append(f"{record['request_id']}{suffix},{1 - prediction}")
+                lines.append(f"{record['request_id']}{suffix},{int(probability < 0.5)}")
     labels = tmp_path / "labels.csv"
     labels.write_text("\n".join(lines) + "\n")
     out = tmp_path / "feedback.csv"
     done = run_mlops(
         repo, home, "feedback", "--env", "prod", "--labels", str(labels), "--out", str(out)
     )
-    assert "recall 0.0000" in done.stderr and "mlops data register --base" in done.stderr
+    assert "recall 0.0000" in done.stdout, done.stdout
+    assert "mlops data register --base" in done.stdout
     with open(out, newline="") as handle:
         assert sum(1 for _ in csv.DictReader(handle)) == len(lines) - 1
     monitored = run_mlops(
@@ -412,7 +413,9 @@ def test_labels_that_contradict_prods_answers_degrade_its_recall_and_start_retra
         check=False, extra_env={"GITHUB_OUTPUT": str(tmp_path / "out")},
     )  # fmt: skip
     assert monitored.returncode == 5, monitored.stderr
-    assert "and performance degraded in prod on labelled requests (" in monitored.stderr
+    assert "and performance degraded in prod on labelled requests (" in monitored.stderr, (
+        monitored.stdout
+    )
     written = (tmp_path / "out").read_text()
     assert "retrain=true" in written and "reason=drift and performance" in written
     report = (home / "prod" / "monitor" / "monitor-report.md").read_text()

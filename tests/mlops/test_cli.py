@@ -98,6 +98,7 @@ def test_a_bad_config_stops_a_verb_before_any_work(mlops, repo):
         ("share",),
         ("gate",),
         ("promote",),
+        ("feedback",),  # which labels
     ],
 )
 def test_an_unknown_flag_or_a_missing_job_or_model_is_refused_by_the_parser(mlops, args):
@@ -110,7 +111,11 @@ def test_an_unknown_flag_or_a_missing_job_or_model_is_refused_by_the_parser(mlop
     ("verb", "notice", "output"),
     [
         ("deploy", "notice: environments/prod.yml names no model.version", "deployed=false"),
-        ("monitor", "notice: prod serves no model yet", "drift=false"),
+        (
+            "monitor",
+            "notice: prod serves no model yet",
+            "drift=false\nperformance=none\nretrain=false\nreason=none",
+        ),
     ],
 )
 def test_a_never_promoted_prod_is_a_notice_not_a_failure(
@@ -128,3 +133,11 @@ def test_status_on_a_fresh_home_is_empty(mlops):
     code, out, _ = mlops("status")
     assert code == 0
     assert '"prod": []' in out
+
+
+def test_feedback_for_an_environment_serving_nothing_is_one_sentence(mlops, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nr1,1\n")
+    code, _, err = mlops("feedback", "--env", "prod", "--labels", str(labels))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "serving traffic, so no request to label" in err

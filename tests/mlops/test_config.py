@@ -152,6 +152,18 @@ def edit(repo, env, old, new):
             "field `monitor.ks` must be above 0, not 0",
         ),
         (
+            "prod",
+            "min_labels: 100",
+            "min_labels: 0",
+            "field `monitor.min_labels` must be at least 1, not 0",
+        ),
+        (
+            "prod",
+            "min_labels: 100",
+            "min_labels: 100\n  labels: [a, b]",
+            "field `monitor.labels` must be a string, not ['a', 'b']",
+        ),
+        (
             "dev",
             f"  compute: {env_setting('dev', 'azure.compute')}",
             "  compute: 7",
