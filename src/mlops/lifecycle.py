@@ -348,6 +348,8 @@ def monitor(
     served = endpoint.deployments[endpoint.live].model
     name, version = parse_model_ref(served)
     model = backend.get_shared_model(name, version)
+    # labels first: a bad labels file is refused before the long drift pass
+    perf = feedback.monitored_performance(ctx, cfg, backend, served, window, start, labels)
     result = measure(
         load_reference(training_data_of(ctx, served, model)),
         backend.collected_rows(cfg.endpoint_name, model=served, since=start),
@@ -356,7 +358,6 @@ def monitor(
         rules.min_rows,
         model.importances if model is not None else None,
     )
-    perf = feedback.monitored_performance(ctx, cfg, backend, served, window, start, labels)
     folder = ctx.home / env / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / REPORT_FILE

@@ -21,9 +21,9 @@ import numpy as np
 from mlops.backends.base import CollectedRecord
 
 BLOCK_BYTES = 8 << 20  # JSON text per columnar batch: bounds the memory of a pass
-# What the collector writes: UTC, milliseconds (collect.py); such texts sort as the times do.
 # The head of a line as the collector writes it: its request id first, as a JSON string.
 _HEAD = re.compile(rb'\{"request_id":"((?:[^"\\]|\\.)*)"')
+# What the collector writes: UTC, milliseconds (collect.py); such texts sort as the times do.
 _COLLECTED_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$"
 
 
@@ -230,7 +230,11 @@ def answers_per_row(outputs: object, rows: int) -> list[dict] | None:
 
 
 def _unescaped(text: bytes) -> str:
-    return json.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
+    """The request id of a line's head; "" (no id is empty) when it is not valid JSON text."""
+    try:
+        return json.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
+    except ValueError:  # UnicodeDecodeError too
+        return ""
 
 
 class _NotCollectorTime(Exception):
