@@ -28,11 +28,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.backends.base import CollectedRecord
-from mlops.config import DEFAULT_MIN_LABELS, Gate
+from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION, CollectedRecord
+from mlops.champion import parse_model_ref
+from mlops.config import DEFAULT_MIN_LABELS, DEFAULT_WINDOW, Gate
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
 from mlops.state import write_text
+from mlops.window import since
 
 LABELLED = MODEL_CODE / "labelled.py"
 LABEL_COLUMNS = ("request_id", "label")
@@ -439,11 +441,11 @@ def monitored_performance(
     if not paths:
         return None
     task = contract(ctx.root)
-    return _performance_of(ctx, cfg, backend, served, window, start, task, paths)
-
-
-def _performance_of(ctx, cfg, backend, served, window, start, task, paths) -> Performance:
     labels = read_labels(paths, task, ctx.root)
+    return _performance_of(ctx, cfg, backend, served, window, start, task, labels)
+
+
+def _performance_of(ctx, cfg, backend, served, window, start, task, labels) -> Performance:
     records = backend.collected_records(
         cfg.endpoint_name, model=served, since=start, request_ids=wanted_ids(labels)
     )
@@ -478,11 +480,6 @@ def run(ctx, env: str, labels_file: Path, window: str | None = None, out: Path |
     """`mlops feedback`: the labels checked, joined with what env's endpoint collected from
     clients of the model it serves, its metrics per day and overall against the gate's
     bounds; with out, the labelled rows as a training table."""
-    from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION
-    from mlops.champion import parse_model_ref
-    from mlops.config import DEFAULT_WINDOW
-    from mlops.window import since
-
     cfg = ctx.config(env)
     cfg.require_gate()
     window = window or (cfg.monitor.window if cfg.monitor is not None else DEFAULT_WINDOW)
@@ -490,7 +487,7 @@ def run(ctx, env: str, labels_file: Path, window: str | None = None, out: Path |
     if out is not None and out.is_dir():
         raise MlopsError(f"--out {out} is a folder; name the CSV file to write")
     task = contract(ctx.root)
-    read_labels([labels_file], task, ctx.root)  # refused before the endpoint is asked
+    labels = read_labels([labels_file], task, ctx.root)  # refused before the endpoint is asked
     backend = ctx.backend(env)
     endpoint = backend.get_endpoint(cfg.endpoint_name)
     if endpoint is None or endpoint.live is None:
@@ -498,7 +495,7 @@ def run(ctx, env: str, labels_file: Path, window: str | None = None, out: Path |
             f"{env} has no endpoint {cfg.endpoint_name} serving traffic, so no request to label"
         )
     served = endpoint.deployments[endpoint.live].model
-    result = _performance_of(ctx, cfg, backend, served, window, start, task, [labels_file])
+    result = _performance_of(ctx, cfg, backend, served, window, start, task, labels)
     say_performance(ctx, result)
     if out is not None:
         write_training_rows(result.joined.rows, task, out)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from collect import JsonLinesCollector
 from features import FEATURES, TARGET
-from helpers import MODEL_DIR, ROOT, env_setting
+from helpers import MODEL_DIR, ROOT, copy_repo, env_setting
 from test_monitor import REFERENCE, sample
 
 from mlops import lifecycle
@@ -138,6 +138,27 @@ def test_without_labels_the_monitor_is_todays_drift_monitor(ctx):
     assert outputs(ctx)["performance"] == "none" and outputs(ctx)["reason"] == "drift"
     report = (ctx.home / "prod" / "monitor" / "monitor-report.md").read_text()
     assert "Performance" not in report
+
+
+def test_the_label_files_of_monitor_labels_are_judged_without_a_flag(tmp_path, monkeypatch):
+    repo = copy_repo(tmp_path / "repo")
+    prod = repo / "environments" / "prod.yml"
+    prod.write_text(
+        prod.read_text().replace("min_labels: 100", "min_labels: 100\n  labels: labels")
+    )
+    factory = lambda cfg: ServingProd(cfg, repo, tmp_path)  # noqa: E731
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
+    ctx = Context(repo, tmp_path, backend_factory=factory)
+    (repo / "labels").mkdir()
+    lifecycle.monitor(ctx, "prod", "all")  # an empty folder: a notice, nothing judged
+    assert outputs(ctx)["performance"] == "none"
+    lines = serve(ctx, 300, missed=0.3).read_text().splitlines()
+    (repo / "labels" / "monday.csv").write_text("\n".join(lines[:151]) + "\n")
+    (repo / "labels" / "tuesday.csv").write_text("\n".join(lines[:1] + lines[151:]) + "\n")
+    with pytest.raises(PerformanceDegraded, match="recall"):
+        lifecycle.monitor(ctx, "prod", "all")
+    report = (tmp_path / "prod" / "monitor" / "monitor-report.md").read_text()
+    assert "300 of 300 label(s) matched" in report
 
 
 def test_a_bad_labels_file_stops_the_monitor_in_one_sentence(ctx):
