@@ -147,10 +147,8 @@ def test_drift_or_degraded_performance_found_by_the_daily_monitor_starts_the_rel
     ("outputs", "retrains"),
     [
         ({"drift": "true", "performance": "ok", "retrain": "true", "reason": "drift"}, True),
-        (
-            {"drift": "false", "performance": "degraded", "retrain": "true"},
-            True,
-        ),
+        ({"drift": "false", "performance": "degraded", "retrain": "true"}, True),
+        ({"drift": "true", "performance": "degraded", "retrain": "true"}, True),
         ({"drift": "false", "performance": "not-judged", "retrain": "false"}, False),
         ({"drift": "false", "performance": "none", "retrain": "false"}, False),
     ],
