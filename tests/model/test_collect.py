@@ -46,3 +46,52 @@ def test_concurrent_writers_lose_nothing_and_never_interleave(tmp_path):
     }
     assert record["traffic"] == "live"
     assert list(record["inputs"][0]) == list(FEATURES) and len(record["inputs"]) == 20
+
+
+def test_on_azure_both_collections_carry_the_request_id_as_their_correlation_id(monkeypatch):
+    """azureml-ai-monitoring is not installed here: a stand-in with its 1.0.0 surface.
+    Collector(name=...).collect(frame, context) sends the frame as to_json(orient="records")
+    under the context's id (payload/payload.py build_payload, worker/sender.py
+    ce-x-request-id); without a context it makes one with a fresh uuid4 (context.py)."""
+    import sys
+    import types
+
+    import collect
+
+    sent = []
+
+    class BasicCorrelationContext:
+        def __init__(self, id=None):  # noqa: A002 - the SDK's own parameter name
+            self.id = id or "a-fresh-uuid4"
+
+    class Collector:
+        def __init__(self, *, name):
+            self.name = name
+
+        def collect(self, frame, context=None):
+            context = context or BasicCorrelationContext()
+            sent.append((self.name, context.id, json.loads(frame.to_json(orient="records"))))
+            return context
+
+    monitoring = types.ModuleType("azureml.ai.monitoring")
+    monitoring.Collector = Collector
+    monitoring.context = types.ModuleType("azureml.ai.monitoring.context")
+    monitoring.context.BasicCorrelationContext = BasicCorrelationContext
+    for name in ("azureml", "azureml.ai"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring", monitoring)
+    monkeypatch.setitem(sys.modules, "azureml.ai.monitoring.context", monitoring.context)
+
+    collector = collect.AzureMonitoringCollector()
+    answer = {"predictions": [1, 0], "probabilities": [0.9, 0.2]}
+    collector.record("req-7", [ROW, ROW], answer)
+    collector.record("req-8", [ROW], answer, traffic="smoke")  # not a client's: not collected
+    assert [(name, key) for name, key, _ in sent] == [
+        ("model_inputs", "req-7"),
+        ("model_outputs", "req-7"),
+    ]
+    assert sent[0][2] == [dict(zip(FEATURES, ROW, strict=True))] * 2
+    assert sent[1][2] == [
+        {"predictions": 1, "probabilities": 0.9},
+        {"predictions": 0, "probabilities": 0.2},
+    ]
