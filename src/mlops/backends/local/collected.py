@@ -4,6 +4,8 @@ Two ways to read the same files: row by row (a dict per input row, the seam's fo
 batch of columns at a time (pyarrow's JSON reader, for the drift pass at volume). A block the
 columnar reader cannot take whole (a torn line, a value that is not a number, a key written
 twice, a time in another form) is read again row by row, so both ways agree on every line.
+Labelled feedback reads whole requests instead (inputs and answers, by request id), picking
+the labelled ones by the id at the head of each line and parsing only those.
 """
 
 from __future__ import annotations
