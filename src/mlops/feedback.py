@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION, CollectedRecord
-from mlops.champion import parse_model_ref
+from mlops.champion import TRAINING_ENV, parse_model_ref
 from mlops.config import DEFAULT_MIN_LABELS, DEFAULT_WINDOW, Gate
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
@@ -501,14 +501,11 @@ def run(ctx, env: str, labels_file: Path, window: str | None = None, out: Path |
         write_training_rows(result.joined.rows, task, out)
         model = backend.get_shared_model(*parse_model_ref(served))
         tags = model.tags if model is not None else {}
-        base = (
-            f"{tags[TAG_DATA_ASSET]}:{tags[TAG_DATA_VERSION]}"
-            if TAG_DATA_ASSET in tags and TAG_DATA_VERSION in tags
-            else "ASSET:VERSION"
-        )
+        asset, version = tags.get(TAG_DATA_ASSET, "ASSET"), tags.get(TAG_DATA_VERSION, "VERSION")
         ctx.say(f"wrote {len(result.joined.rows)} labelled row(s) to {out}")
         ctx.say(
-            f"next: mlops data register --base {base} --path {out}  "
+            f"next: mlops data register --env {TRAINING_ENV} --asset {asset} "
+            f"--base {asset}:{version} --path {out}  "
             f"(a new training data version: {served}'s data plus these rows)"
         )
     return result

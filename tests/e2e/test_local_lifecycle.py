@@ -405,9 +405,18 @@ def test_labels_that_contradict_prods_answers_degrade_its_recall_and_start_retra
         repo, home, "feedback", "--env", "prod", "--labels", str(labels), "--out", str(out)
     )
     assert "recall 0.0000" in done.stdout, done.stdout
-    assert "mlops data register --base" in done.stdout
     with open(out, newline="") as handle:
         assert sum(1 for _ in csv.DictReader(handle)) == len(lines) - 1
+    # the command it prints makes the rows a new training data version (mlops data)
+    (command,) = re.findall(r"next: mlops (data register [^\n]*?)  \(", done.stdout)
+    assert "ASSET" not in command, command  # the served model names its data version
+    run_mlops(repo, home, *command.split())
+    base = command.split("--base ")[1].split()[0]
+    asset = base.split(":")[0]
+    listed = run_mlops(repo, home, "data", "list", "--env", "dev", "--asset", asset).stdout
+    rows = {line.split()[0]: int(line.split()[2]) for line in listed.splitlines()}
+    (new,) = [line.split()[0] for line in listed.splitlines() if f"from {base}" in line]
+    assert rows[new] == rows[base] + len(lines) - 1
     monitored = run_mlops(
         repo, home, "monitor", "--env", "prod", "--labels", str(labels),
         check=False, extra_env={"GITHUB_OUTPUT": str(tmp_path / "out")},
