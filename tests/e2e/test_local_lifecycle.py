@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -407,13 +408,16 @@ def test_labels_that_contradict_prods_answers_degrade_its_recall_and_start_retra
     assert "recall 0.0000" in done.stdout, done.stdout
     with open(out, newline="") as handle:
         assert sum(1 for _ in csv.DictReader(handle)) == len(lines) - 1
-    # the command it prints makes the rows a new training data version (mlops data)
+    # the command it prints makes the rows a new training data version (mlops data), here in
+    # a copy of dev's data versions: later tests train on this world's dev data
     (command,) = re.findall(r"next: mlops (data register [^\n]*?)  \(", done.stdout)
     assert "ASSET" not in command, command  # the served model names its data version
-    run_mlops(repo, home, *command.split())
+    aside = tmp_path / "home"
+    shutil.copytree(home / "dev" / "data", aside / "dev" / "data")
+    run_mlops(repo, aside, *command.split())
     base = command.split("--base ")[1].split()[0]
     asset = base.split(":")[0]
-    listed = run_mlops(repo, home, "data", "list", "--env", "dev", "--asset", asset).stdout
+    listed = run_mlops(repo, aside, "data", "list", "--env", "dev", "--asset", asset).stdout
     rows = {line.split()[0]: int(line.split()[2]) for line in listed.splitlines()}
     (new,) = [line.split()[0] for line in listed.splitlines() if f"from {base}" in line]
     assert rows[new] == rows[base] + len(lines) - 1
