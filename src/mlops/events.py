@@ -36,6 +36,7 @@ MODEL_DEPLOYED = "model.deployed"
 ROLLED_BACK = "deployment.rolled_back"
 MODEL_PROMOTED = "model.promoted"
 DRIFT_DETECTED = "drift.detected"
+PERFORMANCE_DEGRADED = "performance.degraded"  # a gated metric past its bound on labels
 WEBHOOK_FAILED = "webhook.failed"  # recorded in the log only, never posted
 KINDS = frozenset(
     {
@@ -48,6 +49,7 @@ KINDS = frozenset(
         ROLLED_BACK,
         MODEL_PROMOTED,
         DRIFT_DETECTED,
+        PERFORMANCE_DEGRADED,
         WEBHOOK_FAILED,
     }
 )

@@ -394,6 +394,15 @@ def monitor(
             features=[f.name for f in result.drifted],
             report=str(report),
         )
+    if perf is not None and perf.degraded:
+        ctx.emit(
+            events.PERFORMANCE_DEGRADED,
+            env,
+            served,
+            model.artifact_sha256 if model else None,
+            metrics={v.metric: v.value for v in perf.degraded},
+            report=str(report),
+        )
     if retrain is not None:
         raise retrain
     return result

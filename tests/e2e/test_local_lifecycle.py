@@ -181,13 +181,14 @@ def test_demo_runs_dev_to_prod_and_says_where_to_look(demo):
 def test_prod_serves_the_bytes_trained_in_dev_with_full_lineage(world):
     repo, home = world
     # one dev job, or two once the demo ran again: the re-run trains the same bytes
-    trained = sorted(home.glob("dev/jobs/*/outputs/model/model.onnx"))
+    trained = sorted(home.glob("dev/jobs/*/train/model/model/model.onnx"))
+    assert trained, "no dev job holds a trained model.onnx"
     served = f"azureml-models/{MODEL}/1/model.onnx"
     client = MlflowClient(tracking_uri=f"sqlite:///{home / 'dev' / 'mlflow.db'}")
     registered = Path(client.get_model_version_download_uri(MODEL, "1").removeprefix("file://"))
     shared = home / "registry" / MODEL / "1" / "model" / "model.onnx"
     digests = {
-        **{f"dev job output {path.parts[-4]}": sha256(path) for path in trained},
+        **{f"dev job output {path.parts[-6]}": sha256(path) for path in trained},
         "dev MLflow registry": sha256(registered / "model.onnx"),
         "shared registry": sha256(shared),
         "preprod deployment": sha256(live_folder(home, "preprod") / served),

@@ -101,7 +101,7 @@ def test_release_then_prod_deployment_ends_with_prod_serving_this_runs_model(tmp
             f"mlops batch-deploy --env prod --model {MODEL}:1",
         ]
 
-        (trained,) = home.glob("dev/jobs/*/outputs/model/model.onnx")
+        (trained,) = home.glob("dev/jobs/*/train/model/model/model.onnx")
         assert served(home, "prod")["model"] == f"{MODEL}:1"
         assert (
             served(home, "prod")["artifact_sha256"]

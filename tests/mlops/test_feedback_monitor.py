@@ -97,8 +97,12 @@ def test_healthy_labelled_traffic_is_judged_and_reported_with_drift(ctx):
 
 def test_recall_below_its_floor_starts_retraining_with_exit_5(ctx):
     labels = serve(ctx, 300, missed=0.3)
+    emitted = []
+    ctx.event_sinks.append(emitted.append)
     with pytest.raises(PerformanceDegraded) as degraded:
         lifecycle.monitor(ctx, "prod", "all", labels)
+    (event,) = [e for e in emitted if e.kind == "performance.degraded"]
+    assert event.model == MODEL and "recall" in event.details["metrics"]
     message = str(degraded.value)
     assert degraded.value.exit_code == 5 and "\n" not in message
     assert re.search(
