@@ -99,7 +99,7 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
     ctx.say(f"champion: {champion.ref or 'none'}, read from {champion.source}")
 
     try:  # the data the challenger was trained on, by its lineage
-        data = training_data_of(ctx, challenger.ref, challenger)
+        data = training_data_of(ctx, challenger.ref, challenger, env)
     except MlopsError as exc:
         raise GateRefused(f"{exc}: the gate cannot set the same exam, failing closed") from None
     paper = exam.paper_for(challenger, data, "the data its lineage names")

@@ -307,10 +307,45 @@ def local_file(ctx: Context, data: DataVersion, env: str = config_module.TRAININ
     return ctx.backend(env).download_data(data, ctx.home / env / CACHE)
 
 
-def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> Path:
+def share_training_data(ctx: Context, env: str, model: ModelVersion) -> DataVersion | None:
+    """Share the data version the model was trained on into the registry, same bytes, before the
+    model itself: the gate (preprod's job) and the monitor (prod's) read it there with the read
+    their registry role gives, never from env's workspace. None for a model older than data
+    assets. A version the registry holds with other bytes is refused, as a model's is."""
+    tags = model.tags
+    asset, version = tags.get(TAG_DATA_ASSET), tags.get(TAG_DATA_VERSION, "")
+    if not asset:
+        return None
+    if not version.isdigit():
+        raise MlopsError(f"{model.ref} names data {asset}:{version!r}, no version number")
+    backend = ctx.backend(env)
+    source = backend.get_data_version(asset, int(version))
+    if source is None:
+        raise MlopsError(f"{model.ref} was trained on data {asset}:{version}, not in {env}")
+    if source.sha256 != tags.get(TAG_DATA):
+        raise MlopsError(f"{model.ref}'s data_sha256 differs from data {source.ref}'s in {env}")
+    shared = backend.get_shared_data(asset, int(version))
+    if shared is None:
+        shared, verb = backend.share_data(source), "shared"
+    elif shared.sha256 != source.sha256:
+        raise MlopsError(
+            f"the registry already holds data {shared.ref} with other bytes "
+            f"(sha256 {shared.sha256[:12]}…); refusing to overwrite it"
+        )
+    else:
+        verb = "already in the registry:"
+    ctx.say(f"{verb} data {shared.ref} (sha256 {shared.sha256[:12]}…)")
+    return shared
+
+
+def training_data_of(
+    ctx: Context, served: str, model: ModelVersion | None, env: str = config_module.TRAINING_ENV
+) -> Path:
     """The data a model was trained on, by its lineage: a committed `initial` file with the
     model's data_sha256 (read from the checkout, no workspace needed), else the data asset
-    version it names, else (models older than data assets) none."""
+    version it names (read by env's identity: from the training workspace in the training
+    environment, from the registry, where `share` put it beside the model, elsewhere), else
+    (models older than data assets) none."""
     tags = model.tags if model is not None else {}
     wanted = tags.get(TAG_DATA)
     named = []
@@ -324,9 +359,19 @@ def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> P
         named.append(data.initial)
     asset, version = tags.get(TAG_DATA_ASSET), tags.get(TAG_DATA_VERSION, "")
     if asset and version.isdigit():
-        found = ctx.backend(config_module.TRAINING_ENV).get_data_version(asset, int(version))
+        backend = ctx.backend(env)
+        if env == config_module.TRAINING_ENV:
+            found = backend.get_data_version(asset, int(version))
+        else:
+            found = backend.get_shared_data(asset, int(version))
+            if found is None:
+                raise MlopsError(
+                    f"the training data of {served}, data {asset}:{version}, is not in the "
+                    f"registry; sharing the model again shares it: mlops share --env "
+                    f"{config_module.TRAINING_ENV} --model {served}"
+                )
         if found is not None and found.sha256 == wanted:
-            return local_file(ctx, found)
+            return local_file(ctx, found, env)
         named.append(f"data {asset}:{version}")
     raise MlopsError(
         f"the training data of {served} is not {' nor '.join(named) or 'known'} "
@@ -335,11 +380,15 @@ def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> P
 
 
 def comparison(
-    ctx: Context, challenger: ModelVersion, champion: ModelVersion | None
+    ctx: Context,
+    challenger: ModelVersion,
+    champion: ModelVersion | None,
+    env: str = config_module.TRAINING_ENV,
 ) -> data_diff.Comparison:
     """The two models' training data, side by side, for the promotion pull request: compared
-    when both files can be read, else each side says why not."""
-    ours, theirs = _side(ctx, challenger), _side(ctx, champion) if champion else None
+    when both files can be read (by env's identity), else each side says why not."""
+    ours = _side(ctx, challenger, env)
+    theirs = _side(ctx, champion, env) if champion else None
     diff = None
     if ours.file is not None and theirs is not None and theirs.file is not None:
         features = contract(ctx.root)
@@ -347,13 +396,13 @@ def comparison(
     return data_diff.Comparison(ours, theirs, diff)
 
 
-def _side(ctx: Context, model: ModelVersion) -> data_diff.Side:
+def _side(ctx: Context, model: ModelVersion, env: str) -> data_diff.Side:
     tags = model.tags
     if tags.get(TAG_DATA_ASSET):
         name = f"{tags[TAG_DATA_ASSET]}:{tags.get(TAG_DATA_VERSION, '?')}"
     else:
         name = f"sha256 {tags.get(TAG_DATA, 'unknown')[:12]}… (no data version recorded)"
     try:
-        return data_diff.Side(name, training_data_of(ctx, model.ref, model))
+        return data_diff.Side(name, training_data_of(ctx, model.ref, model, env))
     except MlopsError as exc:
         return data_diff.Side(name, None, str(exc))

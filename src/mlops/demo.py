@@ -64,7 +64,7 @@ def send_shifted_traffic(ctx: Context, env: str, requests: int = 30, rows: int =
     endpoint = backend.get_endpoint(cfg.endpoint_name)
     served = endpoint.deployments[endpoint.live].model
     model = backend.get_shared_model(*parse_model_ref(served))
-    table = scenario(ctx.root).shifted_rows(training_data_of(ctx, served, model))
+    table = scenario(ctx.root).shifted_rows(training_data_of(ctx, served, model, env))
     features = set(json.loads(load_sample(ctx.root))["data"][0])
     for i in range(requests):
         batch = [{k: row[k] for k in features} for row in table[i * rows : (i + 1) * rows]]

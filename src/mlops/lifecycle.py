@@ -142,6 +142,7 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     source = backend.get_registered_model(name, version)
     if source is None:
         raise MlopsError(f"{name}:{version} is not registered in {env}")
+    data_module.share_training_data(ctx, env, source)  # first: a shared model's data is there
     # A shared NAME:VERSION is never overwritten: other environments may serve it.
     shared = backend.get_shared_model(name, version)
     if shared is None:
@@ -197,7 +198,7 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
         return None
     checked = serving_check(ctx, PROMOTED_FROM, candidate)  # again: the exam took a while
     prod_path = ctx.root / cfg.path
-    data = data_module.comparison(ctx, result.challenger, result.champion_model)
+    data = data_module.comparison(ctx, result.challenger, result.champion_model, env)
     promotion = render(prod_path.read_text(), result, checked, data)
     previous = history.entries(ctx, env)  # linked from the pull request body
     history.record(ctx, env, history.PROMOTED, candidate)
@@ -351,7 +352,7 @@ def monitor(
     # labels first: a bad labels file is refused before the long drift pass
     perf = feedback.monitored_performance(ctx, cfg, backend, served, window, start, labels)
     result = measure(
-        load_reference(training_data_of(ctx, served, model)),
+        load_reference(training_data_of(ctx, served, model, env)),
         backend.collected_rows(cfg.endpoint_name, model=served, since=start),
         rules.psi,
         rules.ks,
@@ -408,9 +409,12 @@ def monitor(
     return result
 
 
-def training_data_of(ctx: Context, served: str, model: ModelVersion | None) -> Path:
-    """The data a model was trained on, by its lineage (mlops.data.training_data_of)."""
-    return data_module.training_data_of(ctx, served, model)
+def training_data_of(
+    ctx: Context, served: str, model: ModelVersion | None, env: str = config_module.TRAINING_ENV
+) -> Path:
+    """The data a model was trained on, by its lineage, read by env's identity
+    (mlops.data.training_data_of)."""
+    return data_module.training_data_of(ctx, served, model, env)
 
 
 def status(ctx: Context, envs: list[str]) -> dict[str, list[Endpoint]]:

@@ -246,8 +246,15 @@ class Backend(Protocol):
         ...
 
     def download_data(self, data: DataVersion, folder: Path) -> Path:
-        """The version's file, copied under `folder`, its sha256 checked."""
+        """The version's file (a workspace's or the registry's), under `folder`, sha256 checked."""
         ...
+
+    # data versions in the registry: a shared model's training data, for preprod and prod
+    def share_data(self, data: DataVersion) -> DataVersion:
+        """Copy a workspace data version into the registry, same name and version (not there)."""
+        ...
+
+    def get_shared_data(self, name: str, version: int) -> DataVersion | None: ...
 
     # online endpoints
     def get_endpoint(self, name: str) -> Endpoint | None: ...

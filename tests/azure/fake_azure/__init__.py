@@ -159,7 +159,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         if call.method == "PUT" and "/tempdatarefs/" in path:
             return self.temporary_data_reference(path)
         if call.method == "POST" and "/datarefs/" in path:
-            return self.blob_reference(path)
+            return self.read_reference(path, call)
         if call.method == "POST" and _ACTIONS.search(path):
             return self._action(path, call)
         return {"GET": self._get, "PUT": self._put, "DELETE": self._delete}.get(
@@ -176,8 +176,10 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
             scope, env = access.MODEL_REGISTRY, None
         else:
             return None
-        # reading a registry asset's files asks for a SAS by POST: counted as a read here
-        # (unverified whether Azure lets the Reader role call datarefs)
+        # reading a registry asset's files asks for a SAS by POST: a read, as Reader (or
+        # registries/read + registries/assets/read) lets one "use the assets" (docs: learn.
+        # microsoft.com/azure/machine-learning/how-to-manage-registries; the POST's own action
+        # name is not documented)
         reading = call.method == "GET" or "/datarefs/" in path
         action = "read" if reading else "write"
         if identity and allowed(identity, action, scope, env, self.extra_grants(identity)):

@@ -15,6 +15,12 @@ Rules, each from its source:
   visibility read/create; the SDK's generated arm_ml_service/models/_models.py), so a PUT
   without them is refused and a PUT of an existing data version pointing at other files is
   the immutable-content conflict above.
+- Sharing imports a workspace model or data version into the registry, which keeps a copy of
+  its files in its own storage (docs: learn.microsoft.com/azure/machine-learning/
+  how-to-share-data-across-workspaces-with-registries, "share data from workspace to registry";
+  SDK DataOperations.share and ModelOperations.share both send a WorkspaceAssetReference to
+  begin_import_registry_asset); a registry version already there is never replaced, whatever
+  its bytes (the SDK refuses it before importing; the double refuses the import itself).
 - "latest" is the most recently created version, not the highest number
   (azure/ai/ml/operations/_model_operations.py, _get_latest_version docstring;
   _utils/_asset_utils.py _get_latest orders by createdtime desc, top 1).
@@ -154,16 +160,15 @@ class Assets:
         def copy():
             # the registry keeps its own copy of the files, in its own storage account
             files = self.registry_files(
-                registry, order["destinationName"], order["destinationVersion"]
+                registry, order["destinationName"], order["destinationVersion"], kind
             )
-            job = source["properties"]["modelUri"].split("azureml://jobs/")[1].split("/")[0]
-            model_dir = self.job_runs[job].model_dir
-            for file in model_dir.rglob("*"):
-                if file.is_file():
-                    key = f"{files.split('/', 3)[3]}/{file.relative_to(model_dir).as_posix()}"
-                    self.blobs[key] = file.read_bytes()
-            self.copied_from_job[target] = job
-            properties = {**source["properties"], "modelUri": files}
+            if kind == "data":
+                properties = {**source["properties"], "dataUri": self._copy_data(source, files)}
+            else:
+                properties = {**source["properties"], "modelUri": self._copy_model(source, files)}
+                self.copied_from_job[target] = source["properties"]["modelUri"].split(
+                    "azureml://jobs/"
+                )[1].split("/")[0]
             copied = self.store(target, {**source, "properties": properties})
             copied["id"] = (
                 f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1 :]}"
@@ -183,18 +188,50 @@ class Assets:
             return error(409, "Conflict", f"{name}:{version} already exists in the registry")
         return self.blob_reference(f"{registry}/datarefs/{name}/versions/{version}")
 
-    def registry_files(self, registry: str, name: str, version: str) -> str:
+    def _copy_model(self, source: dict, files: str) -> str:
+        job = source["properties"]["modelUri"].split("azureml://jobs/")[1].split("/")[0]
+        model_dir = self.job_runs[job].model_dir
+        for file in model_dir.rglob("*"):
+            if file.is_file():
+                key = f"{files.split('/', 3)[3]}/{file.relative_to(model_dir).as_posix()}"
+                self.blobs[key] = file.read_bytes()
+        return files
+
+    def _copy_data(self, source: dict, files: str) -> str:
+        """A data version's blobs (azureml://.../datastores/<store>/paths/<path>) copied under
+        the registry's folder; a uri_file's new URI names the copied file."""
+        path = source["properties"]["dataUri"].split("/paths/", 1)[1].rstrip("/")
+        prefix = f"azureml-blobstore/{path}"  # the workspace's default datastore container
+        found = {k: v for k, v in self.blobs.items() if k == prefix or k.startswith(prefix + "/")}
+        base = prefix.rsplit("/", 1)[0] if prefix in found else prefix
+        for key, data in found.items():
+            self.blobs[f"{files.split('/', 3)[3]}/{key[len(base) + 1 :]}"] = data
+        single = source["properties"].get("dataType") == "uri_file" and prefix in found
+        return f"{files}/{path.rsplit('/', 1)[-1]}" if single else files
+
+    def registry_files(self, registry: str, name: str, version: str, kind: str = "models") -> str:
         """Where a registry keeps an asset's files: a container of its own storage account."""
         account = "st" + "".join(c for c in registry.rsplit("/", 1)[-1] if c.isalnum())
-        return f"https://{account}.blob.core.windows.net/registry-assets/{name}/{version}/model"
+        where = f"data/{name}/{version}" if kind == "data" else f"{name}/{version}/model"
+        return f"https://{account}.blob.core.windows.net/registry-assets/{where}"
 
-    def blob_reference(self, path: str) -> Reply:
-        """A SAS for reading a registry asset's files (REST spec stable/2024-04-01 mfe.json,
-        Registries DataReferences getBlobReferenceSAS; the SDK's get_storage_details_for_
-        registry_assets, azure/ai/ml/_utils/_registry_utils.py)."""
+    def read_reference(self, path: str, call) -> Reply:
+        """A SAS for reading an existing registry asset's files (REST spec stable/2024-04-01
+        mfe.json, Registries DataReferences getBlobReferenceSAS; the SDK's get_storage_details_
+        for_registry_assets, azure/ai/ml/_utils/_registry_utils.py, names the asset by its id)."""
         registry, rest = path.split("/datarefs/")
         name, _, version = rest.split("/")
-        files = self.registry_files(registry, name, version)
+        asset_id = (call.json() or {}).get("assetId", "")  # azureml://registries/R/KIND/N/...
+        kind = asset_id.split("/")[4] if asset_id.count("/") >= 5 else "models"
+        if f"{registry}/{kind}/{name}/versions/{version}" not in self.resources:
+            return not_found(asset_id or path)
+        return self.blob_reference(path, kind)
+
+    def blob_reference(self, path: str, kind: str = "models") -> Reply:
+        """A SAS for a registry asset's files: to read them, or to upload a new version's."""
+        registry, rest = path.split("/datarefs/")
+        name, _, version = rest.split("/")
+        files = self.registry_files(registry, name, version, kind)
         container = "/".join(files.split("/")[:4])  # https://account.blob.../container
         return Reply(
             200,

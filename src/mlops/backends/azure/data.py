@@ -1,5 +1,6 @@
 """Data asset versions on Azure ML (the SDK's DataOperations): one uri_file version per file,
-numbered 1, 2, 3 as the policy in mlops.data decides, with the file's sha256 and rows as tags."""
+numbered 1, 2, 3 as the policy in mlops.data decides, with the file's sha256 and rows as tags;
+shared into the registry with the model trained on them (DataOperations.share, as models are)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from mlops.backends.base import DataVersion
 from mlops.errors import MlopsError
 
 
+REGISTRY_IDS = "azureml://registries/"  # how a registry asset's id starts (SDK REGISTRY_ASSET_ID)
+
+
 class AzureData:
-    """The data asset part of AzureBackend (which provides ml and env)."""
+    """The data asset part of AzureBackend (which provides ml, registry, settings and env)."""
 
     def list_data_versions(self, name: str) -> list[DataVersion]:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -62,16 +66,81 @@ class AzureData:
         from azure.ai.ml._artifacts._artifact_utilities import download_artifact_from_aml_uri
         from azure.core.exceptions import AzureError
 
+        shared = data.location.startswith(REGISTRY_IDS)
+        where = f"the registry {self.settings.registry}" if shared else self.env
         target = folder / data.name / str(data.version)
         try:
-            found = self.ml.data.get(data.name, version=str(data.version))
-            download_artifact_from_aml_uri(found.path, str(target), self.ml.datastores)
+            if shared:
+                self._download_shared(data, target)
+            else:
+                found = self.ml.data.get(data.name, version=str(data.version))
+                download_artifact_from_aml_uri(found.path, str(target), self.ml.datastores)
         except AzureError as exc:
-            raise MlopsError(f"downloading data {data.ref} failed: {_reason(exc)}") from None
+            raise MlopsError(
+                f"downloading data {data.ref} from {where} failed: {_reason(exc)}"
+            ) from None
         files = [p for p in target.rglob("*") if p.is_file()]
         if len(files) != 1 or lineage.sha256_of(files[0]) != data.sha256:
-            raise MlopsError(f"data {data.ref} in {self.env}: its file does not match its sha256")
+            raise MlopsError(f"data {data.ref} in {where}: its file does not match its sha256")
         return files[0]
+
+    def _download_shared(self, data: DataVersion, target: Path) -> None:
+        """A registry's files, as the SDK's ModelOperations.download reads a registry model's:
+        a SAS from the registry (datarefs), then the blobs under the asset's path with it."""
+        from azure.ai.ml._utils._registry_utils import get_storage_details_for_registry_assets
+        from azure.ai.ml._utils._storage_utils import (
+            get_ds_name_and_path_prefix,
+            get_storage_client,
+        )
+
+        operations = self.registry.data
+        uri = operations.get(data.name, version=str(data.version)).path
+        _, prefix = get_ds_name_and_path_prefix(uri, self.settings.registry)
+        sas_uri, _ = get_storage_details_for_registry_assets(
+            service_client=operations._registry_service_client,
+            asset_type="data",
+            asset_name=data.name,
+            asset_version=str(data.version),
+            rg_name=operations._resource_group_name,
+            reg_name=self.settings.registry,
+            uri=uri,
+        )
+        storage = get_storage_client(credential=None, storage_account=None, account_url=sas_uri)
+        storage.download(starts_with=prefix, destination=str(target))
+
+    def share_data(self, data: DataVersion) -> DataVersion:
+        from azure.core.exceptions import AzureError
+
+        registry = self.settings.registry
+        try:
+            self.ml.data.share(
+                name=data.name,
+                version=str(data.version),
+                registry_name=registry,
+                share_with_name=data.name,
+                share_with_version=str(data.version),
+            )
+        except AzureError as exc:  # MlException (e.g. already there) is an AzureError too
+            raise MlopsError(
+                f"sharing data {data.ref} to the registry {registry} failed: {_reason(exc)}"
+            ) from None
+        shared = self.get_shared_data(data.name, data.version)
+        if shared is None:
+            raise MlopsError(f"sharing data {data.ref} to the registry {registry} did not create it")
+        return shared
+
+    def get_shared_data(self, name: str, version: int) -> DataVersion | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            return _data_version(self.registry.data.get(name, version=str(version)))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:  # e.g. no read access to the registry
+            raise MlopsError(
+                f"reading data {name}:{version} in the registry {self.settings.registry} "
+                f"failed: {_reason(exc)}"
+            ) from None
 
 
 def _reason(exc: Exception) -> str:

@@ -1,5 +1,6 @@
 """Data asset versions on this machine: <env>/data/<asset>/<version>/ holding the file and
-meta.json (its tags); a version appears whole or not at all and is never changed."""
+meta.json (its tags), and registry/data/<asset>/<version>/ for those shared into the registry
+with their model; a version appears whole or not at all and is never changed."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ META = "meta.json"
 class LocalData:
     """The data asset part of LocalBackend (which provides dir and env)."""
 
-    def _data_folder(self, name: str) -> Path:
-        return self.dir / "data" / name
+    def _data_folder(self, name: str, shared: bool = False) -> Path:
+        return (self.registry if shared else self.dir) / "data" / name
 
     def list_data_versions(self, name: str) -> list[DataVersion]:
         folder = self._data_folder(name)
@@ -27,19 +28,22 @@ class LocalData:
         found = (self.get_data_version(name, number) for number in numbers)
         return [version for version in found if version is not None]
 
-    def get_data_version(self, name: str, version: int) -> DataVersion | None:
-        folder = self._data_folder(name) / str(version)
+    def get_data_version(
+        self, name: str, version: int, shared: bool = False
+    ) -> DataVersion | None:
+        folder = self._data_folder(name, shared) / str(version)
         meta = read_json(folder / META)
         if meta is None:
             return None
         return DataVersion(name, version, dict(meta["tags"]), str(folder / meta["file"]))
 
     def create_data_version(
-        self, name: str, version: int, path: Path, tags: dict[str, str]
+        self, name: str, version: int, path: Path, tags: dict[str, str], shared: bool = False
     ) -> DataVersion:
-        target = self._data_folder(name) / str(version)
+        target = self._data_folder(name, shared) / str(version)
         if target.exists():  # versions are immutable, as Azure's are
-            raise MlopsError(f"data {name}:{version} already exists in {self.env}")
+            where = "the registry" if shared else self.env
+            raise MlopsError(f"data {name}:{version} already exists in {where}")
         staging = target.with_name(f".{target.name}.staging")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -47,7 +51,15 @@ class LocalData:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         write_json(staging / META, {"file": path.name, "tags": tags, "created": created})
         staging.rename(target)  # the version appears whole or not at all
-        return self.get_data_version(name, version)
+        return self.get_data_version(name, version, shared)
+
+    def share_data(self, data: DataVersion) -> DataVersion:
+        # the registry keeps its own copy, as an Azure ML registry does
+        source = self.download_data(data, self.dir)
+        return self.create_data_version(data.name, data.version, source, data.tags, shared=True)
+
+    def get_shared_data(self, name: str, version: int) -> DataVersion | None:
+        return self.get_data_version(name, version, shared=True)
 
     def download_data(self, data: DataVersion, folder: Path) -> Path:
         # the registry's file is already on this machine: checked, not copied
