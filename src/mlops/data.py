@@ -349,8 +349,8 @@ def training_data_of(
     tags = model.tags if model is not None else {}
     wanted = tags.get(TAG_DATA)
     named = []
-    for env in config_module.ENVIRONMENTS:
-        data = ctx.config(env).training_data
+    for each in config_module.ENVIRONMENTS:
+        data = ctx.config(each).training_data
         if data is None or data.initial is None:
             continue
         committed = ctx.root / data.initial

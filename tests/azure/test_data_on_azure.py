@@ -75,10 +75,9 @@ def test_the_double_refuses_a_data_version_without_type_or_uri(ctx, fake):
 
 
 def test_a_data_version_another_identity_cannot_read_is_one_sentence(ctx, fake, tmp_path):
-    """The gate (preprod's job) and the monitor read a model's training data from the dev
-    workspace when it is not the committed file. Their identities hold no role there, so
-    they fail closed, in one sentence (sharing data versions into the registry, which they
-    can read, is not built yet)."""
+    """Preprod's identity holds no role in dev's workspace: asked to read a data version there,
+    it fails closed, in one sentence. (The gate and the monitor read shared models' data from
+    the registry instead: tests/azure/test_data_sharing_on_azure.py.)"""
     from fake_azure import CI_PERSONA
     from harness import sign_in
 

@@ -55,7 +55,9 @@ def test_sharing_a_model_shares_its_training_data_version_with_the_same_bytes(ct
     assert [i["sourceAssetId"].split("/")[-4] for i in imports] == ["data", "models"]
     backend = ctx.backend("dev")
     copy = backend.get_shared_data(ASSET, 1)
-    assert copy.location.startswith("azureml://registries/") and copy.sha256 == shared.tags[TAG_DATA]
+    assert (
+        copy.location.startswith("azureml://registries/") and copy.sha256 == shared.tags[TAG_DATA]
+    )
     # the registry's own copy, downloaded from its storage with the SAS it hands out
     assert data.local_file(ctx, copy, "prod").read_bytes() == DATA_FILE.read_bytes()
 
@@ -144,7 +146,9 @@ def test_the_prod_monitor_reads_the_served_models_training_data_from_the_registr
 
     grants = access.MATRIX[access.MONITOR]["prod"]
     monkeypatch.setitem(
-        access.MATRIX[access.MONITOR], "prod", [g for g in grants if g.scope != access.MODEL_REGISTRY]
+        access.MATRIX[access.MONITOR],
+        "prod",
+        [g for g in grants if g.scope != access.MODEL_REGISTRY],
     )
     with pytest.raises(MlopsError) as refusal:
         lifecycle.training_data_of(ctx, shared.ref, model, "prod")

@@ -150,3 +150,50 @@ def test_a_models_training_data_is_found_by_its_data_asset_version(ctx, tmp_path
 
 def first_sha():
     return hashlib.sha256(DATA.read_bytes()).hexdigest()
+
+
+def test_a_shared_models_data_version_is_read_from_the_registry_outside_dev(ctx, tmp_path):
+    """The local registry folder keeps data versions beside models: preprod and prod read a
+    model's training data there, the copy `share` made, not from dev's data folder."""
+    data.register(ctx, "dev", ASSET, str(DATA))
+    subset = data.register(ctx, "dev", ASSET, write(tmp_path / "sub.csv", LINES[:100]))
+    tags = {TAG_DATA: subset.sha256, TAG_DATA_ASSET: ASSET, TAG_DATA_VERSION: "2"}
+    model = ModelVersion("m", 1, tags, "", "")
+    with pytest.raises(MlopsError) as missing:  # not shared yet: one sentence, what to run
+        lifecycle.training_data_of(ctx, "m:1", model, "prod")
+    assert str(missing.value) == (
+        f"the training data of m:1, data {ASSET}:2, is not in the registry; sharing the model "
+        "again shares it: mlops share --env dev --model m:1"
+    )
+
+    shared = data.share_training_data(ctx, "dev", model)
+    assert shared.ref == f"{ASSET}:2" and shared.sha256 == subset.sha256
+    assert Path(shared.location).is_relative_to(ctx.home / "registry" / "data" / ASSET / "2")
+    for env in ("preprod", "prod"):
+        found = lifecycle.training_data_of(ctx, "m:1", model, env)
+        assert (
+            found == Path(shared.location)
+            and found.read_bytes() == Path(subset.location).read_bytes()
+        )
+    assert data.share_training_data(ctx, "dev", model) == shared  # again: already there
+    old = ModelVersion("m", 2, {TAG_DATA: first_sha()}, "", "")  # before data assets
+    assert data.share_training_data(ctx, "dev", old) is None
+
+
+def test_sharing_refuses_a_registry_data_version_with_other_bytes_or_a_lying_model(ctx, tmp_path):
+    first = data.register(ctx, "dev", ASSET, str(DATA))
+    model = ModelVersion(
+        "m", 1, {TAG_DATA: first.sha256, TAG_DATA_ASSET: ASSET, TAG_DATA_VERSION: "1"}, "", ""
+    )
+    backend = ctx.backend("dev")
+    other = tmp_path / "other.csv"
+    write(other, LINES[:50])
+    backend.create_data_version(ASSET, 1, other, {"sha256": "0" * 64}, shared=True)
+    with pytest.raises(MlopsError, match=rf"^the registry already holds data {ASSET}:1 with other"):
+        data.share_training_data(ctx, "dev", model)
+    lying = ModelVersion("m", 2, {**model.tags, TAG_DATA: "f" * 64}, "", "")
+    with pytest.raises(MlopsError, match=rf"^m:2's data_sha256 differs from data {ASSET}:1's"):
+        data.share_training_data(ctx, "dev", lying)
+    unknown = ModelVersion("m", 3, {**model.tags, TAG_DATA_VERSION: "9"}, "", "")
+    with pytest.raises(MlopsError, match=rf"^m:3 was trained on data {ASSET}:9, not in dev$"):
+        data.share_training_data(ctx, "dev", unknown)

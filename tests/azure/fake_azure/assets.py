@@ -166,9 +166,9 @@ class Assets:
                 properties = {**source["properties"], "dataUri": self._copy_data(source, files)}
             else:
                 properties = {**source["properties"], "modelUri": self._copy_model(source, files)}
-                self.copied_from_job[target] = source["properties"]["modelUri"].split(
-                    "azureml://jobs/"
-                )[1].split("/")[0]
+                self.copied_from_job[target] = (
+                    source["properties"]["modelUri"].split("azureml://jobs/")[1].split("/")[0]
+                )
             copied = self.store(target, {**source, "properties": properties})
             copied["id"] = (
                 f"azureml://registries/{registry.rsplit('/', 1)[-1]}/{target[len(registry) + 1 :]}"

@@ -10,7 +10,6 @@ from mlops import lineage
 from mlops.backends.base import DataVersion
 from mlops.errors import MlopsError
 
-
 REGISTRY_IDS = "azureml://registries/"  # how a registry asset's id starts (SDK REGISTRY_ASSET_ID)
 
 
@@ -126,7 +125,7 @@ class AzureData:
             ) from None
         shared = self.get_shared_data(data.name, data.version)
         if shared is None:
-            raise MlopsError(f"sharing data {data.ref} to the registry {registry} did not create it")
+            raise MlopsError(f"sharing data {data.ref} to the registry {registry} made nothing")
         return shared
 
     def get_shared_data(self, name: str, version: int) -> DataVersion | None:

@@ -28,9 +28,7 @@ class LocalData:
         found = (self.get_data_version(name, number) for number in numbers)
         return [version for version in found if version is not None]
 
-    def get_data_version(
-        self, name: str, version: int, shared: bool = False
-    ) -> DataVersion | None:
+    def get_data_version(self, name: str, version: int, shared: bool = False) -> DataVersion | None:
         folder = self._data_folder(name, shared) / str(version)
         meta = read_json(folder / META)
         if meta is None:
