@@ -152,6 +152,7 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
             Grant("Storage Blob Data Contributor", STORAGE),
             Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),  # shares models: adds, never deletes
         ],
+        # Reader on the registry: the gate reads the challenger and its training data there
         "preprod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
         "prod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
     },
@@ -160,8 +161,10 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
         Grant("Role Based Access Control Administrator", RESOURCE_GROUP),
         Grant("Managed Identity Operator", COMPUTE_IDENTITY),  # attach it to the cluster
     ),
-    # Reads the live endpoint and workspace, the served model's tags in the registry, and the
-    # data collector's blobs: Reader alone reaches no blob data, hence Storage Blob Data Reader.
+    # Reads the live endpoint and workspace, the served model's tags and training data in the
+    # registry (Reader there reaches an asset's files through the SAS the registry hands out,
+    # docs how-to-manage-registries), and the data collector's blobs: Reader alone reaches no
+    # workspace blob data, hence Storage Blob Data Reader.
     MONITOR: {
         "prod": [
             Grant("Reader", WORKSPACE),

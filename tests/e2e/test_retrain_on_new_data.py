@@ -57,7 +57,7 @@ def test_a_retrain_on_the_newest_data_version_makes_another_model(tmp_path):
     assert second.ref == f"{MODEL}:2"
 
     result = lifecycle.examine(ctx, "prod", second.ref)  # the gate judges it, on v2's rows
-    assert f"data/{ASSET}/2/" in result.paper
+    assert f"registry/data/{ASSET}/2/" in result.paper  # the copy share made, as prod reads it
     comparison = data.comparison(ctx, second, first)
     body = render((repo / "environments" / "prod.yml").read_text(), result, "", comparison).body
     assert f"| data version | `{ASSET}:2` | `{ASSET}:1` |" in body

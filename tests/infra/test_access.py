@@ -99,9 +99,23 @@ def test_the_prod_monitor_has_a_read_path_and_nothing_else(doors):
     assert set(monitor.roles) == {
         ("Reader", access.WORKSPACE),
         ("Storage Blob Data Reader", access.STORAGE),  # Reader alone reaches no blob data
-        ("Reader", access.MODEL_REGISTRY),  # the served model's data hash
+        ("Reader", access.MODEL_REGISTRY),  # the served model's tags and training data
     }
     assert all(access.MONITOR not in {d.persona for d in doors[e]} for e in ("dev", "preprod"))
+
+
+def test_the_gate_and_the_monitor_read_training_data_in_the_registry_not_in_dev(doors):
+    """`share` puts a model's training data version in the registry beside it. Reader there lets
+    an identity use its assets, files included: the registry hands it a SAS for its own storage
+    (docs: learn.microsoft.com/azure/machine-learning/how-to-manage-registries), so no blob role
+    is needed, and neither identity holds anything in dev."""
+    for env, persona in (("preprod", access.AUTOMATION), ("prod", access.MONITOR)):
+        (door,) = [d for d in doors[env] if d.persona == persona]
+        registry = {role for role, scope in door.roles if scope == access.MODEL_REGISTRY}
+        assert registry == {"Reader"}, (env, persona, registry)
+    assert "dev" not in {env for env, _ in access.BORROWED.values()} | {
+        e for e, grants in access.MATRIX[access.MONITOR].items() if grants
+    }
 
 
 def test_people_hold_nothing_in_prod_beyond_reader_and_data_scientists_work_in_dev(stacks):
