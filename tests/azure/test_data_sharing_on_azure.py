@@ -48,6 +48,19 @@ def retrain_on_v2(ctx, fake, v2_file, v2_trainer):
     return shared, v2
 
 
+def refused_without_registry_read(ctx, monkeypatch, persona, env, model):
+    """Without its Reader on the registry, Azure refuses the identity, and the read of the
+    model's training data ends in one sentence naming the refusal."""
+    grants = access.MATRIX[persona][env]
+    kept = [g for g in grants if g.scope != access.MODEL_REGISTRY]
+    monkeypatch.setitem(access.MATRIX[persona], env, kept)
+    with pytest.raises(MlopsError) as refusal:
+        lifecycle.training_data_of(ctx, model.ref, model, "prod")
+    message = str(refusal.value)
+    assert message.startswith(f"reading data {ASSET}:2 in the registry ") and "\n" not in message
+    assert "AuthorizationFailed" in message
+
+
 def test_sharing_a_model_shares_its_training_data_version_with_the_same_bytes(ctx, fake):
     mark = fake.mark()
     shared = release_to_registry(ctx)
@@ -119,17 +132,7 @@ def test_preprods_gate_reads_the_challengers_training_data_from_the_registry(
     assert not [c for c in calls if DEV_WS in c.path], "preprod's identity never reads dev"
 
     # exactly when the matrix gives preprod's identity a read of the registry
-    grants = access.MATRIX[access.AUTOMATION]["preprod"]
-    monkeypatch.setitem(
-        access.MATRIX[access.AUTOMATION],
-        "preprod",
-        [g for g in grants if g.scope != access.MODEL_REGISTRY],
-    )
-    with pytest.raises(MlopsError) as refusal:
-        lifecycle.training_data_of(ctx, shared.ref, shared, "prod")
-    message = str(refusal.value)
-    assert message.startswith(f"reading data {ASSET}:2 in the registry ") and "\n" not in message
-    assert "AuthorizationFailed" in message or "authorization" in message
+    refused_without_registry_read(ctx, monkeypatch, access.AUTOMATION, "preprod", shared)
 
 
 def test_the_prod_monitor_reads_the_served_models_training_data_from_the_registry(
@@ -144,13 +147,4 @@ def test_the_prod_monitor_reads_the_served_models_training_data_from_the_registr
     assert found.read_bytes() == v2_file.read_bytes()
     assert not [c for c in fake.since(mark) if DEV_WS in c.path]
 
-    grants = access.MATRIX[access.MONITOR]["prod"]
-    monkeypatch.setitem(
-        access.MATRIX[access.MONITOR],
-        "prod",
-        [g for g in grants if g.scope != access.MODEL_REGISTRY],
-    )
-    with pytest.raises(MlopsError) as refusal:
-        lifecycle.training_data_of(ctx, shared.ref, model, "prod")
-    assert str(refusal.value).startswith(f"reading data {ASSET}:2 in the registry ")
-    assert "\n" not in str(refusal.value)
+    refused_without_registry_read(ctx, monkeypatch, access.MONITOR, "prod", model)
