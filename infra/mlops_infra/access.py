@@ -47,6 +47,9 @@ REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"
 class CustomRole:
     description: str
     actions: tuple[str, ...]
+    # Where it may be assigned: the registry, or (for a role granted inside the environments'
+    # resource groups, made after the shared stack) the subscription that holds them.
+    assignable: str = "model-registry"
 
 
 # Sharing needs read and write of registry assets, never delete: the built-in AzureML Registry
@@ -54,6 +57,11 @@ class CustomRole:
 # Actions: learn.microsoft.com/azure/machine-learning/how-to-manage-registries ("Allow users to
 # create and use assets from the registry"); a model version, once written, is immutable.
 REGISTRY_PUBLISHER = "Model Registry Publisher"
+# The rollout puts an Azure Monitor autoscale setting on each new prod deployment and deletes the
+# retired one's (learn.microsoft.com/azure/machine-learning/how-to-autoscale-endpoints: the caller
+# needs microsoft.insights/autoscalesettings/write). No built-in role holds exactly these, and
+# Contributor would let the release identity change the whole resource group.
+AUTOSCALER = "Endpoint Autoscale Operator"
 CUSTOM_ROLES = {
     REGISTRY_PUBLISHER: CustomRole(
         "Reads the model registry and adds assets to it; cannot delete assets or change the "
@@ -63,6 +71,15 @@ CUSTOM_ROLES = {
             "Microsoft.MachineLearningServices/registries/assets/read",
             "Microsoft.MachineLearningServices/registries/assets/write",
         ),
+    ),
+    AUTOSCALER: CustomRole(
+        "Reads, writes and deletes autoscale settings; nothing else in the resource group.",
+        (
+            "Microsoft.Insights/autoscalesettings/read",
+            "Microsoft.Insights/autoscalesettings/write",
+            "Microsoft.Insights/autoscalesettings/delete",
+        ),
+        assignable="subscription",
     ),
 }
 
@@ -153,8 +170,18 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
             Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),  # shares models: adds, never deletes
         ],
         # Reader on the registry: the gate reads the challenger and its training data there
-        "preprod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
-        "prod": [Grant("AzureML Data Scientist", WORKSPACE), Grant("Reader", MODEL_REGISTRY)],
+        # Publisher, not Reader, in the registry: each deploy, rollback and promotion writes
+        # its audit entry as a tag on the model version it served (mlops history); a version's
+        # files stay immutable and nothing can be deleted.
+        "preprod": [
+            Grant("AzureML Data Scientist", WORKSPACE),
+            Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),
+        ],
+        "prod": [
+            Grant("AzureML Data Scientist", WORKSPACE),
+            Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),
+            Grant(AUTOSCALER, RESOURCE_GROUP),  # prod.yml sets endpoint.autoscale
+        ],
     },
     INFRA_AUTOMATION: _same_everywhere(
         Grant("Contributor", RESOURCE_GROUP),

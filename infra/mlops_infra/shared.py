@@ -68,11 +68,16 @@ class Shared(pulumi.ComponentResource):
                 description=spec.description,
                 role_type="CustomRole",
                 permissions=[{"actions": list(spec.actions)}],
-                assignable_scopes=[self.registry.id],
-                scope=self.registry.id,
+                assignable_scopes=[scope],
+                scope=scope,
                 opts=child,
             )
             for role, spec in access.CUSTOM_ROLES.items()
+            for scope in [
+                self.registry.id
+                if spec.assignable == access.MODEL_REGISTRY
+                else f"/subscriptions/{settings.subscription_id}"
+            ]
         ]
 
         def identity(logical: str, name: str) -> managedidentity.UserAssignedIdentity:

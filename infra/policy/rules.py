@@ -172,9 +172,18 @@ def registry_roles_cannot_delete(kind: str, props: dict, stack: str) -> list[str
         return ["AzureML Registry User deletes registry assets; assign the publisher role"]
     if kind == "azure-native:authorization:RoleDefinition":
         actions = [a for p in props.get("permissions") or [] for a in p.get("actions") or []]
-        wide = [a for a in actions if a.endswith(("/delete", "*"))]
+        wide = [a for a in actions if a.endswith("*")]
+        # registry assets are never deleted; another resource's own delete is named exactly
+        wide += [
+            a
+            for a in actions
+            if a.endswith("/delete") and a.startswith("Microsoft.MachineLearningServices/")
+        ]
         if wide:
-            return [f"custom roles must not delete or use wildcards: {', '.join(wide)}"]
+            return [
+                "custom roles must not delete registry assets or use wildcards: "
+                + ", ".join(wide)
+            ]
     return []
 
 

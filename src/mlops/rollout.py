@@ -54,13 +54,16 @@ def rollout(
 ) -> RolloutResult:
     endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
     new = next_colour(endpoint)
+    # Only an environment that scales touches autoscale settings: elsewhere its identity holds
+    # no autoscalesettings role (infra access.py) and there are none to remove.
+    scales = autoscale is not None
     if new in endpoint.deployments:  # a leftover: Azure deletes it only once it takes no traffic
-        _retire(backend, endpoint, new)
+        _retire(backend, endpoint, new, scales)
     say(f"starting deployment {new!r} with {model.ref} beside {endpoint.live or 'nothing'}")
     try:
         backend.create_deployment(endpoint_name, new, model)
     except DeploymentFailed as failure:
-        _discard(backend, endpoint_name, new)
+        _discard(backend, endpoint_name, new, scales)
         raise RolloutFailed(
             _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
         ) from None
@@ -69,7 +72,7 @@ def rollout(
             backend.set_autoscale(endpoint_name, new, autoscale)
         except DeploymentFailed as failure:
             raise _abandon(
-                backend, endpoint_name, new, f"could not be autoscaled: {failure}"
+                backend, endpoint_name, new, f"could not be autoscaled: {failure}", scales
             ) from None
         say(
             f"deployment {new!r} scales {autoscale.min_instances}..{autoscale.max_instances} "
@@ -78,10 +81,12 @@ def rollout(
 
     smoke = _test_directly(backend, endpoint_name, new, contract)
     if not smoke.ok:
-        raise _abandon(backend, endpoint_name, new, f"failed its smoke test: {smoke.detail}")
+        raise _abandon(
+            backend, endpoint_name, new, f"failed its smoke test: {smoke.detail}", scales
+        )
     say(f"deployment {new!r} passed its smoke test ({smoke.detail}, {smoke.latency_ms:.0f} ms)")
     if mirror_percent and endpoint.live:
-        _soak(backend, endpoint_name, new, contract, mirror_percent, mirror_seconds, say)
+        _soak(backend, endpoint_name, new, contract, mirror_percent, mirror_seconds, say, scales)
 
     before = backend.get_endpoint(endpoint_name)  # read live: keep what others set
     traffic = {name: 0 for name in before.traffic}
@@ -92,12 +97,12 @@ def rollout(
         problem = f"did not get the traffic (the endpoint reads {after.traffic})"
     if problem:
         backend.set_traffic(endpoint_name, before.traffic)
-        raise _abandon(backend, endpoint_name, new, problem)
+        raise _abandon(backend, endpoint_name, new, problem, scales)
     say(f"endpoint {endpoint_name} now sends 100% of traffic to {new!r}")
 
     retired = [name for name in after.deployments if name != new]
     for name in retired:
-        after = _retire(backend, after, name)
+        after = _retire(backend, after, name, scales)
     if retired:
         say(f"retired {', '.join(repr(n) for n in retired)}")
     return RolloutResult(backend.get_endpoint(endpoint_name), new)
@@ -127,7 +132,14 @@ def _check_through_endpoint(backend: Backend, endpoint: str, new: str, contract:
 
 
 def _soak(
-    backend, endpoint: str, new: str, contract: Contract, percent: int, seconds: float, say
+    backend,
+    endpoint: str,
+    new: str,
+    contract: Contract,
+    percent: int,
+    seconds: float,
+    say,
+    scales: bool,
 ) -> None:
     """Copy a share of live traffic to the new deployment (answers discarded), then re-test it."""
     backend.set_mirror(endpoint, {new: percent})
@@ -136,7 +148,9 @@ def _soak(
     backend.set_mirror(endpoint, {})
     again = _test_directly(backend, endpoint, new, contract)
     if not again.ok:
-        raise _abandon(backend, endpoint, new, f"failed after mirrored traffic: {again.detail}")
+        raise _abandon(
+            backend, endpoint, new, f"failed after mirrored traffic: {again.detail}", scales
+        )
 
 
 def _test_directly(backend: Backend, endpoint: str, deployment: str, contract: Contract):
@@ -144,14 +158,16 @@ def _test_directly(backend: Backend, endpoint: str, deployment: str, contract: C
     return smoke_test(lambda body: backend.invoke(endpoint, body, deployment=deployment), contract)
 
 
-def _abandon(backend: Backend, endpoint: str, deployment: str, problem: str) -> RolloutFailed:
+def _abandon(
+    backend: Backend, endpoint: str, deployment: str, problem: str, scales: bool
+) -> RolloutFailed:
     """Keep the failed deployment's log for the message, then remove the deployment."""
     logs = backend.deployment_logs(endpoint, deployment)
-    _discard(backend, endpoint, deployment)
+    _discard(backend, endpoint, deployment, scales)
     return RolloutFailed(_explain(f"deployment {deployment!r} {problem}", logs))
 
 
-def _retire(backend: Backend, endpoint: Endpoint, deployment: str) -> Endpoint:
+def _retire(backend: Backend, endpoint: Endpoint, deployment: str, scales: bool) -> Endpoint:
     """Take a deployment's live and mirrored share to 0, then delete it.
 
     Its live share goes to the deployment that takes the most of the rest, so the
@@ -167,14 +183,15 @@ def _retire(backend: Backend, endpoint: Endpoint, deployment: str) -> Endpoint:
             raise RolloutFailed(f"deployment {deployment!r} is the only one taking traffic")
         rest[heir] += share
         endpoint = backend.set_traffic(endpoint.name, rest)
-    _discard(backend, endpoint.name, deployment)
+    _discard(backend, endpoint.name, deployment, scales)
     return endpoint
 
 
-def _discard(backend: Backend, endpoint: str, deployment: str) -> None:
-    """Remove a deployment and its autoscale setting, which would outlive it on Azure.
-    Both idempotent: also clears a half-made one."""
-    backend.remove_autoscale(endpoint, deployment)
+def _discard(backend: Backend, endpoint: str, deployment: str, scales: bool) -> None:
+    """Remove a deployment and, where the environment scales, its autoscale setting, which
+    would outlive it on Azure. Both idempotent: also clears a half-made one."""
+    if scales:
+        backend.remove_autoscale(endpoint, deployment)
     backend.delete_deployment(endpoint, deployment)
 
 

@@ -120,7 +120,8 @@ def azure_context(fake: FakeAzure, root: Path, home: Path) -> Context:
     """The lifecycle as the command line builds it, each environment's backend on the double,
     each signed in as the identity its CI job uses."""
     for env in ENVIRONMENTS:
-        fake.add_workspace(config.load(env, root).azure["workspace"], env)
+        azure = config.load(env, root).azure
+        fake.add_workspace(azure["workspace"], env, azure["resource_group"])
     backends = DoubleBackends(fake, root, home)
     return Context(root, home, "azure", Progress(), backend_factory=backends)
 

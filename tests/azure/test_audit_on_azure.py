@@ -6,7 +6,7 @@ import json
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from fake_azure import CI_PERSONA, Identity
+from fake_azure import CI_PERSONA
 from harness import azure_context, release_to_registry
 from helpers import ROOT, copy_repo
 from mlops_infra import access
@@ -56,9 +56,15 @@ def test_a_failed_training_job_emits_before_the_error_propagates(ctx, fake, capt
     assert failed.kind == "training.failed" and "ended Failed" in failed.details["error"]
 
 
-def test_a_deploy_without_registry_write_still_succeeds_and_says_so(ctx, fake, captured):
-    """Preprod's CI identity reads the registry only (infra access.py): the audit tag is
-    refused, the deployment stands, the local history and the events log keep the entry."""
+def test_a_deploy_without_registry_write_still_succeeds_and_says_so(
+    ctx, fake, captured, monkeypatch
+):
+    """A fork whose preprod CI identity only reads the registry: the audit tag is refused, the
+    deployment stands, the local history and the events log keep the entry."""
+    reader_only = [
+        g for g in access.MATRIX[CI_PERSONA]["preprod"] if g.scope != access.MODEL_REGISTRY
+    ] + [access.Grant("Reader", access.MODEL_REGISTRY)]
+    monkeypatch.setitem(access.MATRIX[CI_PERSONA], "preprod", reader_only)
     shared = release_to_registry(ctx)
     lines = []
     ctx.progress.say = lines.append
@@ -81,7 +87,8 @@ def test_deploys_and_rollbacks_are_tagged_on_the_registry_version_and_read_back(
     monkeypatch.setenv("GITHUB_ACTOR", "octo-release")
     monkeypatch.setenv("GITHUB_SHA", "b" * 40)
     monkeypatch.setenv("GITHUB_REF", "refs/pull/7/merge")
-    fake.grants[Identity(CI_PERSONA, "preprod")] = PUBLISHER  # the grant the trail needs
+    # the matrix grants preprod's CI identity the publisher role the trail needs
+    assert PUBLISHER[0] in {(g.role, g.scope) for g in access.MATRIX[CI_PERSONA]["preprod"]}
     shared = release_to_registry(ctx)
     lifecycle.deploy(ctx, "preprod", shared.ref)
     fake.broken_deployments.add("green")

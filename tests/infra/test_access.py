@@ -4,8 +4,9 @@ who opens which identity, with which subject, holding which roles."""
 import json
 
 import pytest
-from helpers import env_setting
+from helpers import ROOT, env_setting
 from mlops_infra import access, audit
+from mlops_infra.access import Grant
 from mlops_infra.offline import run_stack, stack_config
 from mlops_infra.settings import SettingsError
 
@@ -112,7 +113,8 @@ def test_the_gate_and_the_monitor_read_training_data_in_the_registry_not_in_dev(
     for env, persona in (("preprod", access.AUTOMATION), ("prod", access.MONITOR)):
         (door,) = [d for d in doors[env] if d.persona == persona]
         registry = {role for role, scope in door.roles if scope == access.MODEL_REGISTRY}
-        assert registry == {"Reader"}, (env, persona, registry)
+        # Reader, or the publisher that adds assets (audit tags) to Reader's actions: both read
+        assert registry in ({"Reader"}, {access.REGISTRY_PUBLISHER}), (env, persona, registry)
     assert "dev" not in {env for env, _ in access.BORROWED.values()} | {
         e for e, grants in access.MATRIX[access.MONITOR].items() if grants
     }
@@ -149,8 +151,12 @@ def test_every_role_assignment_is_in_the_matrix_and_the_matrix_is_complete(stack
     assert made == sorted((p, g.role, g.scope) for p, g in access.grants_for(env))
 
 
-def test_sharing_adds_to_the_registry_but_cannot_delete(stacks):
-    (role,) = of_type(stacks["shared"], ":RoleDefinition")
+def test_sharing_and_auditing_add_to_the_registry_but_cannot_delete(stacks):
+    (role,) = [
+        r
+        for r in of_type(stacks["shared"], ":RoleDefinition")
+        if "registries/assets/write" in str(r.inputs["permissions"])
+    ]
     actions = role.inputs["permissions"][0]["actions"]
     assert "Microsoft.MachineLearningServices/registries/assets/write" in actions
     assert not [a for a in actions if a.endswith(("delete", "*"))]
@@ -160,9 +166,43 @@ def test_sharing_adds_to_the_registry_but_cannot_delete(stacks):
         for r in of_type(stacks["shared"], ":RoleAssignment")
         if r.inputs["roleDefinitionId"].endswith(role.inputs["roleDefinitionId"])
     ]
-    assert [w.logical_name for w in writers] == [
-        "automation-model-registry-publisher-model-registry-dev"
+    # dev shares models; preprod and prod tag what they deployed (the audit trail)
+    assert sorted(w.logical_name for w in writers) == [
+        f"automation-model-registry-publisher-model-registry-{env}"
+        for env in ("dev", "preprod", "prod")
     ]
+
+
+def test_the_release_identity_manages_autoscale_settings_and_nothing_else_where_it_autoscales(
+    stacks,
+):
+    """Each environment whose file sets endpoint.autoscale lets its automation write autoscale
+    settings in its own resource group, through a role holding only those actions."""
+    from mlops.config import ENVIRONMENTS
+    from mlops.config import load as load_env
+
+    spec = access.CUSTOM_ROLES[access.AUTOSCALER]
+    assert {a.rsplit("/", 1)[0] for a in spec.actions} == {"Microsoft.Insights/autoscalesettings"}
+    (role,) = [
+        r
+        for r in of_type(stacks["shared"], ":RoleDefinition")
+        if "autoscalesettings" in str(r.inputs["permissions"])
+    ]
+    assert role.inputs["assignableScopes"] == [
+        "/subscriptions/" + role.inputs["scope"].split("/")[2]
+    ]
+    for env in ENVIRONMENTS:
+        scales = load_env(env, ROOT).autoscale is not None
+        granted = Grant(access.AUTOSCALER, access.RESOURCE_GROUP) in access.MATRIX[
+            access.AUTOMATION
+        ].get(env, [])
+        assert granted == scales, env
+        assigned = [
+            r.logical_name
+            for r in of_type(stacks[env], ":RoleAssignment")
+            if r.inputs["roleDefinitionId"].endswith(role.inputs["roleDefinitionId"])
+        ]
+        assert len(assigned) == int(scales), (env, assigned)
     for r in of_type(stacks["shared"], ":RoleAssignment"):
         assert not r.inputs["roleDefinitionId"].endswith(access.REGISTRY_USER)
 
@@ -177,8 +217,9 @@ def test_the_delegation_is_bound_to_the_matrix_roles_principals_and_types(stacks
     ]
     condition = delegation.inputs["condition"]
     assert delegation.inputs["conditionVersion"] == "2.0"
+    subscription = stack_config("prod")["mlops:subscriptionId"]
     for role in access.delegable_roles("prod"):
-        assert access.ROLES[role] in condition
+        assert access.role_guid(role, subscription, PROJECT) in condition
     for role in (
         "Contributor",
         "Role Based Access Control Administrator",

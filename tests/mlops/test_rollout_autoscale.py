@@ -116,11 +116,11 @@ def test_a_refused_setting_abandons_the_rollout_before_any_traffic_moves():
     assert backend.traffic == {"blue": 100}
 
 
-def test_without_a_setting_nothing_is_scaled_and_a_retired_ones_setting_still_goes():
+def test_without_a_setting_no_autoscale_setting_is_touched():
+    """An environment that does not scale holds no autoscalesettings role (infra access.py):
+    its rollouts neither write nor delete settings."""
     backend = RecordingBackend()
-    roll(backend)
-    backend.calls.clear()
-    roll(backend, autoscale=None)  # e.g. autoscale removed from the environment file
-    assert ("autoscale", "green") not in backend.calls
-    assert backend.calls[-2:] == [("unscale", "blue"), ("delete", "blue")]
-    assert backend.scaled == {}
+    roll(backend, autoscale=None)
+    roll(backend, autoscale=None)
+    assert not [call for call in backend.calls if call[0] in ("autoscale", "unscale")]
+    assert backend.calls[-1] == ("delete", "blue") and backend.scaled == {}

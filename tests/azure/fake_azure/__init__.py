@@ -23,6 +23,7 @@ from .batch import Batch
 from .endpoints import KEYS, Endpoints
 from .http import Call, Reply, not_found, response
 from .identity import (
+    AUTOSCALE_SETTINGS,
     CI_PERSONA,
     MONITOR_PERSONA,
     FakeCredential,
@@ -68,6 +69,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.calls: list[Call] = []
         self.blobs: dict[str, bytes] = {}  # "container/blob name" -> bytes
         self.workspace_env: dict[str, str] = {}  # workspace name -> environment
+        self.group_env: dict[str, str] = {}  # resource group name (lower case) -> environment
         self.storage_env: dict[str, str] = {}  # storage account -> environment
         self.grants: dict[Identity, list[tuple[str, str]]] = {}  # granted beyond the matrix
         self.job_runs: dict[str, TrainedRun] = {}  # pipeline job -> its lineage and model
@@ -81,9 +83,11 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self._requests = 0
         self.logs = "2026-11-21 12:00:00 E scoring failed: model output has the wrong shape"
 
-    def add_workspace(self, name: str, env: str) -> None:
+    def add_workspace(self, name: str, env: str, resource_group: str | None = None) -> None:
         self.workspace_env[name] = env
         self.storage_env[account_of(name)] = env
+        if resource_group:
+            self.group_env[resource_group.lower()] = env
 
     def extra_grants(self, identity: Identity) -> list[tuple[str, str]]:
         return self.grants.get(identity, [])
@@ -174,6 +178,12 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
             scope, env = access.WORKSPACE, self.workspace_env.get(workspace, "?")
         elif "/registries/" in path:
             scope, env = access.MODEL_REGISTRY, None
+        elif is_autoscale(path):
+            # an autoscale setting is a resource of its resource group: writing it needs
+            # microsoft.insights/autoscalesettings/write there (learn.microsoft.com/azure/
+            # machine-learning/how-to-autoscale-endpoints, "Prerequisites")
+            group = path.lower().split("/resourcegroups/")[1].split("/")[0]
+            scope, env = AUTOSCALE_SETTINGS, self.group_env.get(group, "?")
         else:
             return None
         # reading a registry asset's files asks for a SAS by POST: a read, as Reader (or
@@ -186,9 +196,12 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
             return None
         verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(call.method, "action")
         kind = "/".join(path.split("/")[6::2]) or "resource"
-        return Reply(
-            *arm_denied(identity, f"Microsoft.MachineLearningServices/{kind}/{verb}", path)
+        provider = (
+            "Microsoft.Insights"
+            if scope == AUTOSCALE_SETTINGS
+            else ("Microsoft.MachineLearningServices")
         )
+        return Reply(*arm_denied(identity, f"{provider}/{kind}/{verb}", path))
 
     def _discovery(self, path: str) -> Reply:
         name = path.split("/registries/")[1].split("/")[0]

@@ -113,8 +113,10 @@ CAN.update(
         for name, role in getattr(access, "CUSTOM_ROLES", {}).items()
     }
 )
-# A role on the resource group reaches the resources inside it (Azure RBAC scope inheritance).
-INHERITS = {access.RESOURCE_GROUP: {access.WORKSPACE, access.STORAGE}}
+# A role on the resource group reaches the resources inside it (Azure RBAC scope inheritance),
+# autoscale settings among them; no role on the workspace reaches those.
+AUTOSCALE_SETTINGS = "autoscale-settings"
+INHERITS = {access.RESOURCE_GROUP: {access.WORKSPACE, access.STORAGE, AUTOSCALE_SETTINGS}}
 
 
 def allowed(identity: Identity, action: str, scope: str, scope_env: str | None, extra=()) -> bool:
