@@ -152,24 +152,17 @@ def test_versions_are_immutable_and_latest_is_the_most_recently_created(ctx, fak
 def test_identities_are_refused_what_their_roles_do_not_grant(ctx, fake):
     job = lifecycle.train(ctx, "dev")
     model = lifecycle.register(ctx, "dev", job.id)
-    prod_in_dev = MLClient(
-        FakeCredential(CI_PERSONA, "prod"),
-        SUBSCRIPTION,
-        env_setting("dev", "azure.resource_group"),
-        env_setting("dev", "azure.workspace"),
-        transport=fake,
-    )
-    with pytest.raises(HttpResponseError, match="AuthorizationFailed") as failure:
-        prod_in_dev.models.get(model.name, str(model.version))  # prod's identity, dev's workspace
-    assert failure.value.status_code == 403
-    # preprod's identity adds audit tags in the registry, but reads nothing of dev's workspace
-    preprod_in_dev = MLClient(
-        FakeCredential(CI_PERSONA, "preprod"),
-        SUBSCRIPTION,
-        env_setting("dev", "azure.resource_group"),
-        env_setting("dev", "azure.workspace"),
-        transport=fake,
-    )
-    with pytest.raises(HttpResponseError, match="AuthorizationFailed"):
-        preprod_in_dev.models.get(model.name, str(model.version))
+    # prod's and preprod's identities (preprod's adds audit tags in the registry) read nothing
+    # of dev's workspace
+    for env in ("prod", "preprod"):
+        in_dev = MLClient(
+            FakeCredential(CI_PERSONA, env),
+            SUBSCRIPTION,
+            env_setting("dev", "azure.resource_group"),
+            env_setting("dev", "azure.workspace"),
+            transport=fake,
+        )
+        with pytest.raises(HttpResponseError, match="AuthorizationFailed") as failure:
+            in_dev.models.get(model.name, str(model.version))
+        assert failure.value.status_code == 403, env
     assert Identity(CI_PERSONA, "dev") not in fake.grants, "the CI identities hold only the matrix"
