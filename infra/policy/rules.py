@@ -181,8 +181,7 @@ def registry_roles_cannot_delete(kind: str, props: dict, stack: str) -> list[str
         ]
         if wide:
             return [
-                "custom roles must not delete registry assets or use wildcards: "
-                + ", ".join(wide)
+                "custom roles must not delete registry assets or use wildcards: " + ", ".join(wide)
             ]
     return []
 
