@@ -124,8 +124,11 @@ def test_a_challenger_on_other_data_is_judged_on_the_same_rows_as_the_champion(w
     assert result.champion.metrics != recorded  # another exam than the champion's own
     # The champion trained on rows of the subset's held-out split, so it scores high:
     # overlapping data leans the comparison towards keeping the champion (fail closed).
-    # without the challenger's data the exam cannot be set: the gate refuses
-    stored = Path(version.location)
+    # without the challenger's data the exam cannot be set: the gate refuses (the gate reads
+    # the registry's copy, shared with the model)
+    shared = ctx.backend("prod").get_shared_data(ASSET, version.version)
+    assert shared is not None, "sharing the challenger shares its training data"
+    stored = Path(shared.location)
     kept = stored.read_bytes()
     stored.write_text("".join(rows[:50]))  # the version's file no longer holds its bytes
     try:
