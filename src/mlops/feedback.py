@@ -172,8 +172,13 @@ def _run_model_code(root: Path, *args: str, stdin: str | None = None) -> dict:
 
 
 def contract(root: Path) -> Contract:
-    found = _run_model_code(root, "contract")
-    return Contract(list(found["features"]), str(found["target"]), found["classes"])
+    """The task's features, target and classes, from features.py as data registration reads
+    it (no process: the module only declares them)."""
+    from mlops.data import contract as features_of
+
+    features = features_of(root)
+    classes = list(features.CLASSES) if features.CLASSES else None
+    return Contract(list(features.FEATURES), str(features.TARGET), classes)
 
 
 def group_metrics(root: Path, groups: dict[str, list[LabelledRow]]) -> tuple[dict, dict]:

@@ -6,8 +6,6 @@ themselves are `evaluate.metrics`, the very function the gate reads.
 
 mlops runs this file as a subprocess (src/model is a code snapshot, never imported by it):
 
-    python labelled.py contract
-        prints {"features": [...], "target": "...", "classes": [0, 1] or null}
     python labelled.py metrics < groups.json
         reads {"groups": {NAME: {"labels": [...], "answers": [{...}, ...]}}} and prints
         {"metrics": {NAME: {...}}, "unmeasured": {NAME: "why"}}
@@ -21,16 +19,11 @@ import sys
 import warnings
 
 import numpy as np
-from features import CLASSES, FEATURES, TARGET
 
 
 def served_score(answer: dict) -> float:
     """What the served answer of one row gives the metrics (see score.predict)."""
     return float(answer["probabilities"])
-
-
-def contract() -> dict:
-    return {"features": list(FEATURES), "target": TARGET, "classes": CLASSES and list(CLASSES)}
 
 
 def group_metrics(groups: dict[str, dict]) -> dict:
@@ -56,13 +49,10 @@ def group_metrics(groups: dict[str, dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["contract"]:
-        print(json.dumps(contract()))
-        return 0
     if argv == ["metrics"]:
         print(json.dumps(group_metrics(json.load(sys.stdin)["groups"])))
         return 0
-    print("usage: labelled.py contract | metrics < groups.json", file=sys.stderr)
+    print("usage: labelled.py metrics < groups.json", file=sys.stderr)
     return 2
 
 
