@@ -21,10 +21,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops import lineage
+from mlops import clock, lineage
 
 # The kinds of event, each one line: a new kind is one more entry here.
 TRAINING_COMPLETED = "training.completed"
@@ -132,7 +131,7 @@ def pull_request() -> int | None:
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return clock.now().isoformat(timespec="milliseconds")
 
 
 def make(

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops import clock
 from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION, CollectedRecord
 from mlops.champion import TRAINING_ENV, parse_model_ref
 from mlops.config import DEFAULT_MIN_LABELS, DEFAULT_WINDOW, Gate
@@ -305,7 +306,7 @@ def join(
                     LabelledRow(
                         record.request_id,
                         row,
-                        f"{record.time:%Y-%m-%d}",
+                        f"{clock.utc(record.time):%Y-%m-%d}",  # the UTC day
                         record.rows[row],
                         record.answers[row],
                         label.value,

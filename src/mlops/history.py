@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from mlops import events
+from mlops import clock, events
 from mlops.backends.base import ModelVersion
 from mlops.context import Context
 from mlops.errors import MlopsError
@@ -79,7 +79,7 @@ def record(
     )
     entry = Entry(
         action=action,
-        time=datetime.now(UTC).isoformat(timespec="microseconds"),  # the tag key: unique
+        time=clock.now().isoformat(timespec="microseconds"),  # the tag key: unique
         environment=env,
         model=model.ref,
         sha256=model.artifact_sha256,
@@ -122,10 +122,9 @@ def _from_tag(env: str, version: ModelVersion, value: str) -> Entry | None:
 
 
 def _when(time: str) -> datetime:
-    try:
-        return datetime.fromisoformat(time)
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
+    """An entry's time for ordering: UTC whatever zone it was written in (a naive one is UTC),
+    the oldest possible when it is not a time at all."""
+    return clock.parse(str(time)) or datetime.min.replace(tzinfo=UTC)
 
 
 def lines(found: list[Entry]) -> list[str]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from mlops import clock
 from mlops.errors import MlopsError
 
 _SPAN = re.compile(r"^(\d{1,6})([mhdw])$")
@@ -14,9 +15,10 @@ EVERYTHING = "all"
 
 def since(text: str, now: datetime | None = None) -> datetime | None:
     """The start of the window: a span back from now ("30m", "24h", "7d", "2w"), an ISO date
-    or time (UTC unless it says otherwise), or None for "all"."""
+    or time (UTC unless it says otherwise), or None for "all". The start is in UTC whatever
+    zone the text or now is given in."""
     text = str(text).strip()
-    now = now or datetime.now(UTC)
+    now = clock.utc(now or clock.now())
     if text == EVERYTHING:
         return None
     span = _SPAN.match(text)
@@ -29,7 +31,7 @@ def since(text: str, now: datetime | None = None) -> datetime | None:
             f"window {text!r} is neither a span like 30m, 24h, 7d or 2w, an ISO date or time, "
             f"nor {EVERYTHING!r}"
         ) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = clock.utc(moment)
     if moment > now:
         raise MlopsError(f"window start {text!r} is in the future")
     return moment

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -328,6 +329,37 @@ def test_history_reads_entries_back_newest_first_per_environment(in_actions, rep
     section = history.markdown(found, last=2)
     assert "](https://github.com/acme/mlops/actions/runs/4242)" in section
     assert section.count("\n- ") == 2
+
+
+def test_history_orders_entries_by_their_utc_instant_across_a_year_end(
+    in_actions, repo, tmp_path, time_machine
+):
+    """Entries written a second either side of a year's end, and two written by hand in other
+    forms (an offset, no zone at all): newest first by the instant, not by the text."""
+    registry = Registry()
+    ctx = Context(repo, tmp_path / "home", "local", Progress(), backend_factory=lambda c: registry)
+    one, two = registry.versions[1], registry.versions[2]
+    year_end = datetime(datetime.now(UTC).year, 12, 31, 23, 59, 59, tzinfo=UTC)
+    time_machine.move_to(year_end, tick=False)
+    history.record(ctx, "prod", history.DEPLOYED, one, "ep-prod", "blue")
+    time_machine.move_to(year_end + timedelta(seconds=2), tick=False)
+    history.record(ctx, "prod", history.DEPLOYED, two, "ep-prod", "green")
+    new_year = year_end.year + 1
+    by_hand = {
+        f"{new_year}-01-01T00:30:00+01:00": history.ROLLED_BACK,  # 23:30 UTC, the oldest
+        f"{new_year}-01-01T00:00:00": history.PROMOTED,  # no zone: UTC, between the two
+    }
+    for n, (when, action) in enumerate(by_hand.items()):
+        value = json.dumps({"action": action, "time": when, "actor": "a", "commit": "c"})
+        registry.tag_shared_model(one, {f"{history.TAG_PREFIX}prod.by-hand-{n}": value})
+    found = history.entries(ctx, "prod")
+    assert [(e.action, e.model) for e in found] == [
+        ("deployed", "clf:2"),
+        ("promoted", "clf:1"),
+        ("deployed", "clf:1"),
+        ("rolled back", "clf:1"),
+    ]
+    assert found[0].time == f"{new_year}-01-01T00:00:01.000000+00:00"
 
 
 def test_a_refused_registry_tag_is_a_warning_and_the_local_entry_stays(

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from mlops import clock
 from mlops.backends.base import CollectedRecord
 from mlops.errors import MlopsError
 
@@ -108,7 +109,7 @@ class AzureCollected:
             credential=self.credential,
             **self._client_options,
         )
-        hour = f"{since:%Y/%m/%d/%H}" if since else ""
+        hour = f"{clock.utc(since):%Y/%m/%d/%H}" if since else ""  # the collector's folders: UTC
         marker = f"/{collection}/"
         try:
             names = sorted(
@@ -159,8 +160,7 @@ def _time_of(found: dict) -> datetime | None:
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value, UTC)
         if isinstance(value, str):
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            return clock.parse(value)
     except (ValueError, OverflowError, OSError):
         pass
     return None

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops import clock
 from mlops.backends.base import CollectedRecord
 
 BLOCK_BYTES = 8 << 20  # JSON text per columnar batch: bounds the memory of a pass
@@ -38,7 +39,8 @@ class CollectedJsonLines:
     def __init__(
         self, paths: Sequence[Path], endpoint: str, model: str | None, since: datetime | None
     ):
-        self.paths, self.endpoint, self.model, self.since = list(paths), endpoint, model, since
+        self.paths, self.endpoint, self.model = list(paths), endpoint, model
+        self.since = clock.utc(since) if since else None
 
     def __iter__(self) -> Iterator[dict]:
         for path in self.paths:
@@ -152,7 +154,9 @@ class CollectedJsonLines:
             self.model and record.get("model") != self.model
         ):
             return False  # mirrored copies, smoke tests, probes; rows of other models
-        return not (self.since and datetime.fromisoformat(record["timestamp"]) < self.since)
+        return not (
+            self.since and clock.utc(datetime.fromisoformat(record["timestamp"])) < self.since
+        )
 
     def records(self, request_ids: set[str] | None = None) -> Iterator[CollectedRecord]:
         """The requests themselves, with their answers; with request_ids, only those. A line
@@ -182,7 +186,7 @@ class CollectedJsonLines:
                 return None
             return CollectedRecord(
                 str(record["request_id"]),
-                datetime.fromisoformat(record["timestamp"]),
+                clock.utc(datetime.fromisoformat(record["timestamp"])),
                 record["deployment"],
                 str(record.get("model", "")),
                 rows,
@@ -204,7 +208,7 @@ class LocalCollected:
             path
             for path in sorted((self.dir / "collected").glob("inference-*.jsonl"))
             # one file per UTC day: older days hold nothing in the window
-            if not since or path.stem.removeprefix("inference-") >= f"{since:%Y%m%d}"
+            if not since or path.stem.removeprefix("inference-") >= f"{clock.utc(since):%Y%m%d}"
         ]
         return CollectedJsonLines(paths, endpoint, model, since)
 

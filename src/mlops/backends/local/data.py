@@ -5,10 +5,9 @@ with their model; a version appears whole or not at all and is never changed."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops import lineage
+from mlops import clock, lineage
 from mlops.backends.base import DataVersion
 from mlops.errors import MlopsError
 from mlops.state import read_json, write_json
@@ -46,7 +45,7 @@ class LocalData:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         shutil.copyfile(path, staging / path.name)
-        created = datetime.now(UTC).isoformat(timespec="seconds")
+        created = clock.now().isoformat(timespec="seconds")
         write_json(staging / META, {"file": path.name, "tags": tags, "created": created})
         staging.rename(target)  # the version appears whole or not at all
         return self.get_data_version(name, version, shared)

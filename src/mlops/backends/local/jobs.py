@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from mlops import lineage
+from mlops import clock, lineage
 from mlops.backends import steps
 from mlops.backends.base import Job, TrainingSpec
 from mlops.backends.local import processes
@@ -67,7 +67,7 @@ class LocalJobs:
         client = self._mlflow()
         experiment_id = self._experiment_id(client, spec.experiment)
         run_id = client.create_run(experiment_id, tags=lineage.spec_tags(spec)).info.run_id
-        job_id = f"{spec.experiment}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        job_id = f"{spec.experiment}-{clock.stamp()}-{uuid.uuid4().hex[:6]}"
         job_dir = self.dir / "jobs" / job_id
         job_dir.mkdir(parents=True)
         snapshot = code_snapshot_sha256(Path(spec.code_dir))
@@ -221,7 +221,7 @@ def _log_record(client, run_id: str, evaluated: Path, model_dir: Path) -> None:
     record = read_json(evaluated / steps.RECORD_FILE)
     if not isinstance(record, dict) or not {"params", "metrics", "tags", "charts"} <= set(record):
         raise MlopsError(f"{evaluated / steps.RECORD_FILE}: not the evaluate step's record")
-    now = int(time.time() * 1000)
+    now = int(clock.now().timestamp() * 1000)
     client.log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in record["metrics"].items()],

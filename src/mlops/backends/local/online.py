@@ -13,13 +13,12 @@ import secrets
 import shutil
 import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from mlops import lineage
+from mlops import clock, lineage
 from mlops.backends.base import (
     Deployment,
     DeploymentFailed,
@@ -250,7 +249,7 @@ class LocalOnline:
     def _keep_log(self, endpoint: str, deployment: str, folder: Path) -> None:
         """Move its servers' logs (server.log, and server-N.log of the instances beyond the
         first) under logs/, named by the deployment and the time."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stamp = clock.stamp()
         for log in sorted(folder.glob("server*.log")):
             instance = log.stem.removeprefix("server")  # "" or "-N"
             kept = self._endpoint_dir(endpoint) / "logs" / f"{deployment}-{stamp}{instance}.log"
