@@ -1,5 +1,7 @@
 """Fixtures every test folder shares, and the markers that split the fast tier from the rest."""
 
+import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,40 @@ def pytest_collection_modifyitems(items):
             continue
         # tests/infra/conftest.py's `stacks` runs every stack's program, wherever it is used
         item.add_marker("pulumi" if "stacks" in item.fixturenames else tier_of(Path(item.path)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """make test spreads the tests over the cores (pytest-xdist, --dist loadscope) in whole
+    modules, so a module's fixtures are made once, and with every module that uses the stacks'
+    plan in one unit, so the plan is made once."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WholeModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "the stacks' plan" if _uses_stacks(module) else module
+
+    return WholeModules(config, log)
+
+
+@functools.cache
+def _uses_stacks(module: str) -> bool:
+    """Whether a test module takes the `stacks` fixture (read from its source: the controller
+    process of pytest-xdist collects no tests)."""
+    path = ROOT / module
+    return (
+        path.is_file() and re.search(r"def test_\w+\([^)]*\bstacks\b", path.read_text()) is not None
+    )
+
+
+@pytest.fixture(scope="session")
+def session_folder(tmp_path_factory, worker_id: str) -> Path:
+    """A folder every test process of this run shares (pytest-xdist gives each worker its own
+    base folder, beside the others): for work one worker does and the others reuse."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
 
 
 @pytest.fixture

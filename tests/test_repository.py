@@ -1,5 +1,6 @@
 """The repository keeps its promises to a newcomer: two commands, proven by CI."""
 
+import re
 import subprocess
 
 from helpers import ROOT
@@ -35,3 +36,18 @@ def test_the_model_code_never_imports_mlops():
     for script in (ROOT / "src" / "model").glob("*.py"):
         text = script.read_text()
         assert "import mlops" not in text and "from mlops" not in text, script.name
+
+
+# A folder or file named by a literal day (the collector's YYYY/MM/DD/HH, the local
+# inference-YYYYMMDD.jsonl) passes until the monitor's window moves past that day.
+DAY_IN_A_NAME = re.compile(r"\b20\d\d/[01]\d/[0-3]\d\b|inference-20\d{6}\b")
+
+
+def test_no_test_names_a_file_or_folder_by_a_literal_day():
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if DAY_IN_A_NAME.search(line)
+    ]
+    assert found == [], "derive the day from the clock (datetime.now(UTC), time_machine)"

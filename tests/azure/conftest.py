@@ -10,9 +10,10 @@ from helpers import ROOT
 
 
 @pytest.fixture(scope="session")
-def runner(tmp_path_factory):
-    """Real runs of the pipeline's steps, one per reuse key, shared by every azure test."""
-    return StepRunner(tmp_path_factory.mktemp("azure-runs"))
+def runner(session_folder):
+    """Real runs of the pipeline's steps, one per reuse key, shared by every azure test of the
+    session, in every worker."""
+    return StepRunner(session_folder / "azure-runs")
 
 
 @pytest.fixture

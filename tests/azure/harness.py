@@ -3,11 +3,14 @@ lifecycle on it."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import shlex
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from fake_azure import CI_PERSONA, FakeAzure, FakeCredential, StagedFile, StepRun
@@ -23,25 +26,41 @@ from mlops.progress import Progress
 class StepRunner:
     """Runs a pipeline step's component command as its Azure ML child job would: the real
     src/model script in its own process, with an MLflow tracking URI set (as Azure ML sets one
-    in every job), and reads the tags its run set, if it logged one. A step the session has
-    already run with the same reuse key is not run again (the double still decides, per
-    workspace, whether Azure would reuse it)."""
+    in every job), and reads the tags its run set, if it logged one. A step already run in this
+    test session with the same reuse key is not run again, by any test process (the double
+    still decides, per workspace, whether Azure would reuse it): folder is shared by the
+    session's workers, and a lock per key lets one of them run it while the others wait."""
 
     def __init__(self, folder: Path):
         self.folder, self.done = folder, {}
-        self.ran: list[tuple[str, str]] = []  # (step, key) of each real run, in order
 
     def __call__(self, key: str, component: dict, inputs: dict[str, object]) -> StepRun:
         if key not in self.done:
-            self.done[key] = self._run(key, component, inputs)
+            self.done[key] = self._once(key, component, inputs)
         return self.done[key]
 
-    def _run(self, key: str, component: dict, inputs: dict[str, object]) -> StepRun:
+    def _once(self, key: str, component: dict, inputs: dict[str, object]) -> StepRun:
+        out = self.folder / key[:16]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{key[:16]}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            record = out / "step-run.json"
+            if not record.is_file():
+                run = self._run(out, component, inputs)
+                record.write_text(
+                    json.dumps(
+                        {"outputs": {k: str(v) for k, v in run.outputs.items()}, **asdict(run)},
+                        default=str,
+                    )
+                )
+            made = json.loads(record.read_text())
+        outputs = {name: Path(folder) for name, folder in made["outputs"].items()}
+        return StepRun(outputs, made["tags"], made["failed"])
+
+    def _run(self, out: Path, component: dict, inputs: dict[str, object]) -> StepRun:
         import mlflow
 
-        out = self.folder / key[:16]
         out.mkdir(parents=True)
-        self.ran.append((component["name"], key))
         command = component["command"]
         for name, value in {**_defaults(component), **inputs}.items():
             local = _local(value, self.folder / "mounted")
@@ -84,7 +103,10 @@ def _local(value: object, folder: Path) -> str:
     if isinstance(value, StagedFile):
         path = folder / hashlib.sha256(value.content).hexdigest()[:16] / value.name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(value.content)
+        if not path.is_file():  # whole or absent: another worker may be reading it
+            staging = path.with_name(f".{value.name}.{os.getpid()}")
+            staging.write_bytes(value.content)
+            staging.replace(path)
         return str(path)
     return str(value)
 

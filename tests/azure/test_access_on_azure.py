@@ -5,9 +5,10 @@ exactly when infra/mlops_infra/access.py grants enough: no more is given here.""
 
 import csv
 import json
+from datetime import UTC, datetime
 
 import pytest
-from fake_azure import CI_PERSONA, MONITOR_PERSONA, granted_roles
+from fake_azure import CI_PERSONA, MONITOR_PERSONA, collector_blob, granted_roles
 from fake_azure.identity import access
 from harness import azure_context, release_to_registry, sign_in
 from helpers import env_setting
@@ -16,10 +17,6 @@ from mlops import lifecycle
 from mlops.errors import GateRefused, MlopsError
 
 MODEL = env_setting("dev", "model.name")
-BLOBS = (
-    f"azureml-blobstore/modelDataCollector/{env_setting('prod', 'endpoint.name')}"
-    "/blue/model_inputs/2026/11/21/10"
-)
 
 
 def test_train_twice_and_carry_version_2_through_share_gate_preprod_and_promotion(
@@ -79,7 +76,10 @@ def test_the_prod_monitor_reads_collected_data_exactly_when_the_matrix_grants_it
             {k: float(v) for k, v in r.items() if k != "malignant"} for r in csv.DictReader(handle)
         ]
     lines = [json.dumps({"type": "azureml.inference.model_inputs", "data": [r]}) for r in rows]
-    fake.blobs[f"{BLOBS}/part.jsonl"] = ("\n".join(lines) + "\n").encode()
+    this_hour = collector_blob(
+        env_setting("prod", "endpoint.name"), "blue", "model_inputs", datetime.now(UTC)
+    )
+    fake.blobs[this_hour] = ("\n".join(lines) + "\n").encode()
 
     sign_in(ctx, fake, "prod", MONITOR_PERSONA)
     if matrix_lets_read_blobs(MONITOR_PERSONA, "prod"):

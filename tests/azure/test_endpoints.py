@@ -1,9 +1,10 @@
 """Managed online endpoints on Azure, through the same rollout code as the local backend."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
-from fake_azure import CI_PERSONA, SUBSCRIPTION, Identity
+from fake_azure import CI_PERSONA, SUBSCRIPTION, Identity, collector_blob
 from harness import azure_context, release_to_registry
 from helpers import env_setting
 
@@ -151,11 +152,13 @@ def test_the_monitor_reads_the_data_collectors_blobs_on_azure(ctx, fake):
     line = json.dumps(
         {"specversion": "1.0", "type": "azureml.inference.model_inputs", "data": [row, row]}
     )
-    base = f"azureml-blobstore/modelDataCollector/{PROD}/blue"
-    fake.blobs[f"{base}/model_inputs/2026/11/21/12/a.jsonl"] = (
+    hour = datetime.now(UTC)
+    fake.blobs[collector_blob(PROD, "blue", "model_inputs", hour, "a.jsonl")] = (
         "\n".join([line] * 3) + "\n"
     ).encode()
-    fake.blobs[f"{base}/model_outputs/2026/11/21/12/a.jsonl"] = b'{"data": [{"predictions": 1}]}\n'
+    fake.blobs[collector_blob(PROD, "blue", "model_outputs", hour, "a.jsonl")] = (
+        b'{"data": [{"predictions": 1}]}\n'
+    )
     fake.blobs["azureml-blobstore/modelDataCollector/other/blue/model_inputs/x.jsonl"] = (
         line.encode()
     )

@@ -8,9 +8,10 @@ path .../<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/<instance>.jsonl; `d
 
 import csv
 import json
+from datetime import UTC, datetime
 
 import pytest
-from fake_azure import CI_PERSONA, Identity
+from fake_azure import CI_PERSONA, Identity, collector_blob
 from features import FEATURES, TARGET
 from harness import release_to_registry
 from helpers import ROOT, env_setting
@@ -19,7 +20,8 @@ from mlops import feedback, lifecycle
 from mlops.errors import PerformanceDegraded
 
 DATA = ROOT / "src" / "model" / "data" / "breast_cancer.csv"
-PREFIX = f"azureml-blobstore/modelDataCollector/{env_setting('prod', 'endpoint.name')}"
+PROD = env_setting("prod", "endpoint.name")
+SENT = datetime.now(UTC)  # when the collector got this module's requests
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +38,7 @@ def table():
 
 def collect(fake, deployment: str, collection: str, lines: list[dict]) -> None:
     text = "".join(json.dumps(line) + "\n" for line in lines)
-    blob = f"{PREFIX}/{deployment}/{collection}/2026/11/21/10/instance-1.jsonl"
+    blob = collector_blob(PROD, deployment, collection, SENT, "instance-1.jsonl")
     fake.blobs[blob] = fake.blobs.get(blob, b"") + text.encode()
 
 
@@ -44,7 +46,7 @@ def envelope(collection: str, correlation: str, data: list[dict]) -> dict:
     return {
         "specversion": "1.0",
         "type": f"azureml.inference.{collection}",
-        "time": "2026-11-21T10:15:00Z",
+        "time": f"{SENT:%Y-%m-%dT%H:%M:%SZ}",
         "data": data,
         "correlationid": correlation,
         "xrequestid": correlation,
@@ -77,7 +79,9 @@ def test_labels_join_inputs_and_outputs_by_correlation_id(ctx, fake, table, tmp_
     labels = serve(fake, table, 40)
     # inputs whose outputs were never collected, and a line the collector tore
     collect(fake, "blue", "model_inputs", [envelope("model_inputs", "lonely", [{"x": 1}])])
-    fake.blobs[f"{PREFIX}/blue/model_outputs/2026/11/21/10/instance-2.jsonl"] = b'{"data": [\n'
+    fake.blobs[collector_blob(PROD, "blue", "model_outputs", SENT, "instance-2.jsonl")] = (
+        b'{"data": [\n'
+    )
     path = tmp_path / "labels.csv"
     path.write_text("\n".join([*labels, "lonely,1", "q0#5,1"]) + "\n")
     out = tmp_path / "feedback.csv"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from features import FEATURES
 from helpers import copy_repo, edit, env_setting
 from mlflow import MlflowClient
@@ -18,6 +20,8 @@ from mlops.progress import Progress
 
 MODEL = env_setting("dev", "model.name")
 SMALL = {"n_estimators: 100": "n_estimators: 8", "max_depth: 8": "max_depth: 4"}
+YEAR_END = datetime(datetime.now(UTC).year, 12, 31, 23, 59, 50, tzinfo=UTC)
+STARTS = (YEAR_END, YEAR_END + timedelta(minutes=1), YEAR_END + timedelta(minutes=2))
 
 
 class Recorder:
@@ -36,7 +40,9 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """Three trainings in one home: a small forest, the same again, then fewer trees."""
+    """Three trainings in one home: a small forest, the same again, then fewer trees. The
+    first starts just before a year ends (UTC), the other two in the new year: the clock
+    moves, the cache key does not."""
     base = tmp_path_factory.mktemp("pipeline")
     repo, home = copy_repo(base / "repo"), base / "home"
     dev = repo / "environments" / "dev.yml"
@@ -48,10 +54,13 @@ def world(tmp_path_factory):
     patch.setattr(subprocess, "call", calls)
     try:
         jobs, printed, counts = [], [], []
-        for change in ({}, {}, {"n_estimators: 8": "n_estimators: 6"}):
+        for change, started in zip(
+            ({}, {}, {"n_estimators: 8": "n_estimators: 6"}), STARTS, strict=True
+        ):
             edit(dev, change)
             start = said.tell()
-            jobs.append(lifecycle.train(ctx, "dev"))
+            with time_machine.travel(started, tick=True):
+                jobs.append(lifecycle.train(ctx, "dev"))
             printed.append(said.getvalue()[start:])
             counts.append(len(calls.commands))
     finally:
@@ -78,6 +87,9 @@ def test_an_unchanged_run_skips_every_step_and_says_so(world):
             in (printed[1])
         )
     assert jobs[1].id != jobs[0].id and jobs[1].run_id != jobs[0].run_id, "a job, a run"
+    # job ids carry their UTC start, so they sort as the jobs ran, across the year's end
+    assert [job.id.split("-")[-3] for job in jobs] == [f"{t:%Y%m%d}" for t in STARTS]
+    assert sorted(job.id for job in jobs) == [job.id for job in jobs]
     assert (jobs[1].metrics, jobs[1].artifact_sha256) == (jobs[0].metrics, jobs[0].artifact_sha256)
     second = home / "dev" / "jobs" / jobs[1].id
     assert (second / "train" / "model" / "model" / "model.onnx").is_file(), "outputs in the job"

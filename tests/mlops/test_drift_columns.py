@@ -94,9 +94,9 @@ def test_columns_and_rows_read_the_same_figures(tmp_path, monkeypatch, since):
 
 def test_the_window_starts_at_its_exact_time(tmp_path):
     """The collector writes milliseconds: a window that starts within one keeps what follows."""
-    stamp = datetime(2026, 11, 21, 12, 0, 0, 123000, tzinfo=UTC)
+    stamp = NOW.replace(microsecond=123000)
     row = dict(zip(FEATURES, TABLE[0], strict=True))
-    path = tmp_path / "inference-20261121.jsonl"
+    path = tmp_path / f"inference-{stamp:%Y%m%d}.jsonl"
     with open(path, "w") as handle:
         for shift in (-1, 0, 1):
             moment = (stamp + timedelta(milliseconds=shift)).isoformat(timespec="milliseconds")
@@ -145,7 +145,7 @@ def test_ks_is_within_its_binning_error_of_scipy(factor):
 def test_a_first_row_with_a_bad_value_is_unreadable_both_ways(tmp_path):
     """The features are the first row's keys, as sent, even when one of its values is bad."""
     row = dict(zip(FEATURES, TABLE[0].tolist(), strict=True))
-    path = tmp_path / "inference-20261121.jsonl"
+    path = tmp_path / f"inference-{NOW:%Y%m%d}.jsonl"
     with open(path, "w") as handle:
         for inputs in ([{**row, "mean_area": "big"}], [row], [{**row, "mean_area": None}], [row]):
             handle.write(json.dumps({"deployment": "e/b", "inputs": inputs}) + "\n")

@@ -5,7 +5,6 @@ metrics and judged against the gate's bounds in both directions."""
 import csv
 from datetime import UTC, datetime, timedelta
 
-import collect
 import numpy as np
 import prep
 import pytest
@@ -163,23 +162,19 @@ def test_picking_labelled_requests_reads_the_same_records_as_reading_all(tmp_pat
 # ---- windows and metrics --------------------------------------------------------------
 
 
-class _Clock(datetime):
-    moment = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
-
-    @classmethod
-    def now(cls, tz=None):
-        return cls.moment
-
-
-def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, monkeypatch):
-    monkeypatch.setattr(collect, "datetime", _Clock)
+def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, time_machine):
+    """Requests an hour either side of a year's end: two UTC days, two collection files."""
+    year_end = datetime(datetime.now(UTC).year, 12, 31, 23, 0, tzinfo=UTC)
+    last_day, first_day = f"{year_end:%Y-%m-%d}", f"{year_end + timedelta(hours=1):%Y-%m-%d}"
     writer, rng = collector(tmp_path), np.random.default_rng(3)
-    sent = {"2026-11-20": [], "2026-11-21": []}
+    sent = {last_day: [], first_day: []}
     for i in range(120):
-        _Clock.moment = datetime(2026, 11, 20, 23, 0, tzinfo=UTC) + timedelta(minutes=i)
+        moment = year_end + timedelta(minutes=i)
+        time_machine.move_to(moment, tick=False)
         probability = float(np.clip(truth(i) * 0.7 + rng.normal(0.15, 0.2), 0, 1))
         writer.record(f"r{i}", [row(i)], answer([probability]))
-        sent[f"{_Clock.moment:%Y-%m-%d}"].append((truth(i), probability))
+        sent[f"{moment:%Y-%m-%d}"].append((truth(i), probability))
+    assert len(list((tmp_path / "prod" / "collected").glob("inference-*.jsonl"))) == 2
     path = labels_file(
         tmp_path, "request_id,label\n" + "".join(f"r{i},{truth(i)}\n" for i in range(120))
     )
@@ -188,7 +183,7 @@ def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, monkeypatch):
     result = feedback.performance(
         ROOT, MODEL, "all", backend(tmp_path).collected_records(ENDPOINT), labels, TASK, gate, 100
     )
-    assert result.rows == {"2026-11-20": 60, "2026-11-21": 60, "overall": 120}
+    assert result.rows == {last_day: 60, first_day: 60, "overall": 120}
     for day, pairs in sent.items():
         y, p = np.array([t for t, _ in pairs]), np.array([q for _, q in pairs])
         assert result.metrics[day] == metrics(y, p)
@@ -200,7 +195,7 @@ def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, monkeypatch):
         m for m in ("recall", "roc_auc") if expected[m] < gate.thresholds[m]
     ]
     report = feedback.report_markdown(result)
-    assert "| 2026-11-20 | 60 |" in report and "| overall | 120 |" in report
+    assert f"| {last_day} | 60 |" in report and "| overall | 120 |" in report
 
 
 def test_a_metric_undefined_on_one_class_is_reported_unmeasured_not_failed(tmp_path):

@@ -30,7 +30,8 @@ def test_only_live_rows_of_the_model_in_the_window_and_a_marker_per_torn_line(tm
     backend = LocalBackend(config.load("prod", ROOT), ROOT, tmp_path)
     folder = tmp_path / "prod" / "collected"
     folder.mkdir(parents=True)
-    (folder / "inference-20000101.jsonl").write_text(line("from-another-century"))
+    century_ago = NOW - timedelta(days=36525)
+    (folder / f"inference-{century_ago:%Y%m%d}.jsonl").write_text(line("from-another-century"))
     (folder / f"inference-{NOW:%Y%m%d}.jsonl").write_text(
         line("live")
         + line("old", minutes_ago=120)

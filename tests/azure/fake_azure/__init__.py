@@ -10,6 +10,7 @@ Nothing leaves the process.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from azure.core.exceptions import ServiceRequestError
@@ -34,7 +35,7 @@ from .identity import (
     granted_roles,
 )
 from .jobs import Jobs, StagedFile, StepRun, TrainedRun
-from .storage import Storage, account_of
+from .storage import Storage, account_of, collector_blob
 
 __all__ = [
     "CI_PERSONA",
@@ -49,6 +50,7 @@ __all__ = [
     "StepRun",
     "TrainedRun",
     "account_of",
+    "collector_blob",
     "granted_roles",
 ]
 
@@ -81,7 +83,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.sessions = {}
         self.batch_jobs: list = []  # (job, deployment, inputData) of each batch invocation
         self._requests = 0
-        self.logs = "2026-11-21 12:00:00 E scoring failed: model output has the wrong shape"
+        self.logs = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} E scoring failed: model output has the wrong shape"
 
     def add_workspace(self, name: str, env: str, resource_group: str | None = None) -> None:
         self.workspace_env[name] = env

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from .http import Reply, error
 
@@ -34,18 +35,20 @@ class Operation:
 
 
 class ArmStore:
-    """Resources keyed by canonical ARM path; a monotonic clock for createdAt."""
+    """Resources keyed by canonical ARM path; a clock for createdAt that starts at the test's
+    now and moves a second per write, so each time is distinct and in order."""
 
     def __init__(self):
         self.resources: dict[str, dict] = {}
         self.operations: dict[str, Operation] = {}
+        self._started = datetime.now(UTC).replace(microsecond=0)
         self._clock = itertools.count(1)
         self._op_ids = itertools.count(1)
         self.slept: list[float] = []
 
     def now(self) -> str:
-        tick = next(self._clock)
-        return f"2026-11-21T{tick // 3600 % 24:02d}:{tick // 60 % 60:02d}:{tick % 60:02d}Z"
+        # ARM's systemData times: ISO 8601 UTC (REST spec common-types v5 types.json, systemData)
+        return f"{self._started + timedelta(seconds=next(self._clock)):%Y-%m-%dT%H:%M:%SZ}"
 
     def store(self, path: str, body: dict, **properties) -> dict:
         """Write a resource as ARM returns it: id, name, type, systemData (createdAt kept)."""

@@ -16,6 +16,7 @@ Rules, each from its source:
 from __future__ import annotations
 
 import urllib.parse
+from datetime import UTC, datetime
 
 from .http import Reply
 from .identity import Identity, access, allowed
@@ -24,6 +25,20 @@ from .identity import Identity, access, allowed
 def account_of(workspace: str) -> str:
     """Each workspace has its own storage account (infra: one per environment)."""
     return "st" + "".join(c for c in workspace if c.isalnum())[-16:]
+
+
+def collector_blob(
+    endpoint: str, deployment: str, collection: str, hour: datetime, name: str = "part.jsonl"
+) -> str:
+    """Where Azure ML's data collector writes a deployment's collection in the given hour:
+    modelDataCollector/<endpoint>/<deployment>/<collection>/YYYY/MM/DD/HH/<file> in the
+    workspace blob store (Learn: how-to-collect-production-data; the hourly folders are the
+    REST spec's DataCollector.rollingRate "Hour"). The docs do not name the zone: UTC, as the
+    monitor reads it (src/mlops/backends/azure/collected.py), is our assumption."""
+    folder = f"{hour.astimezone(UTC):%Y/%m/%d/%H}"
+    return (
+        f"azureml-blobstore/modelDataCollector/{endpoint}/{deployment}/{collection}/{folder}/{name}"
+    )
 
 
 class Storage:
