@@ -9,8 +9,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 TOP = 5  # features listed by shift
 NOTICEABLE = 0.1
 MAX_CLASSES = 20  # a target with more values is a number, not a class
@@ -51,6 +49,8 @@ class Comparison:
 
 
 def compare(challenger: Path, champion: Path, features: list[str], target: str) -> DataDiff:
+    import pandas as pd  # here, not at the top: every `mlops` command imports this module
+
     ours, theirs = pd.read_csv(challenger), pd.read_csv(champion)
     shifts = []
     for name in features:
@@ -63,7 +63,7 @@ def compare(challenger: Path, champion: Path, features: list[str], target: str) 
     return DataDiff((len(ours), len(theirs)), labels, shifts[:TOP])
 
 
-def _shares(column: pd.Series) -> dict[str, float]:
+def _shares(column) -> dict[str, float]:
     if column.nunique() > MAX_CLASSES:  # a regressor's target: its mean says more
         return {"mean": float(column.mean())}
     counts = column.value_counts(normalize=True).sort_index()
