@@ -8,9 +8,13 @@ TOOLS  := .tools
 # else a private copy in .tools/ (a fresh machine needs only python3).
 UV_VERSION := 0.13.9
 UV ?= $(shell uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)\( .*\)\?' && command -v uv || echo $(TOOLS)/uv/bin/uv)
+# The tests run on every core (pytest-xdist), each worker taking whole modules (tests/conftest.py
+# keeps the users of the stacks' plan together); TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock init demo test test-fast lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
+.PHONY: help install lock init demo test test-fast test-at lint lint-workflows infra-plan bench bench-monitor bench-batch format down clean
 
 help: ## List the targets with one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -41,10 +45,17 @@ demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, preprod,
 test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
 	$(BIN)/mlops init --check
 	$(UV) lock --check --offline  # uv.lock still holds what pyproject.toml asks for
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: $(STAMP) ## The unit tests only: no servers, one small cached training run (seconds)
-	$(BIN)/python -m pytest -m unit -q
+	$(PYTEST) -m unit -q
+
+# libfaketime moves the clock of pytest and of every process it starts (servers, training
+# steps); it starts at WHEN and runs on from there. Monotonic clocks are left alone.
+test-at: $(STAMP) ## The whole suite at another time (UTC): make test-at WHEN='2028-02-29 12:00:00'
+	@test -n "$(WHEN)" || { echo "make test-at needs WHEN='YYYY-MM-DD HH:MM:SS' (UTC)"; exit 2; }
+	@command -v faketime >/dev/null || { echo "make test-at needs faketime (Debian, Ubuntu: apt-get install faketime; macOS: brew install libfaketime)"; exit 2; }
+	TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime '$(WHEN)' $(PYTEST)
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check src tests infra benchmarks

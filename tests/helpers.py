@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +59,42 @@ def run_mlops(
     if check and result.returncode != 0:
         raise AssertionError(
             f"mlops {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def run_mlops_here(
+    repo: Path, home: Path, *args: str, check: bool = True, extra_env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`mlops ARGS` as run_mlops runs it (same environment, folder and result), in this process:
+    for verbs that start no server and read no input, such as `init`, where starting Python and
+    importing is most of the cost. A traceback is raised here, failing the test."""
+    from mlops import cli
+
+    env = {"MLOPS_ROOT": str(repo), "MLOPS_HOME": str(home), "MLOPS_BACKEND": "local"}
+    env.update(extra_env or {})
+    saved = {name: os.environ.get(name) for name in (*env, "GITHUB_OUTPUT")}
+    folder, out, err = os.getcwd(), io.StringIO(), io.StringIO()
+    try:
+        os.environ.pop("GITHUB_OUTPUT", None)  # tests must not write into a real Actions step
+        os.environ.update(env)
+        os.chdir(repo)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exit:  # argparse's refusals
+                code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+    finally:
+        os.chdir(folder)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    result = subprocess.CompletedProcess(["mlops", *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(
+            f"mlops {' '.join(args)} exited {code}\n{result.stdout}\n{result.stderr}"
         )
     return result
 
