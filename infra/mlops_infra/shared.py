@@ -140,12 +140,12 @@ class Shared(pulumi.ComponentResource):
                     scopes[grant.scope],
                     after_roles,
                 )
-        state.StateBackend(settings, group.name, opts=child)
+        backend = state.StateBackend(settings, group.name, opts=child)
         # previews read the state and decrypt its secrets; `pulumi up` in CI also writes them
-        state.grant(settings, access.PREVIEW, self.preview.principal_id, write=False)
+        state.grant(settings, backend, access.PREVIEW, self.preview.principal_id, write=False)
         for env, made in self.identities.items():
             infra = made[access.INFRA_AUTOMATION].principal_id
-            state.grant(settings, f"{access.INFRA_AUTOMATION}-{env}", infra, write=True)
+            state.grant(settings, backend, f"{access.INFRA_AUTOMATION}-{env}", infra, write=True)
         self.register_outputs({})
 
     def identity_outputs(self) -> dict:

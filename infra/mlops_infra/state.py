@@ -76,7 +76,7 @@ class StateBackend(pulumi.ComponentResource):
             delete_retention_policy={"enabled": True, "days": 30},
             opts=child,
         )
-        storage.BlobContainer(
+        self.container = storage.BlobContainer(
             "state-container",
             account_name=account.name,
             resource_group_name=group,
@@ -86,7 +86,7 @@ class StateBackend(pulumi.ComponentResource):
         )
         # losing this key loses every stack secret: it can never be purged early
         vault = rbac_vault("state-vault", names.key_vault, group, settings, True, child)
-        keyvault.Key(
+        self.key = keyvault.Key(
             "state-key",
             key_name=KEY,
             vault_name=vault.name,
@@ -97,12 +97,19 @@ class StateBackend(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def grant(settings: Settings, persona: str, principal_id: pulumi.Input[str], write: bool) -> None:
-    """Data access to the state container and use of the secrets key, nothing more."""
+def grant(
+    settings: Settings,
+    backend: StateBackend,
+    persona: str,
+    principal_id: pulumi.Input[str],
+    write: bool,
+) -> None:
+    """Data access to the state container and use of the secrets key, nothing more. Scopes are
+    the container's and the key's own ids, so ARM sees each assignment after its scope exists."""
     blob_role = "Storage Blob Data Contributor" if write else "Storage Blob Data Reader"
-    for role, scope, scope_name in (
-        (blob_role, container_id(settings), "state-container"),
-        ("Key Vault Crypto User", key_id(settings), "state-key"),
+    for role, resource, scope_name, scope in (
+        (blob_role, backend.container, "state-container", container_id(settings)),
+        ("Key Vault Crypto User", backend.key, "state-key", key_id(settings)),
     ):
         authorization.RoleAssignment(
             f"{persona}-{role.lower().replace(' ', '-')}-{scope_name}",
@@ -115,5 +122,5 @@ def grant(settings: Settings, persona: str, principal_id: pulumi.Input[str], wri
                 f"/subscriptions/{settings.subscription_id}/providers/"
                 f"Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
             ),
-            scope=scope,
+            scope=resource.id,
         )
