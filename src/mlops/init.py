@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from mlops import yamledit
+from mlops import init_guards, yamledit
 from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
+from mlops.init_guards import TEMPLATE_KEY
 
 ANSWERS_FILE = "project.yml"
 # The CODEOWNERS lines init owns: their first owner is the ML engineers' team. Every other
@@ -226,8 +227,10 @@ QUESTIONS = (
 )
 
 
-def validate(raw: dict) -> dict:
-    unknown = set(raw) - {q.key for q in QUESTIONS}
+def validate(raw: dict, allow_placeholders: bool = False) -> dict:
+    """The checked answers; the template's placeholders are refused, all named in one sentence,
+    unless allowed (the template itself, and `--check`, which names them its own way)."""
+    unknown = set(raw) - {q.key for q in QUESTIONS} - {TEMPLATE_KEY}
     if unknown:
         raise AnswerError(f"{ANSWERS_FILE} has unknown field(s): {', '.join(sorted(unknown))}")
     answers = {}
@@ -240,7 +243,62 @@ def validate(raw: dict) -> dict:
         raise AnswerError(
             "name an alert_email or an alert_webhook_url: prod's endpoint alerts must page someone"
         )
+    left = init_guards.placeholders_in(answers)
+    if left and not allow_placeholders:
+        raise AnswerError(
+            "; ".join(init_guards.describe(key) for key in left)
+            + ": answer each with your own (mlops init --"
+            + left[0].replace("_", "-")
+            + " ...)"
+        )
     return answers
+
+
+def is_template(raw: dict) -> bool:
+    """project.yml says this repository is the template itself (its placeholders allowed)."""
+    return raw.get(TEMPLATE_KEY) is True
+
+
+def reconcile_with_github(raw: dict) -> tuple[dict, str]:
+    """The answers with GitHub's own spelling checked and its ids filled in where missing or
+    placeholders; and a note to print. OIDC subjects match case-sensitively (Entra answers
+    AADSTS7002138 "matches with case-insensitive comparison, but not with case-sensitive",
+    github.com/Azure/login/issues/573), so a wrong case is refused, never corrected silently."""
+    repository = _repository(raw.get("github_repository") or "")
+    if init_guards.is_placeholder("github_repository", repository):
+        return raw, ""  # refused by validate, with every other placeholder
+    try:
+        found = init_guards.look_up(repository)
+    except init_guards.NotOnGitHub:
+        raise AnswerError(
+            f"github_repository {repository!r} is not found on GitHub (gh api repos/"
+            f"{repository}: HTTP 404): create it first, or check its spelling"
+        ) from None
+    if found is None:
+        return raw, (
+            f"  GitHub not reached (gh api repos/{repository}): check by hand that "
+            f"{repository} is spelled exactly as GitHub shows it, case included, and that "
+            "github_owner_id and github_repository_id are its .owner.id and .id"
+        )
+    if found.full_name != repository:
+        raise AnswerError(
+            f"github_repository {repository!r} is spelled {found.full_name!r} on GitHub, and OIDC "
+            f"subjects are case-sensitive: answer --github-repository {found.full_name}"
+        )
+    raw = dict(raw)
+    for key, value in (
+        ("github_owner_id", found.owner_id),
+        ("github_repository_id", found.repository_id),
+    ):
+        given = raw.get(key)
+        if given in (None, "") or init_guards.is_placeholder(key, given):
+            raw[key] = value
+        elif str(given).strip() != str(value):
+            raise AnswerError(
+                f"{key} is {given!r}, but GitHub says {repository} has {value}: answer --"
+                f"{key.replace('_', '-')} {value}"
+            )
+    return raw, f"  {repository}: spelling and ids confirmed with GitHub"
 
 
 # ---- line-level YAML edits: only the dependent line changes, comments stay ----------------------
@@ -268,8 +326,9 @@ def _plain(value: object) -> str:
 # ---- what depends on the answers ----------------------------------------------------------------
 
 
-def render(root: Path, answers: dict) -> dict[Path, str]:
-    """Every dependent file's new text, computed in memory."""
+def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]:
+    """Every dependent file's new text, computed in memory; project.yml keeps `template: true`
+    only when asked (the template checking itself), a fork's init writes false."""
     naming, _ = _infra_rules(root)
     project = answers["project"]
     pulumi = root / "infra" / "Pulumi.yaml"
@@ -331,7 +390,7 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         readme.read_text(),
     )
     answers_path = root / ANSWERS_FILE
-    files[answers_path] = _answers_text(answers_path, answers)
+    files[answers_path] = _answers_text(answers_path, answers, template)
     return files
 
 
@@ -355,8 +414,12 @@ def _yaml_value(value: object) -> object:
     return str(value).lower() if isinstance(value, bool) else value
 
 
-def _answers_text(path: Path, answers: dict) -> str:
+def _answers_text(path: Path, answers: dict, template: bool) -> str:
     text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
+    if re.search(rf"(?m)^{TEMPLATE_KEY}:", text) or template:
+        if not re.search(rf"(?m)^{TEMPLATE_KEY}:", text):
+            text += f"{TEMPLATE_KEY}:\n"
+        text = set_scalar(text, TEMPLATE_KEY, template, ANSWERS_FILE)
     for question in QUESTIONS:
         value = answers[question.key]
         if not re.search(rf"(?m)^{question.key}:", text):  # a question added since the last init
@@ -371,17 +434,32 @@ def _answers_text(path: Path, answers: dict) -> str:
     return text
 
 
+def _shown(value: object) -> str:
+    """An answer as the prompt shows it: lists comma-separated, yes/no for yes/no questions."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "" if value is None else str(value)
+
+
 def ask(raw: dict) -> dict:
-    """Prompt for each answer, showing the current one; ask again until it is valid."""
+    """Prompt for each answer, showing the current one; ask again until it is valid and no
+    placeholder. Input that ends early stops here, before anything is rendered."""
     answers = dict(raw)
     for question in QUESTIONS:
         while True:
             current = answers.get(question.key)
-            shown = ",".join(map(str, current)) if isinstance(current, list) else current
-            reply = input(f"{question.prompt} [{shown or ''}]: ").strip()
+            try:
+                reply = input(f"{question.prompt} [{_shown(current)}]: ").strip()
+            except EOFError:
+                raise AnswerError(
+                    f"input ended before {question.key} was answered; nothing was written"
+                ) from None
             candidate = reply or current
             try:
-                question.check(candidate)
+                if init_guards.is_placeholder(question.key, question.check(candidate)):
+                    raise AnswerError(init_guards.describe(question.key) + ": answer your own")
             except MlopsError as problem:
                 print(f"  {problem}")
                 continue
@@ -417,11 +495,15 @@ def write_all(files: dict[Path, str]) -> list[Path]:
 
 
 def check(root: Path) -> list[str]:
-    """The files that disagree with project.yml's answers (and so with each other)."""
-    answers = validate(load_answers(root))
-    return [
+    """Each placeholder left (unless project.yml marks the template itself), and the files that
+    disagree with project.yml's answers (and so with each other)."""
+    raw = load_answers(root)
+    template = is_template(raw)
+    answers = validate(raw, allow_placeholders=True)
+    left = [] if template else init_guards.placeholders_in(answers)
+    return [f"{ANSWERS_FILE}: {init_guards.describe(key)}" for key in left] + [
         f"{path.relative_to(root).as_posix()} disagrees with {ANSWERS_FILE}"
-        for path, text in render(root, answers).items()
+        for path, text in render(root, answers, template).items()
         if path.read_text() != text
     ]
 

@@ -3,7 +3,10 @@
 import copy
 
 import pytest
+from mlops_infra.offline import stack_config
 from rules import RULES, STACK_RULES, stack_of
+
+REPOSITORY = stack_config("shared")["mlops:githubRepository"]  # as `mlops init` rendered it
 
 STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
@@ -299,7 +302,7 @@ MUTATIONS = {
     "name-only-subject-alone": (
         "shared",
         federation_of("prod-github"),
-        lambda i: i.update(subject="repo:your-org/azureml-mlops-template:environment:prod"),
+        lambda i: i.update(subject=f"repo:{REPOSITORY}:environment:prod"),
         "github-subjects-immutable",
     ),
     "infra-trusts-the-ml-environment": (
