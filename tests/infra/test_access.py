@@ -214,43 +214,76 @@ def test_the_release_identity_manages_autoscale_settings_and_nothing_else_where_
         assert not r.inputs["roleDefinitionId"].endswith(access.REGISTRY_USER)
 
 
-def test_the_delegation_is_bound_to_the_matrix_roles_principals_and_types(stacks):
+def delegation_of(records):
     (delegation,) = [
         r
-        for r in of_type(stacks["prod"], ":RoleAssignment")
+        for r in of_type(records, ":RoleAssignment")
         if r.inputs["roleDefinitionId"].endswith(
             access.ROLES["Role Based Access Control Administrator"]
         )
     ]
-    condition = delegation.inputs["condition"]
-    assert delegation.inputs["conditionVersion"] == "2.0"
-    subscription = stack_config("prod")["mlops:subscriptionId"]
-    for role in access.delegable_roles("prod"):
-        assert access.role_guid(role, subscription, PROJECT) in condition
-    for role in (
-        "Contributor",
-        "Role Based Access Control Administrator",
-        "Managed Identity Operator",
-    ):
-        assert access.ROLES[role] not in condition
-    assert "8e3af657" not in condition  # Owner
-    for source in ("Request", "Resource"):
-        assert (
-            f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {{'Group', 'ServicePrincipal'}}"
-            in condition
+    return delegation
+
+
+def allowed_pairs(records, env):
+    """Every (persona, role, principal type) the delegation's condition lets its holder assign or
+    remove: the condition evaluated for every principal of the stack, every role the estate
+    knows (Owner and User Access Administrator included) and every principal type."""
+    from mlops_infra.conditions import allows
+
+    delegation = delegation_of(records)
+    subscription = audit.environment_subscription(records)
+    roles = {
+        **access.ROLES,
+        **{r: access.role_guid(r, subscription, PROJECT) for r in access.CUSTOM_ROLES},
+    }
+    roles.update({name: guid for guid, name in access.FORBIDDEN_ROLES.items()})
+    personas = {r.inputs["principalId"]: audit.persona_of(r) for r in audit.assignments(records)}
+    found = {}
+    for action, source in (("write", "Request"), ("delete", "Resource")):
+        attribute = f"@{source}[Microsoft.Authorization/roleAssignments:{{}}]"
+        found[action] = sorted(
+            (persona, role, kind)
+            for principal, persona in personas.items()
+            for role, guid in roles.items()
+            for kind in ("User", "Group", "ServicePrincipal")
+            if allows(
+                delegation.inputs["condition"],
+                f"Microsoft.Authorization/roleAssignments/{action}",
+                {
+                    attribute.format("PrincipalId"): principal,
+                    attribute.format("RoleDefinitionId"): guid,
+                    attribute.format("PrincipalType"): kind,
+                },
+            )
         )
-    delegated = {
-        r.inputs["principalId"]
-        for r in of_type(stacks["prod"], ":RoleAssignment")
-        if not r.logical_name.startswith(access.INFRA_AUTOMATION)
-    }
-    infra = {
-        r.inputs["principalId"]
-        for r in of_type(stacks["prod"], ":RoleAssignment")
-        if r.logical_name.startswith(access.INFRA_AUTOMATION)
-    }
-    assert all(i in condition for i in delegated)  # groups, monitor, automation, compute, preview
-    assert not any(i in condition for i in infra)  # it cannot grant itself more
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_delegation_allows_exactly_the_matrix_pairs_of_its_stack(stacks, env):
+    """The issue's evidence: every (role, principal) pair the condition allows, enumerated,
+    against the matrix's pairs of the stack (its delegable grants); no cross pair."""
+    delegation = delegation_of(stacks[env])
+    assert delegation.inputs["conditionVersion"] == "2.0"
+    matrix = sorted(
+        {
+            (persona, grant.role, "Group" if persona in access.PEOPLE else "ServicePrincipal")
+            for persona, grant in access.environment_grants(env)
+            if grant.role not in access.NOT_DELEGABLE
+        }
+    )
+    found = allowed_pairs(stacks[env], env)
+    assert found["write"] == matrix
+    assert found["delete"] == matrix
+    assert not [p for p in matrix if p[0] == access.INFRA_AUTOMATION]  # never itself
+
+
+def test_a_cross_pair_is_refused_ml_engineers_get_no_data_scientist_role_in_prod(stacks):
+    pairs = allowed_pairs(stacks["prod"], "prod")["write"]
+    assert (access.ML_ENGINEERS, "Reader", "Group") in pairs
+    for persona in (access.ML_ENGINEERS, access.PREVIEW):
+        assert not [p for p in pairs if p[0] == persona and p[1] == "AzureML Data Scientist"]
 
 
 def github(records, kind):
