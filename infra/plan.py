@@ -15,11 +15,11 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parent
 sys.path.insert(0, str(INFRA))
 
-from mlops_infra import access, alerts, audit, events, state  # noqa: E402
+from mlops_infra import access, alerts, audit, events, state_access  # noqa: E402
 from mlops_infra.offline import run_stack, stack_config  # noqa: E402
 from mlops_infra.settings import ENVIRONMENTS, SHARED, SettingsError  # noqa: E402
 
-ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state.ROLES}.items()}
+ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state_access.ROLES}.items()}
 
 
 def describe(stack: str, shared: list) -> str:

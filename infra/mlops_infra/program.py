@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 
 from mlops_infra import access, github, state
@@ -27,7 +29,8 @@ def build_shared(settings: Settings) -> None:
     pulumi.export("previewClientId", shared.preview.client_id)
     pulumi.export("identities", shared.identity_outputs())
     pulumi.export("stateBackendUrl", state.backend_url(settings))
-    pulumi.export("secretsProvider", state.secrets_provider(settings))
+    providers = {stack: state.secrets_provider(settings, stack) for stack in state.STACKS}
+    pulumi.export("secretsProviders", providers)
     if settings.manage_github:
         github.repository(
             settings,
@@ -37,7 +40,8 @@ def build_shared(settings: Settings) -> None:
                 "AZURE_SUBSCRIPTION_ID": settings.subscription_id,
                 # where the workflows find the stacks' state and their secrets key
                 "PULUMI_BACKEND_URL": state.backend_url(settings),
-                "PULUMI_SECRETS_PROVIDER": state.secrets_provider(settings),
+                # each stack's own key: fromJSON(vars.PULUMI_SECRETS_PROVIDERS)[stack]
+                "PULUMI_SECRETS_PROVIDERS": json.dumps(providers, sort_keys=True),
             },
         )
 

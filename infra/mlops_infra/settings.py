@@ -75,6 +75,9 @@ class Settings:
     alert_email: str = ""
     alert_webhook_url: str = ""
     event_webhook_url: str = ""
+    # Who bootstraps the state backend and runs the first `pulumi up` (state_access.py)
+    bootstrap_principal_id: str = ""
+    bootstrap_principal_type: str = "User"
 
     @staticmethod
     def from_config(stack: str) -> Settings:
@@ -146,6 +149,8 @@ class Settings:
             alert_email=values["alertEmail"] or "",
             alert_webhook_url=values["alertWebhookUrl"] or "",
             event_webhook_url=values["eventWebhookUrl"] or "",
+            bootstrap_principal_id=values["bootstrapPrincipalId"],
+            bootstrap_principal_type=values["bootstrapPrincipalType"] or "User",
         )
 
 
@@ -247,6 +252,14 @@ def check_https_url(value: str) -> str:
     return text
 
 
+def check_principal_type(value: str) -> str:
+    # the role assignment's principalType for a person or an Entra group (REST spec enum)
+    text = str(value).strip()
+    if text not in ("User", "Group"):
+        raise ValueError("it must be User or Group")
+    return text
+
+
 # key -> (required, check)
 KEYS: dict[str, tuple[bool, Callable]] = {
     "project": (True, check_project),
@@ -270,6 +283,8 @@ KEYS: dict[str, tuple[bool, Callable]] = {
     "alertEmail": (False, check_email),
     "alertWebhookUrl": (False, check_https_url),
     "eventWebhookUrl": (False, check_https_url),
+    "bootstrapPrincipalId": (True, check_guid),
+    "bootstrapPrincipalType": (False, check_principal_type),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization, machinelearningservices, managedidentity, resources
 
-from mlops_infra import access, federation, state
+from mlops_infra import access, federation, state, state_access
 from mlops_infra.assignments import assign, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import ENVIRONMENTS, Settings
@@ -141,11 +141,17 @@ class Shared(pulumi.ComponentResource):
                     after_roles,
                 )
         backend = state.StateBackend(settings, group.name, opts=child)
-        # previews read the state and decrypt its secrets; `pulumi up` in CI also writes them
-        state.grant(settings, backend, access.PREVIEW, self.preview.principal_id, write=False)
-        for env, made in self.identities.items():
-            infra = made[access.INFRA_AUTOMATION].principal_id
-            state.grant(settings, backend, f"{access.INFRA_AUTOMATION}-{env}", infra, write=True)
+        # the bootstrapping person writes every stack; each infra identity only its own; previews
+        # read, and decrypt no prod secret (state_access.py)
+        state_access.grant_all(
+            settings,
+            backend,
+            self.preview.principal_id,
+            {
+                env: made[access.INFRA_AUTOMATION].principal_id
+                for env, made in self.identities.items()
+            },
+        )
         self.register_outputs({})
 
     def identity_outputs(self) -> dict:

@@ -134,6 +134,17 @@ def _yes_no(label: str) -> Callable[[object], bool]:
     return check
 
 
+def _choice(label: str, choices: tuple[str, ...]) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        by_lower = {c.lower(): c for c in choices}
+        text = str(value).strip().lower()
+        if text not in by_lower:
+            raise AnswerError(f"{label} must be one of {', '.join(choices)}, not {value!r}")
+        return by_lower[text]
+
+    return check
+
+
 def _optional(label: str, rule: str) -> Callable[[object], str]:
     """An answer that may stay empty (or be cleared with `none`), else must pass the stacks'
     own rule (infra/mlops_infra/settings.py), so init refuses what `pulumi up` would."""
@@ -203,6 +214,17 @@ QUESTIONS = (
         "manage_github",
         "Let Pulumi manage GitHub environments, variables and gates (needs an admin token; yes/no)",
         _yes_no("manage GitHub"),
+    ),
+    Question(
+        "bootstrap_principal_id",
+        "Entra object id of the person (or group) who bootstraps the state and runs each "
+        "stack's first pulumi up (az ad signed-in-user show --query id -o tsv)",
+        _guid("bootstrap principal id"),
+    ),
+    Question(
+        "bootstrap_principal_type",
+        "Is that id a User or a Group?",
+        _choice("bootstrap_principal_type", ("User", "Group")),
     ),
     Question(
         "alert_email",
@@ -365,6 +387,8 @@ def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]
         ("alertEmail", "alert_email"),
         ("alertWebhookUrl", "alert_webhook_url"),
         ("eventWebhookUrl", "event_webhook_url"),
+        ("bootstrapPrincipalId", "bootstrap_principal_id"),
+        ("bootstrapPrincipalType", "bootstrap_principal_type"),
     ):
         text = set_scalar(
             text, f"config.mlops:{key}.value", _yaml_value(answers[answer]), "infra/Pulumi.yaml"

@@ -25,6 +25,7 @@ PLACEHOLDERS: dict[str, object] = {
     "ml_engineers_group_id": "22222222-2222-2222-2222-222222222222",
     "ml_engineers_team": "your-org/ml-engineers",
     "prod_reviewer_team_ids": 1234567,  # refused wherever it appears in the list
+    "bootstrap_principal_id": "99999999-9999-9999-9999-999999999999",
     "alert_email": "ml-oncall@example.com",
 }
 OFFLINE_VARIABLE = "MLOPS_OFFLINE"  # set: never ask GitHub (tests, air-gapped machines)

@@ -78,8 +78,16 @@ def test_every_preview_and_update_runs_the_policy_pack_against_the_shared_state(
         # pulumi/actions runs the CLI in work-dir: the pack is infra/policy
         assert (ROOT / options["work-dir"] / options["policyPacks"] / "PulumiPolicy.yaml").is_file()
         assert options["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", name
-        assert options["secrets-provider"] == "${{ vars.PULUMI_SECRETS_PROVIDER }}", name
+        # each stack's own key (state_access.py): a JSON map the shared stack publishes
+        assert options["secrets-provider"] == (
+            "${{ fromJSON(vars.PULUMI_SECRETS_PROVIDERS)[matrix.stack] }}"
+        ), name
         assert step["env"]["ARM_USE_OIDC"] == "true", name
+
+
+def test_previews_never_touch_prod_whose_secrets_the_preview_identity_cannot_decrypt():
+    (job,) = load("infra-preview.yml")["jobs"].values()
+    assert job["strategy"]["matrix"]["stack"] == ["shared", "dev", "preprod"]
 
 
 def test_infra_workflows_reference_no_stored_secret():

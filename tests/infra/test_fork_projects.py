@@ -31,6 +31,8 @@ ANSWERS = [
     "--model-name", "churn-classifier",
     "--prod-reviewer-team-ids", "4242,97",
     "--manage-github", "no",
+    "--bootstrap-principal-id", "66666666-6666-4666-8666-666666666666",
+    "--bootstrap-principal-type", "Group",
     "--alert-email", "pager@acme.example",
     "--alert-webhook-url", "https://pager.acme.example/hooks/ml",
     "--event-webhook-url", "https://events.acme.example/mlops",

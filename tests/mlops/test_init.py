@@ -30,6 +30,7 @@ ANSWERS = {
     "--prod-reviewer-team-ids": "42,43",
     "--manage-github": "yes",
     "--alert-email": "ml-alerts@acme.example",
+    "--bootstrap-principal-id": "55555555-5555-4555-8555-555555555555",
 }
 TEMPLATE = yaml.safe_load((ROOT / "project.yml").read_text())
 
@@ -246,6 +247,7 @@ PLACEHOLDER_FLAGS = {
     "ml_engineers_group_id": TEMPLATE["ml_engineers_group_id"],
     "ml_engineers_team": TEMPLATE["ml_engineers_team"],
     "prod_reviewer_team_ids": ",".join(map(str, TEMPLATE["prod_reviewer_team_ids"])),
+    "bootstrap_principal_id": TEMPLATE["bootstrap_principal_id"],
     "alert_email": TEMPLATE["alert_email"],
 }
 
