@@ -73,8 +73,11 @@ class Shared(pulumi.ComponentResource):
                 opts=child,
             )
             for role, spec in access.CUSTOM_ROLES.items()
+            # a role assignable at a single resource is "not recommended" (learn.microsoft.com/
+            # azure/role-based-access-control/custom-roles, "AssignableScopes"): the registry's
+            # role is assignable in the shared resource group, and assigned on the registry
             for scope in [
-                self.registry.id
+                group.id
                 if spec.assignable == access.MODEL_REGISTRY
                 else f"/subscriptions/{settings.subscription_id}"
             ]

@@ -536,8 +536,9 @@ NEXT_STEPS = """
 Steps left that need a person (README.md, "First run of a fork", says why for each):
   1. make test, commit and push: ci.yml runs and ends green (enable Actions on a fork first).
   2. az login; create the Entra groups and GitHub team named above if they do not exist.
-  3. Bootstrap the state backend once: pulumi up -s shared on a local backend, then move
-     the shared stack into the blob container it created (infra/README.md, "First run").
+  3. Bootstrap the state backend once, as the bootstrap principal named above (it gets the
+     data roles of the first run): pulumi up -s shared on a local backend, then move the
+     shared stack into the blob container it created (infra/README.md, "First run").
   4. pulumi up -s dev, -s preprod, -s prod (GITHUB_TOKEN with admin rights if manage_github).
   5. Set mlops:protectMain: true in infra/Pulumi.shared.yaml and pulumi up -s shared again.
 """

@@ -168,6 +168,8 @@ def test_sharing_and_auditing_add_to_the_registry_but_cannot_delete(stacks):
     assert "Microsoft.MachineLearningServices/registries/assets/write" in actions
     assert not [a for a in actions if a.endswith(("delete", "*"))]
     assert role.inputs["assignableScopes"] == [role.inputs["scope"]]
+    (group,) = of_type(stacks["shared"], "resources:ResourceGroup")
+    assert role.inputs["scope"] == group.id  # assignable in the group, not at one resource
     writers = [
         r
         for r in of_type(stacks["shared"], ":RoleAssignment")
