@@ -258,7 +258,11 @@ def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> 
         for env in ENVIRONMENTS
     }
     preview = identity_ids(by_name[PREVIEW_LOGICAL_NAME].id)
-    return {"identities": identities, "previewPrincipalId": preview["principalId"]}
+    return {
+        "identities": identities,
+        "previewPrincipalId": preview["principalId"],
+        "previewClientId": preview["clientId"],
+    }
 
 
 def _run(

@@ -14,13 +14,13 @@ import pulumi
 from pulumi_azure_native import keyvault, storage
 
 from mlops_infra.naming import Names
-from mlops_infra.settings import ENVIRONMENTS, SHARED, Settings
+from mlops_infra.settings import ENVIRONMENTS, GITHUB, SHARED, Settings
 from mlops_infra.storage_accounts import entra_only_account
 from mlops_infra.vaults import rbac_vault
 
 CONTAINER = "pulumi-state"
 KEY_PREFIX = "pulumi-secrets"
-STACKS = (SHARED, *ENVIRONMENTS)
+STACKS = (SHARED, *ENVIRONMENTS, GITHUB)
 
 
 def backend_url(settings: Settings) -> str:

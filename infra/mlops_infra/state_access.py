@@ -6,7 +6,8 @@
   write, add, delete and move). Reads stay open: `pulumi up` reads the shared stack's outputs
   through a stack reference. It uses its own stack's key, and shared's, which guards no secret.
 - The preview identity reads the container and decrypts no prod secret: it uses the keys of
-  every stack but prod.
+  the stacks it previews, shared, dev and preprod; never prod's, nor the github stack's, which
+  no workflow runs.
 - The person (or group) who bootstraps, mlops:bootstrapPrincipalId, writes every stack and
   uses every key: Owner and Contributor carry no data actions (learn.microsoft.com/azure/
   storage/blobs/authorize-access-azure-active-directory), so without these the first
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization
 
-from mlops_infra.settings import ENVIRONMENTS, SHARED, Settings
+from mlops_infra.settings import ENVIRONMENTS, GITHUB, SHARED, Settings
 from mlops_infra.state import CONTAINER as CONTAINER_NAME
 from mlops_infra.state import STACKS, StateBackend
 
@@ -73,7 +74,7 @@ def infra_access(env: str) -> StateAccess:
     return StateAccess(env, (env, SHARED))
 
 
-PREVIEW_ACCESS = StateAccess(None, tuple(s for s in STACKS if s != "prod"))
+PREVIEW_ACCESS = StateAccess(None, tuple(s for s in STACKS if s not in ("prod", GITHUB)))
 BOOTSTRAP_ACCESS = StateAccess(EVERY_STACK, STACKS)
 
 

@@ -395,12 +395,12 @@ def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]
         )
     files[pulumi] = text
 
-    prod_stack = root / "infra" / "Pulumi.prod.yaml"
-    files[prod_stack] = set_list(
-        prod_stack.read_text(),
+    github_stack = root / "infra" / "Pulumi.github.yaml"  # the reviewers are the GitHub side's
+    files[github_stack] = set_list(
+        github_stack.read_text(),
         "config.mlops:prodReviewerTeamIds",
         answers["prod_reviewer_team_ids"],
-        "infra/Pulumi.prod.yaml",
+        "infra/Pulumi.github.yaml",
     )
 
     owners = root / ".github" / "CODEOWNERS"
@@ -539,6 +539,7 @@ Steps left that need a person (README.md, "First run of a fork", says why for ea
   3. Bootstrap the state backend once, as the bootstrap principal named above (it gets the
      data roles of the first run): pulumi up -s shared on a local backend, then move the
      shared stack into the blob container it created (infra/README.md, "First run").
-  4. pulumi up -s dev, -s preprod, -s prod (GITHUB_TOKEN with admin rights if manage_github).
-  5. Set mlops:protectMain: true in infra/Pulumi.shared.yaml and pulumi up -s shared again.
+  4. pulumi up -s dev, -s preprod, -s prod; then, if manage_github, pulumi up -s github with
+     GITHUB_TOKEN set to a token with admin rights on the repository (no workflow runs it).
+  5. Set mlops:protectMain: true in infra/Pulumi.github.yaml and pulumi up -s github again.
 """

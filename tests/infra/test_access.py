@@ -16,7 +16,7 @@ PROJECT, REPO = CONFIG["mlops:project"], CONFIG["mlops:githubRepository"]
 OWNER, NAME = REPO.split("/")
 # the answers `mlops init` rendered, never the template's literals: a fork's suite stays green
 NAME_ONLY = CONFIG.get("mlops:githubNameOnlySubjects", "false") == "true"
-PROD_REVIEWERS = json.loads(stack_config("prod")["mlops:prodReviewerTeamIds"])
+PROD_REVIEWERS = json.loads(stack_config("github")["mlops:prodReviewerTeamIds"])
 IMMUTABLE = (
     f"repo:{OWNER}@{CONFIG['mlops:githubOwnerId']}/{NAME}@{CONFIG['mlops:githubRepositoryId']}"
 )
@@ -293,7 +293,11 @@ def github(records, kind):
 
 
 def test_github_environments_one_per_identity_gated_like_their_ml_environment():
-    records = run_stack("prod", overrides={"mlops:manageGitHub": "true"})
+    records = [  # prod's doors, made by the github stack
+        r
+        for r in run_stack("github", overrides={"mlops:manageGitHub": "true"})
+        if r.inputs.get("environment") in ("prod", "prod-infra", "monitor")
+    ]
     environments = {
         r.inputs["environment"]: r
         for r in github(records, "repositoryEnvironment:RepositoryEnvironment")
@@ -323,18 +327,30 @@ def test_github_environments_one_per_identity_gated_like_their_ml_environment():
     )
 
 
-def test_dev_environments_have_no_reviewers_and_no_monitor():
-    records = run_stack("dev", overrides={"mlops:manageGitHub": "true"})
-    environments = github(records, "repositoryEnvironment:RepositoryEnvironment")
-    assert {e.inputs["environment"] for e in environments} == {"dev", "dev-infra"}
+def test_every_identity_with_a_door_has_its_github_environment_and_only_prods_wait():
+    records = run_stack("github", overrides={"mlops:manageGitHub": "true"})
+    environments = {
+        e.inputs["environment"]: e
+        for e in github(records, "repositoryEnvironment:RepositoryEnvironment")
+    }
+    doors = {
+        access.IDENTITIES[persona].door_in(env)
+        for env in ENVS
+        for persona in access.identities_in(env)
+        if access.IDENTITIES[persona].door
+    }
+    assert set(environments) == doors
+    assert {"dev", "dev-infra", "preprod", "preprod-infra", "monitor"} <= doors
+    waiting = {name for name, e in environments.items() if e.inputs.get("reviewers")}
+    assert waiting == {"prod", "prod-infra"}
 
 
 def test_prod_without_reviewers_is_refused():
     with pytest.raises(
-        SettingsError, match="mlops:prodReviewerTeamIds is empty in infra/Pulumi.prod.yaml"
+        SettingsError, match="mlops:prodReviewerTeamIds is empty in infra/Pulumi.github.yaml"
     ):
         run_stack(
-            "prod",
+            "github",
             overrides={"mlops:manageGitHub": "true", "mlops:prodReviewerTeamIds": json.dumps([])},
         )
 

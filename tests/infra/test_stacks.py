@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from mlops_infra import access, state, state_access
 from mlops_infra.naming import Names
-from mlops_infra.offline import run_stack, stack_settings
+from mlops_infra.offline import run_stack, run_stack_in_order, stack_settings
 
 # Every name and value below comes from the stacks' own config, so a fork's tests pass
 # right after `mlops init` with any valid answers.
@@ -148,8 +148,8 @@ def github(records, kind):
     return [r for r in records if r.type == f"github:index/{kind}"]
 
 
-def test_shared_stack_creates_the_promotion_label_and_leaves_main_open_until_told():
-    records = run_stack("shared", overrides={"mlops:manageGitHub": "true"})
+def test_github_stack_creates_the_promotion_label_and_leaves_main_open_until_told():
+    records = run_stack("github", overrides={"mlops:manageGitHub": "true"})
     (label,) = github(records, "issueLabel:IssueLabel")
     assert label.inputs["name"] == "promotion"
     # the first push must land: protection (reviews, admins included) waits for protectMain
@@ -164,9 +164,9 @@ def test_shared_stack_creates_the_promotion_label_and_leaves_main_open_until_tol
     }
 
 
-def test_shared_stack_protects_main_with_code_owner_review():
+def test_github_stack_protects_main_with_code_owner_review():
     records = run_stack(
-        "shared", overrides={"mlops:manageGitHub": "true", "mlops:protectMain": "true"}
+        "github", overrides={"mlops:manageGitHub": "true", "mlops:protectMain": "true"}
     )
     (protection,) = github(records, "branchProtection:BranchProtection")
     assert protection.inputs["pattern"] == "main"
@@ -177,9 +177,18 @@ def test_shared_stack_protects_main_with_code_owner_review():
 
 
 def test_github_is_skipped_when_not_managed():
-    for stack in ("shared", "prod"):
+    for stack in ("shared", "prod", "github"):
         records = run_stack(stack, overrides={"mlops:manageGitHub": "false"})
         assert not any(r.type.startswith("github:") for r in records)
+
+
+@pytest.mark.parametrize("stack", ["shared", "dev", "preprod", "prod", "github"])
+def test_no_two_resources_of_a_stack_share_a_urn(stack):
+    # the engine refuses a second registration of a URN ("Duplicate resource URN",
+    # pulumi/pulumi#13779, by design); the mocks accept it, so count the registrations
+    _, registrations = run_stack_in_order(stack, overrides={"mlops:manageGitHub": "true"})
+    urns = [r.urn for r in registrations]
+    assert len(urns) == len(set(urns)), sorted({u for u in urns if urns.count(u) > 1})
 
 
 def snake_case_keys(value, path=""):

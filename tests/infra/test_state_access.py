@@ -34,7 +34,7 @@ def test_who_can_write_which_stacks_state(stacks, principals):
     writers = state_access.writers(stacks["shared"], PROJECT)
     named = {principals[p]: stacks for p, stacks in writers.items()}
     assert named == {
-        "bootstrap": ["dev", "preprod", "prod", "shared"],
+        "bootstrap": ["dev", "github", "preprod", "prod", "shared"],
         "dev-infra": ["dev"],
         "preprod-infra": ["preprod"],
         "prod-infra": ["prod"],
@@ -79,6 +79,7 @@ def test_each_stack_has_its_own_key_and_the_preview_decrypts_no_prod_secret(stac
         "dev": ["bootstrap", "dev-infra", "preview"],
         "preprod": ["bootstrap", "preprod-infra", "preview"],
         "prod": ["bootstrap", "prod-infra"],
+        "github": ["bootstrap"],  # run by an administrator only, never by a workflow
     }
     keys = [r for r in stacks["shared"] if r.type.endswith("keyvault:Key")]
     assert sorted(k.inputs["keyName"] for k in keys) == sorted(

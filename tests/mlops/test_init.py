@@ -79,7 +79,7 @@ def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp
     pulumi = (fork / "infra" / "Pulumi.yaml").read_text()
     assert "value: swedencentral" in pulumi and "value: acme\n" in pulumi
     assert "mlops:manageGitHub:\n    value: true" in pulumi
-    assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.prod.yaml").read_text()
+    assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.github.yaml").read_text()
     run_mlops(fork, tmp_path / "home", "init", "--check")
 
     plan = subprocess.run(
