@@ -246,7 +246,23 @@ def people_only_read_prod(kind: str, props: dict, stack: str) -> list[str]:
     return []
 
 
+GITHUB_STACK = "github"  # the one stack no workflow applies or previews (program.py)
+
+
+def github_only_in_the_admin_stack(kind: str, props: dict, stack: str) -> list[str]:
+    """GitHub resources belong to the github stack: a workflow runs the others with an Azure
+    login and no GitHub token, so one there turns infra.yml red (or, given a token, lets a
+    dev job change prod's gate)."""
+    if kind.startswith("github:") and stack != GITHUB_STACK:
+        return [f"{kind} belongs in the {GITHUB_STACK} stack, which only an administrator runs"]
+    return []
+
+
 RULES: dict[str, tuple[str, Rule]] = {
+    "github-admin-stack-only": (
+        "GitHub resources are made only by the github stack, which no workflow runs.",
+        github_only_in_the_admin_stack,
+    ),
     "storage-no-public-blob-access": (
         "Storage accounts block public blob access.",
         storage_blocks_public_blobs,

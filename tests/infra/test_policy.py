@@ -49,6 +49,13 @@ GOOD_VAULT = {
 }
 
 CASES = {
+    # the same resource: refused in a stack a workflow runs, accepted in the github stack
+    "github-admin-stack-only": (
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        {"environment": "prod"},
+        {"environment": "prod"},
+        ("dev", "github"),
+    ),
     "storage-no-public-blob-access": (
         STORAGE,
         {**GOOD_STORAGE, "allowBlobPublicAccess": True},
@@ -195,9 +202,10 @@ def test_every_rule_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_rule_refuses_a_violation_and_accepts_compliance(name):
     kind, bad, good, stack = CASES[name]
+    bad_stack, good_stack = stack if isinstance(stack, tuple) else (stack, stack)
     _, rule = RULES[name]
-    assert rule(kind, bad, stack), f"{name} let a violation through"
-    assert rule(kind, good, stack) == []
+    assert rule(kind, bad, bad_stack), f"{name} let a violation through"
+    assert rule(kind, good, good_stack) == []
 
 
 @pytest.mark.parametrize(
