@@ -15,11 +15,11 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parent
 sys.path.insert(0, str(INFRA))
 
-from mlops_infra import access, alerts, audit, events, state  # noqa: E402
+from mlops_infra import access, alerts, audit, events, state_access  # noqa: E402
 from mlops_infra.offline import run_stack, stack_config  # noqa: E402
-from mlops_infra.settings import ENVIRONMENTS, SHARED, SettingsError  # noqa: E402
+from mlops_infra.settings import ENVIRONMENTS, GITHUB, SHARED, SettingsError  # noqa: E402
 
-ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state.ROLES}.items()}
+ROLE_NAMES = {guid: name for name, guid in {**access.ROLES, **state_access.ROLES}.items()}
 
 
 def describe(stack: str, shared: list) -> str:
@@ -46,7 +46,7 @@ def describe(stack: str, shared: list) -> str:
         lines.append(f"| {persona} | {role} | {scope} |")
     counts = Counter(r.type.split(":")[1] for r in records if r.type.startswith("azure-native:"))
     lines += ["", "totals: " + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())), ""]
-    if stack != SHARED:
+    if stack not in (SHARED, GITHUB):
         lines += identities(stack, shared, records)
         lines += alerting(stack, records)
     return "\n".join(lines)
@@ -115,7 +115,7 @@ def identities(env: str, shared: list, records: list) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    stacks = argv or [SHARED, *ENVIRONMENTS]
+    stacks = argv or [SHARED, *ENVIRONMENTS, GITHUB]
     print("# Offline plan (Pulumi mocks: nothing is created)\n")
     print("## Access matrix (persona x environment -> role @ scope)\n")
     print(access.as_table() + "\n")

@@ -47,8 +47,9 @@ REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"
 class CustomRole:
     description: str
     actions: tuple[str, ...]
-    # Where it may be assigned: the registry, or (for a role granted inside the environments'
-    # resource groups, made after the shared stack) the subscription that holds them.
+    # Where it may be assigned: the shared resource group holding the registry, or (for a role
+    # granted inside the environments' resource groups, made after the shared stack) the
+    # subscription that holds them.
     assignable: str = "model-registry"
 
 

@@ -10,9 +10,6 @@ from pulumi_azure_native import authorization
 from mlops_infra import access
 from mlops_infra.settings import Settings
 
-# Principal types the matrix assigns to: Entra groups and managed identities, never a user.
-MATRIX_PRINCIPAL_TYPES = ("Group", "ServicePrincipal")
-
 
 def role_definition_id(settings: Settings, role: str) -> str:
     guid = access.role_guid(role, settings.subscription_id, settings.project)
@@ -51,25 +48,29 @@ def slug(persona: str, grant: access.Grant) -> str:
     return f"{persona}-{grant.role.lower().replace(' ', '-')}-{grant.scope}"
 
 
-def delegation_condition(role_ids: list[str], principal_ids: list[str]) -> str:
-    """Limit a Role Based Access Control Administrator to the matrix: its roles, its principals,
-    and their principal types, for new assignments (@Request) and deletions (@Resource).
-    Syntax: learn.microsoft.com/azure/role-based-access-control/delegate-role-assignments-examples
-    ("Constrain roles and principal types", "Constrain roles and specific principals")."""
-    roles = "{" + ", ".join(sorted(role_ids)) + "}"
-    principals = "{" + ", ".join(sorted(principal_ids)) + "}"
-    types = "{" + ", ".join(f"'{t}'" for t in MATRIX_PRINCIPAL_TYPES) + "}"
+def delegation_condition(pairs: dict[str, tuple[str, list[str]]]) -> str:
+    """Limit a Role Based Access Control Administrator to the matrix's (role, principal) pairs:
+    `pairs` maps each principal id to its principal type and the role ids the matrix gives it.
+    One clause per principal, so no principal may receive another's role (a roles x principals
+    condition would allow every cross pair), for new assignments (@Request) and deletions
+    (@Resource). Syntax: learn.microsoft.com/azure/role-based-access-control/
+    delegate-role-assignments-examples ("Constrain roles and specific principals")."""
     attribute = "@{source}[Microsoft.Authorization/roleAssignments:{name}]"
 
     def only_matrix(action: str, source: str) -> str:
         def attr(name: str) -> str:
             return attribute.format(source=source, name=name)
 
+        clauses = " OR ".join(
+            f"({attr('PrincipalId')} ForAnyOfAnyValues:GuidEquals {{{principal}}} AND "
+            f"{attr('RoleDefinitionId')} ForAnyOfAnyValues:GuidEquals "
+            f"{{{', '.join(sorted(roles))}}} AND "
+            f"{attr('PrincipalType')} ForAnyOfAnyValues:StringEqualsIgnoreCase {{'{kind}'}})"
+            for principal, (kind, roles) in sorted(pairs.items())
+        )
         return (
             f"((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})) OR "
-            f"({attr('RoleDefinitionId')} ForAnyOfAnyValues:GuidEquals {roles} AND "
-            f"{attr('PrincipalId')} ForAnyOfAnyValues:GuidEquals {principals} AND "
-            f"{attr('PrincipalType')} ForAnyOfAnyValues:StringEqualsIgnoreCase {types}))"
+            f"({clauses}))"
         )
 
     return only_matrix("write", "Request") + " AND " + only_matrix("delete", "Resource")

@@ -168,17 +168,16 @@ class Environment(pulumi.ComponentResource):
             access.CONTAINER_REGISTRY: images.id,
         }
         grants = access.environment_grants(env)
-        # the matrix's own principals of this stack, the only ones the delegate may assign to
-        delegates_to = pulumi.Output.all(
-            *{principals[p][0] for p, g in grants if g.role not in access.NOT_DELEGABLE}
-        ).apply(lambda ids: sorted(set(ids)))
-        condition = delegates_to.apply(
+        # the matrix's own (role, principal) pairs of this stack, the only ones it may delegate
+        delegable = [(p, g) for p, g in grants if g.role not in access.NOT_DELEGABLE]
+        condition = pulumi.Output.all(*[principals[p][0] for p, _ in delegable]).apply(
             lambda ids: delegation_condition(
-                [
-                    access.role_guid(r, settings.subscription_id, settings.project)
-                    for r in access.delegable_roles(env)
-                ],
-                ids,
+                _pairs(
+                    [
+                        (pid, principals[p][1], self._role_id(settings, g.role))
+                        for pid, (p, g) in zip(ids, delegable, strict=True)
+                    ]
+                )
             )
         )
         for persona, grant in grants:
@@ -203,3 +202,17 @@ class Environment(pulumi.ComponentResource):
         self.alerts = alerts.environment_alerts(settings, names, group, self.workspace.id, child)
 
         self.register_outputs({})
+
+    @staticmethod
+    def _role_id(settings: Settings, role: str) -> str:
+        return access.role_guid(role, settings.subscription_id, settings.project)
+
+
+def _pairs(triples: list[tuple[str, str, str]]) -> dict[str, tuple[str, list[str]]]:
+    """(principal, type, role) triples -> principal: (type, its roles), as delegation wants."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for principal, kind, role in triples:
+        roles = found.setdefault(principal, (kind, []))[1]
+        if role not in roles:
+            roles.append(role)
+    return found

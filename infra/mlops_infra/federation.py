@@ -62,8 +62,11 @@ def trust(
     context: str,
     opts: pulumi.ResourceOptions,
 ) -> list[managedidentity.FederatedIdentityCredential]:
-    """One federated credential per subject; names say which format each one trusts."""
-    made = []
+    """One federated credential per subject; names say which format each one trusts. Each waits
+    for the one before it: Entra refuses concurrent credential writes on one identity with 409
+    (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations,
+    "Concurrent updates aren't supported"), and Pulumi would otherwise send them together."""
+    made: list[managedidentity.FederatedIdentityCredential] = []
     wanted = subjects(settings, context)
     if len(wanted) > MAX_CREDENTIALS:
         raise SubjectError(f"{name}: {len(wanted)} subjects exceed Entra's {MAX_CREDENTIALS}")
@@ -77,7 +80,9 @@ def trust(
                 issuer=GITHUB_ISSUER,
                 subject=subject,
                 audiences=[GITHUB_AUDIENCE],
-                opts=opts,
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(depends_on=made[-1:])
+                ),
             )
         )
     return made

@@ -1,10 +1,11 @@
 """The GitHub side: environments with their gates and variables, the `promotion` label,
-and main's protection.
+and main's protection, all in the github stack (program.build_github), which only an
+administrator runs: no workflow holds a token that could change a gate.
 
 Optional (mlops:manageGitHub), so a fork without a GitHub token can skip it;
-the provider reads GITHUB_TOKEN from the environment. Main's protection waits
-for mlops:protectMain (infra/Pulumi.shared.yaml), turned on once the first push
-is green: protection that requires reviews and binds admins would refuse it."""
+the provider reads GITHUB_TOKEN from the environment (pulumi/pulumi-github#578). Main's
+protection waits for mlops:protectMain (infra/Pulumi.github.yaml), turned on once the first
+push is green: protection that requires reviews and binds admins would refuse it."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ REVIEWED = {"prod", "prod-infra"}
 
 
 def environment(
-    settings: Settings, name: str, variables: dict[str, pulumi.Input[str]]
+    settings: Settings,
+    name: str,
+    variables: dict[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
 ) -> github.RepositoryEnvironment:
     """A GitHub Environment jobs bind to; prod's and prod-infra's wait for required reviewers.
     Creating them as code matters: a job naming a missing one gets it made unprotected."""
     repo = settings.github_repository.split("/")[1]
-    opts = provider(settings)
     reviewers = None
     if name in REVIEWED:
         if not settings.prod_reviewer_team_ids:
@@ -71,11 +74,12 @@ def environment(
     return created
 
 
-def repository(settings: Settings, variables: dict[str, pulumi.Input[str]]) -> None:
+def repository(
+    settings: Settings, opts: pulumi.ResourceOptions, variables: dict[str, pulumi.Input[str]]
+) -> None:
     """Repository-wide variables (previews, the state backend), the promotion label and,
     once mlops:protectMain is on, the protection of main."""
     repo = settings.github_repository.split("/")[1]
-    opts = provider(settings)
     for name, value in variables.items():
         github.ActionsVariable(
             f"github-variable-{name}", repository=repo, variable_name=name, value=value, opts=opts

@@ -8,6 +8,7 @@ stack reference. Used by `make infra-plan` and the tests.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,38 @@ def identity_ids(resource_id: str) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Registration:
+    """One resource as the engine received it: its URN and the URNs it waits for (its inputs'
+    resources and depends_on). The engine runs a resource only after those are done, and runs
+    resources with no dependency between them in parallel
+    (pulumi.com/docs/iac/concepts/options/dependson)."""
+
+    urn: str
+    type: str
+    logical_name: str
+    dependencies: frozenset[str]
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mocks' monitor, also keeping every registration in the order it arrived."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self._lock = threading.Lock()  # the SDK calls the monitor from a thread pool
+
+    def RegisterResource(self, request):  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)
+        with self._lock:
+            self.registrations.append(
+                Registration(
+                    response.urn, request.type, request.name, frozenset(request.dependencies)
+                )
+            )
+        return response
+
+
 class AzureShapedMocks(pulumi.runtime.Mocks):
     def __init__(self, subscription: str, shared_outputs: dict, deployed: frozenset = frozenset()):
         self.subscription = subscription
@@ -138,12 +171,38 @@ class AzureShapedMocks(pulumi.runtime.Mocks):
         if typ == "azure-native:authorization:RoleAssignment":
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{name}"
         in_group = f"{group}/{inputs.get('resourceGroupName')}/providers"
+        nested = _nested_id(typ, in_group, name, inputs)
+        if nested:
+            return nested
         if typ == "azure-native:machinelearningservices:Compute":
             workspace = _ARM_TYPES["azure-native:machinelearningservices:Workspace"]
             return f"{in_group}/{workspace}/{inputs.get('workspaceName')}/computes/{name}"
         if typ in _ARM_TYPES:
             return f"{in_group}/{_ARM_TYPES[typ]}/{name}"
         return f"mock:{typ}/{name}"
+
+
+def _nested_id(typ: str, in_group: str, name: str, inputs: dict) -> str:
+    """Ids of child resources, in the paths of their REST specs (PUT .../{parent}/{kind}/{name})."""
+    if typ == "azure-native:authorization:RoleDefinition":
+        # Microsoft.Authorization/roleDefinitions: {scope}/providers/.../roleDefinitions/{id}
+        return f"{inputs['scope']}/providers/Microsoft.Authorization/roleDefinitions/{name}"
+    account = f"{in_group}/Microsoft.Storage/storageAccounts/{inputs.get('accountName')}"
+    parents = {
+        # storage blob.json: BlobServices_SetServiceProperties, BlobContainers_Create
+        "azure-native:storage:BlobServiceProperties": f"{account}/blobServices",
+        "azure-native:storage:BlobContainer": f"{account}/blobServices/default/containers",
+        # keyvault keys.json: Keys_CreateIfNotExist
+        "azure-native:keyvault:Key": (
+            f"{in_group}/Microsoft.KeyVault/vaults/{inputs.get('vaultName')}/keys"
+        ),
+        # ManagedIdentity: FederatedIdentityCredentials_CreateOrUpdate
+        "azure-native:managedidentity:FederatedIdentityCredential": (
+            f"{in_group}/Microsoft.ManagedIdentity/userAssignedIdentities/"
+            f"{inputs.get('resourceName')}/federatedIdentityCredentials"
+        ),
+    }
+    return f"{parents[typ]}/{name}" if typ in parents else ""
 
 
 def stack_config(stack: str, infra: Path = INFRA) -> dict[str, str]:
@@ -169,6 +228,16 @@ def run_stack(
     outputs the shared stack's own mocked run gives, as a stack reference would; `deployed`
     names the online endpoints and ENDPOINT/DEPLOYMENT slots Azure would find (none: a
     first `pulumi up`, before any `mlops deploy`)."""
+    return run_stack_in_order(stack, infra, overrides, deployed)[0]
+
+
+def run_stack_in_order(
+    stack: str,
+    infra: Path = INFRA,
+    overrides: dict | None = None,
+    deployed: frozenset[str] = frozenset(),
+) -> tuple[list[Record], list[Registration]]:
+    """run_stack, and every registration in the order the engine would receive it."""
     config = {**stack_config(stack, infra), **(overrides or {})}
     shared_outputs = {} if stack == "shared" else shared_stack_outputs(infra, overrides)
     return _run(stack, config, shared_outputs, deployed)
@@ -189,24 +258,31 @@ def shared_stack_outputs(infra: Path = INFRA, overrides: dict | None = None) -> 
         for env in ENVIRONMENTS
     }
     preview = identity_ids(by_name[PREVIEW_LOGICAL_NAME].id)
-    return {"identities": identities, "previewPrincipalId": preview["principalId"]}
+    return {
+        "identities": identities,
+        "previewPrincipalId": preview["principalId"],
+        "previewClientId": preview["clientId"],
+    }
 
 
 def _run(
     stack: str, config: dict, shared_outputs: dict, deployed: frozenset = frozenset()
-) -> list[Record]:
+) -> tuple[list[Record], list[Registration]]:
     from mlops_infra.program import build
 
     mocks = AzureShapedMocks(config[SUBSCRIPTION_KEY], shared_outputs, deployed)
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_all_config(config)
-    pulumi.runtime.set_mocks(mocks, project="mlops-infra", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(
+        mocks, project="mlops-infra", stack=stack, preview=False, monitor=monitor
+    )
 
     @pulumi.runtime.test  # waits until every resource of the program is registered
     def program():
         build(stack)
 
     program()
-    return mocks.records
+    return mocks.records, monitor.registrations
 
 
 def stack_settings(stack: str, infra: Path = INFRA, overrides: dict | None = None):

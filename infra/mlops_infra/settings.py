@@ -26,6 +26,10 @@ except ImportError:  # `mlops init` uses the rules without Pulumi installed
 
 INFRA = Path(__file__).resolve().parents[1]
 SHARED = "shared"
+# The GitHub side (environments, their reviewers and variables, repository variables, the label,
+# main's protection), in a stack only an administrator runs: no workflow applies or previews it,
+# so no workflow needs a GitHub token (infra/README.md, "The GitHub side").
+GITHUB = "github"
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # 3-12 lowercase letters and digits, a letter first: every name in naming.py fits Azure's
@@ -75,6 +79,9 @@ class Settings:
     alert_email: str = ""
     alert_webhook_url: str = ""
     event_webhook_url: str = ""
+    # Who bootstraps the state backend and runs the first `pulumi up` (state_access.py)
+    bootstrap_principal_id: str = ""
+    bootstrap_principal_type: str = "User"
 
     @staticmethod
     def from_config(stack: str) -> Settings:
@@ -86,9 +93,9 @@ class Settings:
     @staticmethod
     def parse(stack: str, raw: dict[str, str | None], infra: Path = INFRA) -> Settings:
         """Check every value (raw strings, as Pulumi config holds them) and build the settings."""
-        if stack not in (SHARED, *ENVIRONMENTS):
+        if stack not in (SHARED, GITHUB, *ENVIRONMENTS):
             raise SettingsError(
-                f"stack {stack!r} is none of {SHARED}, {', '.join(ENVIRONMENTS)}: "
+                f"stack {stack!r} is none of {SHARED}, {GITHUB}, {', '.join(ENVIRONMENTS)}: "
                 f"name it after one of the infra/Pulumi.<stack>.yaml files"
             )
         _refuse_unknown_keys(stack, infra)
@@ -111,7 +118,7 @@ class Settings:
                 ) from None
         teams = values["prodReviewerTeamIds"] or []
         manage_github = bool(values["manageGitHub"])
-        if stack == "prod" and manage_github and not teams:
+        if stack == GITHUB and manage_github and not teams:
             where = _file_of("prodReviewerTeamIds", stack, infra)
             raise SettingsError(
                 f"mlops:prodReviewerTeamIds is empty in {where}: without reviewers the prod "
@@ -146,6 +153,8 @@ class Settings:
             alert_email=values["alertEmail"] or "",
             alert_webhook_url=values["alertWebhookUrl"] or "",
             event_webhook_url=values["eventWebhookUrl"] or "",
+            bootstrap_principal_id=values["bootstrapPrincipalId"],
+            bootstrap_principal_type=values["bootstrapPrincipalType"] or "User",
         )
 
 
@@ -247,6 +256,14 @@ def check_https_url(value: str) -> str:
     return text
 
 
+def check_principal_type(value: str) -> str:
+    # the role assignment's principalType for a person or an Entra group (REST spec enum)
+    text = str(value).strip()
+    if text not in ("User", "Group"):
+        raise ValueError("it must be User or Group")
+    return text
+
+
 # key -> (required, check)
 KEYS: dict[str, tuple[bool, Callable]] = {
     "project": (True, check_project),
@@ -270,6 +287,8 @@ KEYS: dict[str, tuple[bool, Callable]] = {
     "alertEmail": (False, check_email),
     "alertWebhookUrl": (False, check_https_url),
     "eventWebhookUrl": (False, check_https_url),
+    "bootstrapPrincipalId": (True, check_guid),
+    "bootstrapPrincipalType": (False, check_principal_type),
 }
 
 

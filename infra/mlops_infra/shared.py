@@ -11,7 +11,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization, machinelearningservices, managedidentity, resources
 
-from mlops_infra import access, federation, state
+from mlops_infra import access, federation, state, state_access
 from mlops_infra.assignments import assign, slug
 from mlops_infra.naming import Names
 from mlops_infra.settings import ENVIRONMENTS, Settings
@@ -73,8 +73,11 @@ class Shared(pulumi.ComponentResource):
                 opts=child,
             )
             for role, spec in access.CUSTOM_ROLES.items()
+            # a role assignable at a single resource is "not recommended" (learn.microsoft.com/
+            # azure/role-based-access-control/custom-roles, "AssignableScopes"): the registry's
+            # role is assignable in the shared resource group, and assigned on the registry
             for scope in [
-                self.registry.id
+                group.id
                 if spec.assignable == access.MODEL_REGISTRY
                 else f"/subscriptions/{settings.subscription_id}"
             ]
@@ -140,12 +143,18 @@ class Shared(pulumi.ComponentResource):
                     scopes[grant.scope],
                     after_roles,
                 )
-        state.StateBackend(settings, group.name, opts=child)
-        # previews read the state and decrypt its secrets; `pulumi up` in CI also writes them
-        state.grant(settings, access.PREVIEW, self.preview.principal_id, write=False)
-        for env, made in self.identities.items():
-            infra = made[access.INFRA_AUTOMATION].principal_id
-            state.grant(settings, f"{access.INFRA_AUTOMATION}-{env}", infra, write=True)
+        backend = state.StateBackend(settings, group.name, opts=child)
+        # the bootstrapping person writes every stack; each infra identity only its own; previews
+        # read, and decrypt no prod secret (state_access.py)
+        state_access.grant_all(
+            settings,
+            backend,
+            self.preview.principal_id,
+            {
+                env: made[access.INFRA_AUTOMATION].principal_id
+                for env, made in self.identities.items()
+            },
+        )
         self.register_outputs({})
 
     def identity_outputs(self) -> dict:

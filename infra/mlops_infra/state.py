@@ -1,33 +1,26 @@
-"""Where Pulumi keeps the stacks' state in CI, with no stored secret.
+"""Where Pulumi keeps the stacks' state, with no stored secret.
 
-The shared stack creates a blob container (Entra-only: shared keys off) and a
-key vault key; Pulumi logs in with `azblob://CONTAINER?storage_account=ACCOUNT`
-and encrypts stack secrets with `azurekeyvault://VAULT.vault.azure.net/keys/KEY`.
-Both authenticate with the Azure login of the job (OIDC), so workflows need
-only two repository variables. CI identities get data access to exactly these
-two resources: infrastructure identities write, the preview identity reads.
+The shared stack creates one blob container (Entra-only: shared keys off) and one key vault
+key per stack; Pulumi logs in with `azblob://CONTAINER?storage_account=ACCOUNT` and encrypts
+each stack's secrets with `azurekeyvault://VAULT.vault.azure.net/keys/pulumi-secrets-<stack>`.
+Both authenticate with the Azure login (OIDC in CI), so workflows need no token. One container,
+because a stack reference reads another stack only in the same backend; who may write which
+stack's paths in it, and use which key, is state_access.py's.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import pulumi
-from pulumi_azure_native import authorization, keyvault, storage
+from pulumi_azure_native import keyvault, storage
 
 from mlops_infra.naming import Names
-from mlops_infra.settings import Settings
+from mlops_infra.settings import ENVIRONMENTS, GITHUB, SHARED, Settings
 from mlops_infra.storage_accounts import entra_only_account
 from mlops_infra.vaults import rbac_vault
 
 CONTAINER = "pulumi-state"
-KEY = "pulumi-secrets"
-ROLES = {
-    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
-    # encrypt and decrypt with a key (the azurekeyvault secrets provider needs both)
-    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
-}
+KEY_PREFIX = "pulumi-secrets"
+STACKS = (SHARED, *ENVIRONMENTS, GITHUB)
 
 
 def backend_url(settings: Settings) -> str:
@@ -35,8 +28,14 @@ def backend_url(settings: Settings) -> str:
     return f"azblob://{CONTAINER}?storage_account={Names.of(settings, 'shared').storage_account}"
 
 
-def secrets_provider(settings: Settings) -> str:
-    return f"azurekeyvault://{Names.of(settings, 'shared').key_vault}.vault.azure.net/keys/{KEY}"
+def key_name(stack: str) -> str:
+    """Each stack its own key: whoever may decrypt one stack's secrets reads no other's."""
+    return f"{KEY_PREFIX}-{stack}"
+
+
+def secrets_provider(settings: Settings, stack: str) -> str:
+    vault = Names.of(settings, "shared").key_vault
+    return f"azurekeyvault://{vault}.vault.azure.net/keys/{key_name(stack)}"
 
 
 def _group_id(settings: Settings) -> str:
@@ -52,13 +51,15 @@ def container_id(settings: Settings) -> str:
     )
 
 
-def key_id(settings: Settings) -> str:
+def key_id(settings: Settings, stack: str) -> str:
     vault = Names.of(settings, "shared").key_vault
-    return f"{_group_id(settings)}/providers/Microsoft.KeyVault/vaults/{vault}/keys/{KEY}"
+    return (
+        f"{_group_id(settings)}/providers/Microsoft.KeyVault/vaults/{vault}/keys/{key_name(stack)}"
+    )
 
 
 class StateBackend(pulumi.ComponentResource):
-    """The state container and the secrets key, in the shared resource group."""
+    """The state container and every stack's secrets key, in the shared resource group."""
 
     def __init__(self, settings: Settings, group: pulumi.Input[str], opts=None):
         super().__init__("mlops:infra:StateBackend", "state", None, opts)
@@ -76,7 +77,7 @@ class StateBackend(pulumi.ComponentResource):
             delete_retention_policy={"enabled": True, "days": 30},
             opts=child,
         )
-        storage.BlobContainer(
+        self.container = storage.BlobContainer(
             "state-container",
             account_name=account.name,
             resource_group_name=group,
@@ -86,34 +87,15 @@ class StateBackend(pulumi.ComponentResource):
         )
         # losing this key loses every stack secret: it can never be purged early
         vault = rbac_vault("state-vault", names.key_vault, group, settings, True, child)
-        keyvault.Key(
-            "state-key",
-            key_name=KEY,
-            vault_name=vault.name,
-            resource_group_name=group,
-            properties={"kty": "RSA", "key_size": 2048, "key_ops": ["encrypt", "decrypt"]},
-            opts=child,
-        )
+        self.keys = {
+            stack: keyvault.Key(
+                f"state-key-{stack}",
+                key_name=key_name(stack),
+                vault_name=vault.name,
+                resource_group_name=group,
+                properties={"kty": "RSA", "key_size": 2048, "key_ops": ["encrypt", "decrypt"]},
+                opts=child,
+            )
+            for stack in STACKS
+        }
         self.register_outputs({})
-
-
-def grant(settings: Settings, persona: str, principal_id: pulumi.Input[str], write: bool) -> None:
-    """Data access to the state container and use of the secrets key, nothing more."""
-    blob_role = "Storage Blob Data Contributor" if write else "Storage Blob Data Reader"
-    for role, scope, scope_name in (
-        (blob_role, container_id(settings), "state-container"),
-        ("Key Vault Crypto User", key_id(settings), "state-key"),
-    ):
-        authorization.RoleAssignment(
-            f"{persona}-{role.lower().replace(' ', '-')}-{scope_name}",
-            role_assignment_name=str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"{settings.stack}/{persona}/{role}/{scope}")
-            ),
-            principal_id=principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=(
-                f"/subscriptions/{settings.subscription_id}/providers/"
-                f"Microsoft.Authorization/roleDefinitions/{ROLES[role]}"
-            ),
-            scope=scope,
-        )

@@ -186,6 +186,59 @@ def registry_roles_cannot_delete(kind: str, props: dict, stack: str) -> list[str
     return []
 
 
+BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+_STATE_CONTAINER = re.compile(r"/blobServices/default/containers/pulumi-state$", re.I)
+_STATE_KEY = re.compile(r"/keys/pulumi-secrets-([a-z]+)$")
+# a stack's own state paths in Pulumi's self-managed backend, as the write condition lists them
+_STATE_PATH = re.compile(
+    r"'\.pulumi/(?:stacks|history|backups|journal|locks/organization)/[^/']+/([^/'*]+?)(?:\.json\*|/)'"
+)
+_BLOB_WRITES = ("blobs/write", "blobs/add/action", "blobs/delete", "blobs/move/action")
+
+
+def _state_stacks_written(props: dict) -> set[str] | None:
+    """The stacks whose state a writer's condition confines it to; None when unconfined."""
+    condition = str(props.get("condition") or "")
+    if not condition or not all(f"{w}'" in condition for w in _BLOB_WRITES):
+        return None
+    return set(_STATE_PATH.findall(condition))
+
+
+def state_writes_stay_in_one_stack(kind: str, props: dict, stack: str) -> list[str]:
+    """A CI identity writes one environment's state only: on the state container, a writing
+    blob role given to a service principal carries a path condition naming one stack, never
+    shared (whose outputs decide what prod grants). Only the bootstrapping person (User or Group)
+    writes every stack."""
+    if kind != ROLE or not _STATE_CONTAINER.search(str(props.get("scope", ""))):
+        return []
+    if _role(props) not in (BLOB_DATA_CONTRIBUTOR, BLOB_DATA_OWNER):
+        return []
+    if props.get("principalType") in ("User", "Group"):
+        return []
+    stacks = _state_stacks_written(props)
+    if stacks is None:
+        return ["a CI identity writing the state must be confined to its stack's paths"]
+    if len(stacks) != 1 or "shared" in stacks:
+        return [f"a CI identity may write one environment's state, not {sorted(stacks)}"]
+    return []
+
+
+def delegation_is_written_as_pairs(kind: str, props: dict, stack: str) -> list[str]:
+    """A delegated RBAC Administrator's condition names one principal per clause, each with its
+    own roles: a set of principals beside a set of roles allows every cross pair."""
+    if kind != ROLE or _role(props) != RBAC_ADMINISTRATOR:
+        return []
+    condition = str(props.get("condition") or "")
+    sets = re.findall(
+        r"roleAssignments:PrincipalId\] ForAnyOfAnyValues:GuidEquals \{([^}]*)\}", condition
+    )
+    if any("," in found for found in sets):
+        return ["the delegation's condition must name one principal per clause (matrix pairs)"]
+    return []
+
+
 def people_only_read_prod(kind: str, props: dict, stack: str) -> list[str]:
     people = props.get("principalType") in ("User", "Group")
     if kind == ROLE and stack == "prod" and people and _role(props) != READER:
@@ -193,7 +246,23 @@ def people_only_read_prod(kind: str, props: dict, stack: str) -> list[str]:
     return []
 
 
+GITHUB_STACK = "github"  # the one stack no workflow applies or previews (program.py)
+
+
+def github_only_in_the_admin_stack(kind: str, props: dict, stack: str) -> list[str]:
+    """GitHub resources belong to the github stack: a workflow runs the others with an Azure
+    login and no GitHub token, so one there turns infra.yml red (or, given a token, lets a
+    dev job change prod's gate)."""
+    if kind.startswith("github:") and stack != GITHUB_STACK:
+        return [f"{kind} belongs in the {GITHUB_STACK} stack, which only an administrator runs"]
+    return []
+
+
 RULES: dict[str, tuple[str, Rule]] = {
+    "github-admin-stack-only": (
+        "GitHub resources are made only by the github stack, which no workflow runs.",
+        github_only_in_the_admin_stack,
+    ),
     "storage-no-public-blob-access": (
         "Storage accounts block public blob access.",
         storage_blocks_public_blobs,
@@ -245,6 +314,14 @@ RULES: dict[str, tuple[str, Rule]] = {
     "prod-people-read-only": (
         "People hold nothing in prod beyond Reader.",
         people_only_read_prod,
+    ),
+    "state-writes-one-stack": (
+        "A CI identity writes only its own environment's state, never shared's.",
+        state_writes_stay_in_one_stack,
+    ),
+    "delegation-pairs": (
+        "A delegated RBAC Administrator's condition is the matrix's (role, principal) pairs.",
+        delegation_is_written_as_pairs,
     ),
 }
 
@@ -336,6 +413,29 @@ def prod_monitor_can_read_collected_data(
     return ["prod needs a read-only monitor: Reader on the workspace and Storage Blob Data Reader"]
 
 
+def prod_secrets_only_for_prods_writer(resources: list[tuple[str, dict]], stack: str) -> list[str]:
+    """Prod's secrets key is used only by the identity that writes prod's state (and the
+    bootstrapping person): the preview identity, and every other environment's, cannot decrypt
+    prod's secrets."""
+    writers = {
+        str(p.get("principalId"))
+        for k, p in resources
+        if k == ROLE
+        and _STATE_CONTAINER.search(str(p.get("scope", "")))
+        and _state_stacks_written(p) == {"prod"}
+    }
+    return [
+        f"{p.get('principalId')} may decrypt prod's state secrets but does not write prod's state"
+        for k, p in resources
+        if k == ROLE
+        and _role(p) == KEY_VAULT_CRYPTO_USER
+        and (m := _STATE_KEY.search(str(p.get("scope", ""))))
+        and m.group(1) == "prod"
+        and p.get("principalType") not in ("User", "Group")
+        and str(p.get("principalId")) not in writers
+    ]
+
+
 METRIC_ALERT = "azure-native:monitor:MetricAlert"
 ACTIVITY_LOG_ALERT = "azure-native:monitor:ActivityLogAlert"
 DEPLOYMENT_WRITE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write"
@@ -386,6 +486,10 @@ STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "prod-monitor-read-path": (
         "Prod's monitor can read the workspace and the collected data, and nothing else.",
         prod_monitor_can_read_collected_data,
+    ),
+    "prod-secrets-own-identity": (
+        "Prod's state secrets key is used only by prod's infrastructure identity.",
+        prod_secrets_only_for_prods_writer,
     ),
     "prod-alerts-page": (
         "Prod alerts on failed deployments, and every prod alert rule names an action group.",

@@ -204,13 +204,16 @@ def _init(ctx: Context, args) -> None:
     if args.check:
         problems = init.check(ctx.root)
         if problems:
-            raise MlopsError("; ".join(problems) + "; run `mlops init` to render them again")
+            raise MlopsError("; ".join(problems) + "; run `mlops init` to answer and render again")
         print(f"every dependent file agrees with {init.ANSWERS_FILE}")
         return
     raw = init.load_answers(ctx.root)
     raw.update({q.key: getattr(args, q.key) for q in init.QUESTIONS if getattr(args, q.key)})
-    if not args.yes and sys.stdin.isatty():
-        raw = init.ask(raw)
+    if not args.yes:
+        raw = init.ask(raw)  # from the terminal or piped input; input ending early stops it
+    raw, github_note = init.reconcile_with_github(raw)
+    if github_note:
+        print(github_note)
     changed = init.write_all(init.render(ctx.root, init.validate(raw)))
     for path in changed:
         print(f"  wrote {path.relative_to(ctx.root).as_posix()}")

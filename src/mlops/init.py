@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from mlops import yamledit
+from mlops import init_guards, yamledit
 from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
+from mlops.init_guards import TEMPLATE_KEY
 
 ANSWERS_FILE = "project.yml"
 # The CODEOWNERS lines init owns: their first owner is the ML engineers' team. Every other
@@ -133,6 +134,17 @@ def _yes_no(label: str) -> Callable[[object], bool]:
     return check
 
 
+def _choice(label: str, choices: tuple[str, ...]) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        by_lower = {c.lower(): c for c in choices}
+        text = str(value).strip().lower()
+        if text not in by_lower:
+            raise AnswerError(f"{label} must be one of {', '.join(choices)}, not {value!r}")
+        return by_lower[text]
+
+    return check
+
+
 def _optional(label: str, rule: str) -> Callable[[object], str]:
     """An answer that may stay empty (or be cleared with `none`), else must pass the stacks'
     own rule (infra/mlops_infra/settings.py), so init refuses what `pulumi up` would."""
@@ -204,6 +216,17 @@ QUESTIONS = (
         _yes_no("manage GitHub"),
     ),
     Question(
+        "bootstrap_principal_id",
+        "Entra object id of the person (or group) who bootstraps the state and runs each "
+        "stack's first pulumi up (az ad signed-in-user show --query id -o tsv)",
+        _guid("bootstrap principal id"),
+    ),
+    Question(
+        "bootstrap_principal_type",
+        "Is that id a User or a Group?",
+        _choice("bootstrap_principal_type", ("User", "Group")),
+    ),
+    Question(
         "alert_email",
         "Email address prod's endpoint alerts page (empty or none: no email)",
         _optional("alert email", "check_email"),
@@ -226,8 +249,10 @@ QUESTIONS = (
 )
 
 
-def validate(raw: dict) -> dict:
-    unknown = set(raw) - {q.key for q in QUESTIONS}
+def validate(raw: dict, allow_placeholders: bool = False) -> dict:
+    """The checked answers; the template's placeholders are refused, all named in one sentence,
+    unless allowed (the template itself, and `--check`, which names them its own way)."""
+    unknown = set(raw) - {q.key for q in QUESTIONS} - {TEMPLATE_KEY}
     if unknown:
         raise AnswerError(f"{ANSWERS_FILE} has unknown field(s): {', '.join(sorted(unknown))}")
     answers = {}
@@ -240,7 +265,62 @@ def validate(raw: dict) -> dict:
         raise AnswerError(
             "name an alert_email or an alert_webhook_url: prod's endpoint alerts must page someone"
         )
+    left = init_guards.placeholders_in(answers)
+    if left and not allow_placeholders:
+        raise AnswerError(
+            "; ".join(init_guards.describe(key) for key in left)
+            + ": answer each with your own (mlops init --"
+            + left[0].replace("_", "-")
+            + " ...)"
+        )
     return answers
+
+
+def is_template(raw: dict) -> bool:
+    """project.yml says this repository is the template itself (its placeholders allowed)."""
+    return raw.get(TEMPLATE_KEY) is True
+
+
+def reconcile_with_github(raw: dict) -> tuple[dict, str]:
+    """The answers with GitHub's own spelling checked and its ids filled in where missing or
+    placeholders; and a note to print. OIDC subjects match case-sensitively (Entra answers
+    AADSTS7002138 "matches with case-insensitive comparison, but not with case-sensitive",
+    github.com/Azure/login/issues/573), so a wrong case is refused, never corrected silently."""
+    repository = _repository(raw.get("github_repository") or "")
+    if init_guards.is_placeholder("github_repository", repository):
+        return raw, ""  # refused by validate, with every other placeholder
+    try:
+        found = init_guards.look_up(repository)
+    except init_guards.NotOnGitHub:
+        raise AnswerError(
+            f"github_repository {repository!r} is not found on GitHub (gh api repos/"
+            f"{repository}: HTTP 404): create it first, or check its spelling"
+        ) from None
+    if found is None:
+        return raw, (
+            f"  GitHub not reached (gh api repos/{repository}): check by hand that "
+            f"{repository} is spelled exactly as GitHub shows it, case included, and that "
+            "github_owner_id and github_repository_id are its .owner.id and .id"
+        )
+    if found.full_name != repository:
+        raise AnswerError(
+            f"github_repository {repository!r} is spelled {found.full_name!r} on GitHub, and OIDC "
+            f"subjects are case-sensitive: answer --github-repository {found.full_name}"
+        )
+    raw = dict(raw)
+    for key, value in (
+        ("github_owner_id", found.owner_id),
+        ("github_repository_id", found.repository_id),
+    ):
+        given = raw.get(key)
+        if given in (None, "") or init_guards.is_placeholder(key, given):
+            raw[key] = value
+        elif str(given).strip() != str(value):
+            raise AnswerError(
+                f"{key} is {given!r}, but GitHub says {repository} has {value}: answer --"
+                f"{key.replace('_', '-')} {value}"
+            )
+    return raw, f"  {repository}: spelling and ids confirmed with GitHub"
 
 
 # ---- line-level YAML edits: only the dependent line changes, comments stay ----------------------
@@ -268,8 +348,9 @@ def _plain(value: object) -> str:
 # ---- what depends on the answers ----------------------------------------------------------------
 
 
-def render(root: Path, answers: dict) -> dict[Path, str]:
-    """Every dependent file's new text, computed in memory."""
+def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]:
+    """Every dependent file's new text, computed in memory; project.yml keeps `template: true`
+    only when asked (the template checking itself), a fork's init writes false."""
     naming, _ = _infra_rules(root)
     project = answers["project"]
     pulumi = root / "infra" / "Pulumi.yaml"
@@ -306,18 +387,20 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         ("alertEmail", "alert_email"),
         ("alertWebhookUrl", "alert_webhook_url"),
         ("eventWebhookUrl", "event_webhook_url"),
+        ("bootstrapPrincipalId", "bootstrap_principal_id"),
+        ("bootstrapPrincipalType", "bootstrap_principal_type"),
     ):
         text = set_scalar(
             text, f"config.mlops:{key}.value", _yaml_value(answers[answer]), "infra/Pulumi.yaml"
         )
     files[pulumi] = text
 
-    prod_stack = root / "infra" / "Pulumi.prod.yaml"
-    files[prod_stack] = set_list(
-        prod_stack.read_text(),
+    github_stack = root / "infra" / "Pulumi.github.yaml"  # the reviewers are the GitHub side's
+    files[github_stack] = set_list(
+        github_stack.read_text(),
         "config.mlops:prodReviewerTeamIds",
         answers["prod_reviewer_team_ids"],
-        "infra/Pulumi.prod.yaml",
+        "infra/Pulumi.github.yaml",
     )
 
     owners = root / ".github" / "CODEOWNERS"
@@ -331,7 +414,7 @@ def render(root: Path, answers: dict) -> dict[Path, str]:
         readme.read_text(),
     )
     answers_path = root / ANSWERS_FILE
-    files[answers_path] = _answers_text(answers_path, answers)
+    files[answers_path] = _answers_text(answers_path, answers, template)
     return files
 
 
@@ -355,8 +438,12 @@ def _yaml_value(value: object) -> object:
     return str(value).lower() if isinstance(value, bool) else value
 
 
-def _answers_text(path: Path, answers: dict) -> str:
+def _answers_text(path: Path, answers: dict, template: bool) -> str:
     text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
+    if re.search(rf"(?m)^{TEMPLATE_KEY}:", text) or template:
+        if not re.search(rf"(?m)^{TEMPLATE_KEY}:", text):
+            text += f"{TEMPLATE_KEY}:\n"
+        text = set_scalar(text, TEMPLATE_KEY, template, ANSWERS_FILE)
     for question in QUESTIONS:
         value = answers[question.key]
         if not re.search(rf"(?m)^{question.key}:", text):  # a question added since the last init
@@ -371,17 +458,32 @@ def _answers_text(path: Path, answers: dict) -> str:
     return text
 
 
+def _shown(value: object) -> str:
+    """An answer as the prompt shows it: lists comma-separated, yes/no for yes/no questions."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "" if value is None else str(value)
+
+
 def ask(raw: dict) -> dict:
-    """Prompt for each answer, showing the current one; ask again until it is valid."""
+    """Prompt for each answer, showing the current one; ask again until it is valid and no
+    placeholder. Input that ends early stops here, before anything is rendered."""
     answers = dict(raw)
     for question in QUESTIONS:
         while True:
             current = answers.get(question.key)
-            shown = ",".join(map(str, current)) if isinstance(current, list) else current
-            reply = input(f"{question.prompt} [{shown or ''}]: ").strip()
+            try:
+                reply = input(f"{question.prompt} [{_shown(current)}]: ").strip()
+            except EOFError:
+                raise AnswerError(
+                    f"input ended before {question.key} was answered; nothing was written"
+                ) from None
             candidate = reply or current
             try:
-                question.check(candidate)
+                if init_guards.is_placeholder(question.key, question.check(candidate)):
+                    raise AnswerError(init_guards.describe(question.key) + ": answer your own")
             except MlopsError as problem:
                 print(f"  {problem}")
                 continue
@@ -417,11 +519,15 @@ def write_all(files: dict[Path, str]) -> list[Path]:
 
 
 def check(root: Path) -> list[str]:
-    """The files that disagree with project.yml's answers (and so with each other)."""
-    answers = validate(load_answers(root))
-    return [
+    """Each placeholder left (unless project.yml marks the template itself), and the files that
+    disagree with project.yml's answers (and so with each other)."""
+    raw = load_answers(root)
+    template = is_template(raw)
+    answers = validate(raw, allow_placeholders=True)
+    left = [] if template else init_guards.placeholders_in(answers)
+    return [f"{ANSWERS_FILE}: {init_guards.describe(key)}" for key in left] + [
         f"{path.relative_to(root).as_posix()} disagrees with {ANSWERS_FILE}"
-        for path, text in render(root, answers).items()
+        for path, text in render(root, answers, template).items()
         if path.read_text() != text
     ]
 
@@ -430,8 +536,10 @@ NEXT_STEPS = """
 Steps left that need a person (README.md, "First run of a fork", says why for each):
   1. make test, commit and push: ci.yml runs and ends green (enable Actions on a fork first).
   2. az login; create the Entra groups and GitHub team named above if they do not exist.
-  3. Bootstrap the state backend once: pulumi up -s shared on a local backend, then move
-     the shared stack into the blob container it created (infra/README.md, "First run").
-  4. pulumi up -s dev, -s preprod, -s prod (GITHUB_TOKEN with admin rights if manage_github).
-  5. Set mlops:protectMain: true in infra/Pulumi.shared.yaml and pulumi up -s shared again.
+  3. Bootstrap the state backend once, as the bootstrap principal named above (it gets the
+     data roles of the first run): pulumi up -s shared on a local backend, then move the
+     shared stack into the blob container it created (infra/README.md, "First run").
+  4. pulumi up -s dev, -s preprod, -s prod; then, if manage_github, pulumi up -s github with
+     GITHUB_TOKEN set to a token with admin rights on the repository (no workflow runs it).
+  5. Set mlops:protectMain: true in infra/Pulumi.github.yaml and pulumi up -s github again.
 """

@@ -32,9 +32,11 @@ def test_the_offline_plan_lists_every_stack_and_the_matrix():
     assert "- [ ]" not in result.stdout  # a failed check would also exit non-zero
     for env in ("dev", "preprod", "prod"):
         assert f"### events and alerts of {env}" in result.stdout
-    # the template names no event webhook, prod's receiver is init's alert_email
-    assert result.stdout.count("no event subscription") == 3
-    email = yaml.safe_load((ROOT / "project.yml").read_text())["alert_email"]
+    # the event webhook and prod's receiver are init's answers, whichever they are
+    answers = yaml.safe_load((ROOT / "project.yml").read_text())
+    hook = answers["event_webhook_url"]
+    assert result.stdout.count(f"-> {hook}" if hook else "no event subscription") == 3
+    email = answers["alert_email"]
     assert f"pages: {email}" in result.stdout
     endpoint = env_setting("prod", "endpoint.name")
     assert f"- rule {endpoint}-deployment-failed: " in result.stdout

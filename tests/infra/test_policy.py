@@ -1,9 +1,13 @@
 """Each guardrail refuses a violating resource and accepts a compliant one; the program passes them all."""
 
 import copy
+import re
 
 import pytest
+from mlops_infra.offline import stack_config
 from rules import RULES, STACK_RULES, stack_of
+
+REPOSITORY = stack_config("shared")["mlops:githubRepository"]  # as `mlops init` rendered it
 
 STORAGE = "azure-native:storage:StorageAccount"
 VAULT = "azure-native:keyvault:Vault"
@@ -45,6 +49,13 @@ GOOD_VAULT = {
 }
 
 CASES = {
+    # the same resource: refused in a stack a workflow runs, accepted in the github stack
+    "github-admin-stack-only": (
+        "github:index/repositoryEnvironment:RepositoryEnvironment",
+        {"environment": "prod"},
+        {"environment": "prod"},
+        ("dev", "github"),
+    ),
     "storage-no-public-blob-access": (
         STORAGE,
         {**GOOD_STORAGE, "allowBlobPublicAccess": True},
@@ -133,6 +144,57 @@ CASES = {
 }
 
 
+STATE_SCOPE = (
+    "/subscriptions/s/resourceGroups/rg-mlops-shared/providers/Microsoft.Storage/"
+    "storageAccounts/st/blobServices/default/containers/pulumi-state"
+)
+BLOB_CONTRIBUTOR = ROLE_ID + "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+
+
+def writer(stack):
+    from mlops_infra.state_access import write_condition
+
+    return {
+        "scope": STATE_SCOPE,
+        "roleDefinitionId": BLOB_CONTRIBUTOR,
+        "principalType": "ServicePrincipal",
+        "condition": write_condition("mlops-infra", stack),
+        "conditionVersion": "2.0",
+    }
+
+
+PAIRS = GOOD_DELEGATION["condition"]
+CASES["state-writes-one-stack"] = (ROLE, writer("shared"), writer("dev"), "shared")
+CASES["delegation-pairs"] = (
+    ROLE,
+    {
+        **GOOD_DELEGATION,
+        "condition": "@Request[Microsoft.Authorization/roleAssignments:PrincipalId] "
+        "ForAnyOfAnyValues:GuidEquals {a, b}",
+    },
+    GOOD_DELEGATION,
+    "dev",
+)
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        {k: v for k, v in writer("dev").items() if k not in ("condition", "conditionVersion")},
+        {**writer("dev"), "condition": writer("dev")["condition"].replace("blobs/delete", "x")},
+        {
+            **writer("dev"),
+            "condition": writer("dev")["condition"] + " OR " + writer("prod")["condition"],
+        },
+    ],
+    ids=["unconfined", "deletes-anywhere", "two-stacks"],
+)
+def test_the_state_rule_covers_each_way_out_of_ones_own_stack(props):
+    _, rule = RULES["state-writes-one-stack"]
+    assert rule(ROLE, props, "shared")
+    assert rule(ROLE, {**props, "principalType": "User"}, "shared") == []  # the bootstrapper
+
+
 def test_every_rule_has_a_case():
     assert set(CASES) == set(RULES)
 
@@ -140,9 +202,10 @@ def test_every_rule_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_rule_refuses_a_violation_and_accepts_compliance(name):
     kind, bad, good, stack = CASES[name]
+    bad_stack, good_stack = stack if isinstance(stack, tuple) else (stack, stack)
     _, rule = RULES[name]
-    assert rule(kind, bad, stack), f"{name} let a violation through"
-    assert rule(kind, good, stack) == []
+    assert rule(kind, bad, bad_stack), f"{name} let a violation through"
+    assert rule(kind, good, good_stack) == []
 
 
 @pytest.mark.parametrize(
@@ -299,7 +362,7 @@ MUTATIONS = {
     "name-only-subject-alone": (
         "shared",
         federation_of("prod-github"),
-        lambda i: i.update(subject="repo:your-org/azureml-mlops-template:environment:prod"),
+        lambda i: i.update(subject=f"repo:{REPOSITORY}:environment:prod"),
         "github-subjects-immutable",
     ),
     "infra-trusts-the-ml-environment": (
@@ -358,14 +421,43 @@ MUTATIONS = {
         lambda i: i["properties"]["properties"].update(remoteLoginPortPublicAccess="Enabled"),
         "compute-no-public-ssh",
     ),
-    "delegation-to-anyone": (
+    "dev-infra-writes-shared-state": (
+        "shared",
+        lambda r: (
+            r.logical_name == "infra-automation-dev-storage-blob-data-contributor-state-container"
+        ),
+        lambda i: i.update(condition=i["condition"].replace("/dev", "/shared")),
+        "state-writes-one-stack",
+    ),
+    "preview-decrypts-prod": (
+        "shared",
+        lambda r: r.logical_name == "pull-request-preview-key-vault-crypto-user-dev-state-key",
+        lambda i: i.update(scope=i["scope"].replace("pulumi-secrets-dev", "pulumi-secrets-prod")),
+        "prod-secrets-own-identity",
+    ),
+    "delegation-cross-product": (
         "prod",
         role_of("infra-automation", "role-based-access-control-administrator"),
         lambda i: i.update(
-            condition=i["condition"].split(
-                " AND @Request[Microsoft.Authorization/roleAssignments:PrincipalId]"
-            )[0]
-            + "))"
+            condition=re.sub(
+                r"(PrincipalId\] ForAnyOfAnyValues:GuidEquals \{)([^}]*)\}",
+                r"\1\2, 00000000-0000-4000-8000-000000000001}",
+                i["condition"],
+            )
+        ),
+        "delegation-pairs",
+    ),
+    "delegation-to-anyone": (
+        "prod",
+        role_of("infra-automation", "role-based-access-control-administrator"),
+        # new assignments no longer bounded by principal id or type: any principal, any role
+        lambda i: i.update(
+            condition=re.sub(
+                r"@Request\[Microsoft\.Authorization/roleAssignments:Principal(Id|Type)\] "
+                r"ForAnyOfAnyValues:\w+ \{[^}]*\}( AND )?",
+                "",
+                i["condition"],
+            ).replace(" AND )", ")")
         ),
         "delegation-conditioned",
     ),

@@ -28,9 +28,9 @@ from pulumi import RunError
         ("dev", "manageGitHub", "maybe", "infra/Pulumi.yaml"),
         ("prod", "purgeProtection", "yes please", "infra/Pulumi.prod.yaml"),
         ("dev", "nameGeneration", "-1", "infra/Pulumi.yaml"),
-        ("prod", "prodReviewerTeamIds", '["ops"]', "infra/Pulumi.prod.yaml"),
+        ("github", "prodReviewerTeamIds", '["ops"]', "infra/Pulumi.github.yaml"),
         ("dev", "sharedStack", "shared", "infra/Pulumi.yaml"),
-        ("shared", "protectMain", "soon", "infra/Pulumi.shared.yaml"),
+        ("github", "protectMain", "soon", "infra/Pulumi.github.yaml"),
     ],
 )
 def test_a_bad_value_is_one_sentence_naming_key_value_and_file(stack, key, value, file):

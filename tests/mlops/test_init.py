@@ -2,6 +2,7 @@
 
 import difflib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,16 @@ ANSWERS = {
     "--model-name": "churn-classifier",
     "--prod-reviewer-team-ids": "42,43",
     "--manage-github": "yes",
+    "--alert-email": "ml-alerts@acme.example",
+    "--bootstrap-principal-id": "55555555-5555-4555-8555-555555555555",
 }
+TEMPLATE = yaml.safe_load((ROOT / "project.yml").read_text())
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test asks GitHub: `mlops init` takes its offline path unless a test fakes `gh`."""
+    monkeypatch.setenv("MLOPS_OFFLINE", "1")
 
 
 def flags(**overrides) -> list[str]:
@@ -69,7 +79,7 @@ def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp
     pulumi = (fork / "infra" / "Pulumi.yaml").read_text()
     assert "value: swedencentral" in pulumi and "value: acme\n" in pulumi
     assert "mlops:manageGitHub:\n    value: true" in pulumi
-    assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.prod.yaml").read_text()
+    assert "- 42\n    - 43" in (fork / "infra" / "Pulumi.github.yaml").read_text()
     run_mlops(fork, tmp_path / "home", "init", "--check")
 
     plan = subprocess.run(
@@ -193,7 +203,7 @@ def test_a_changed_name_generation_renames_what_the_environment_files_name(fork,
     )
     refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
     assert "environments/prod.yml disagrees with project.yml" in refused.stderr
-    run_mlops(fork, tmp_path / "home", "init", "--yes")
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
     answers = yaml.safe_load((fork / "project.yml").read_text())
     second = Names.build(answers["project"], "prod", answers["subscription_id"], 987)
     assert f"workspace: {second.workspace}" in (fork / "environments" / "prod.yml").read_text()
@@ -223,3 +233,199 @@ def test_the_alert_and_event_receivers_land_in_the_stack_config(fork, tmp_path):
     config = yaml.safe_load((fork / "infra" / "Pulumi.yaml").read_text())["config"]
     assert config["mlops:eventWebhookUrl"]["value"] == ""
     run_mlops(fork, tmp_path / "home", "init", "--check")
+
+
+# ---- no placeholder survives, and GitHub's spelling (issue: a bootstrap the person can run) ----
+
+PLACEHOLDER_FLAGS = {
+    "subscription_id": "00000000-0000-0000-0000-000000000000",
+    "tenant_id": "00000000-0000-0000-0000-000000000000",
+    "github_repository": TEMPLATE["github_repository"],
+    "github_owner_id": str(TEMPLATE["github_owner_id"]),
+    "github_repository_id": str(TEMPLATE["github_repository_id"]),
+    "data_scientists_group_id": TEMPLATE["data_scientists_group_id"],
+    "ml_engineers_group_id": TEMPLATE["ml_engineers_group_id"],
+    "ml_engineers_team": TEMPLATE["ml_engineers_team"],
+    "prod_reviewer_team_ids": ",".join(map(str, TEMPLATE["prod_reviewer_team_ids"])),
+    "bootstrap_principal_id": TEMPLATE["bootstrap_principal_id"],
+    "alert_email": TEMPLATE["alert_email"],
+}
+
+
+def test_the_template_marks_itself_and_its_placeholders_are_the_guarded_ones():
+    from mlops import init_guards
+
+    assert TEMPLATE["template"] is True
+    assert init_guards.placeholders_in(TEMPLATE) == list(PLACEHOLDER_FLAGS)
+
+
+@pytest.mark.parametrize("key", sorted(PLACEHOLDER_FLAGS))
+def test_each_placeholder_is_refused_by_name_and_nothing_is_written(fork, tmp_path, key):
+    before = snapshot(fork)
+    flag = "--" + key.replace("_", "-")
+    refused = run_mlops(
+        fork,
+        tmp_path / "home",
+        "init",
+        "--yes",
+        *flags(**{flag: PLACEHOLDER_FLAGS[key]}),
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert f"{key} is the template's placeholder" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert snapshot(fork) == before
+
+
+def test_a_fork_marks_itself_and_check_names_every_placeholder_left(fork, tmp_path):
+    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    answers = yaml.safe_load((fork / "project.yml").read_text())
+    assert answers["template"] is False
+    run_mlops(fork, tmp_path / "home", "init", "--check")
+
+    untouched = copy_repo(tmp_path / "untouched", whole=True)
+    answers_file = untouched / "project.yml"
+    answers_file.write_text(answers_file.read_text().replace("template: true", "template: false"))
+    refused = run_mlops(untouched, tmp_path / "home", "init", "--check", check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    for key in PLACEHOLDER_FLAGS:
+        assert f"{key} is the template's placeholder" in refused.stderr, key
+
+
+def typed(repo, home, text: str) -> subprocess.CompletedProcess:
+    """`mlops init` answering its questions from `text`, as a person at a prompt (or a pipe)."""
+    env = {
+        **os.environ,
+        "MLOPS_ROOT": str(repo),
+        "MLOPS_HOME": str(home),
+        "MLOPS_BACKEND": "local",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mlops", "init"],
+        cwd=repo,
+        env=env,
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_pressing_enter_through_the_questions_renders_nothing(fork, tmp_path):
+    before = snapshot(fork)
+    result = typed(fork, tmp_path / "home", "\n" * 60)
+    assert result.returncode == 2
+    assert "subscription_id is the template's placeholder" in result.stdout  # asked again
+    assert result.stderr == (
+        "error: input ended before subscription_id was answered; nothing was written\n"
+    )
+    assert snapshot(fork) == before
+
+
+def test_answers_typed_in_full_render_the_fork_and_yes_no_questions_show_yes_or_no(fork, tmp_path):
+    answers = {flag.removeprefix("--").replace("-", "_"): value for flag, value in ANSWERS.items()}
+    from mlops.init import QUESTIONS
+
+    lines = []
+    for question in QUESTIONS:
+        value = answers.get(question.key, "")
+        lines.append(
+            "" if question.key in ("github_name_only_subjects", "manage_github") else value
+        )
+    half = "\n".join(lines[:9]) + "\n"
+    stopped = typed(fork, tmp_path / "home", half)
+    assert stopped.stderr == (
+        f"error: input ended before {QUESTIONS[9].key} was answered; nothing was written\n"
+    )
+    done = typed(fork, tmp_path / "home", "\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "yes/no [no]: " in done.stdout and "yes/no) [yes]: " in done.stdout
+    assert "[True]" not in done.stdout and "[False]" not in done.stdout
+    written = yaml.safe_load((fork / "project.yml").read_text())
+    assert written["subscription_id"] == ANSWERS["--subscription-id"]
+    assert written["template"] is False
+
+
+@pytest.fixture
+def fake_gh(tmp_path, monkeypatch):
+    """A `gh` on PATH that answers GitHub's `repos/OWNER/REPO` as told, and logs its calls."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "gh.log"
+    script = bin_dir / "gh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{log}"\n'
+        'printf "%s" "$FAKE_GH_OUT"\n'
+        'printf "%s" "$FAKE_GH_ERR" >&2\n'
+        'exit "${FAKE_GH_RC:-0}"\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.delenv("MLOPS_OFFLINE")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+    def answer(full_name="", owner=0, repo=0, rc=0, err=""):
+        out = json.dumps({"full_name": full_name, "owner": owner, "id": repo}) if full_name else ""
+        monkeypatch.setenv("FAKE_GH_OUT", out)
+        monkeypatch.setenv("FAKE_GH_ERR", err)
+        monkeypatch.setenv("FAKE_GH_RC", str(rc))
+        return log
+
+    return answer
+
+
+def test_a_repository_spelled_in_another_case_than_githubs_is_refused(fork, tmp_path, fake_gh):
+    log = fake_gh("Acme-Corp/Churn-MLOps", 5544123, 821093847)
+    before = snapshot(fork)
+    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert (
+        "github_repository 'acme-corp/churn-mlops' is spelled 'Acme-Corp/Churn-MLOps' on GitHub"
+        in refused.stderr
+    )
+    assert snapshot(fork) == before
+    assert log.read_text().split()[:2] == ["api", "repos/acme-corp/churn-mlops"]
+
+
+def test_githubs_ids_are_rendered_for_the_immutable_subject(fork, tmp_path, fake_gh):
+    fake_gh("Acme-Corp/Churn-MLOps", 777001, 888002)
+    answers = flags(
+        **{
+            "--github-repository": "Acme-Corp/Churn-MLOps",
+            "--github-owner-id": PLACEHOLDER_FLAGS["github_owner_id"],
+            "--github-repository-id": PLACEHOLDER_FLAGS["github_repository_id"],
+        }
+    )
+    done = run_mlops(fork, tmp_path / "home", "init", "--yes", *answers)
+    assert "spelling and ids confirmed with GitHub" in done.stdout
+    written = yaml.safe_load((fork / "project.yml").read_text())
+    assert (written["github_owner_id"], written["github_repository_id"]) == (777001, 888002)
+    pulumi = yaml.safe_load((fork / "infra" / "Pulumi.yaml").read_text())["config"]
+    assert pulumi["mlops:githubRepository"]["value"] == "Acme-Corp/Churn-MLOps"
+    assert pulumi["mlops:githubOwnerId"]["value"] == 777001
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            {"full_name": "acme-corp/churn-mlops", "owner": 5544123, "repo": 1},
+            "github_repository_id is '821093847', but GitHub says acme-corp/churn-mlops has 1",
+        ),
+        (
+            {"rc": 1, "err": "gh: Not Found (HTTP 404)"},
+            "github_repository 'acme-corp/churn-mlops' is not found on GitHub",
+        ),
+    ],
+    ids=["other-id", "no-such-repository"],
+)
+def test_what_github_contradicts_is_refused(fork, tmp_path, fake_gh, reply, expected):
+    fake_gh(**reply)
+    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
+    assert refused.returncode == 2 and expected in refused.stderr
+
+
+def test_without_github_init_says_what_to_check_by_hand(fork, tmp_path, fake_gh):
+    fake_gh(rc=4, err="To get started with GitHub CLI, please run:  gh auth login")
+    done = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    assert "GitHub not reached (gh api repos/acme-corp/churn-mlops): check by hand" in done.stdout
