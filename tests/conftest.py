@@ -1,7 +1,9 @@
 """Fixtures every test folder shares, and the markers that split the fast tier from the rest."""
 
+import fcntl
 import functools
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ TIER_OF_MODULE = {
     "tests/github/test_rehearsal.py": "e2e",  # runs the workflows' verbs on the local backend
     "tests/infra/test_fork_projects.py": "e2e",  # renders forks, plans each stack, runs pytest
     "tests/infra/test_policy.py": "unit",  # calls the policy pack's validators, no program
+    # each monitor starts the model code's labelled.py and draws the report's charts
+    "tests/mlops/test_feedback_monitor.py": "e2e",
 }
 TIERS = ("unit", "e2e", "azure", "pulumi")
 
@@ -89,19 +93,33 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_model(tmp_path_factory) -> Path:
+def trained_model(session_folder: Path) -> Path:
     """The outputs of one in-process run of src/model/train.py (a small forest), shared by the
-    unit tests that need a real model: training is the slow part of their set-up."""
+    unit tests that need a real model: training is the slow part of their set-up. One worker
+    of the session trains it; the others wait for it and read the same outputs."""
     import train
 
-    out = tmp_path_factory.mktemp("trained")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
-    patch.chdir(out)  # the default experiment keeps its artifacts under the working folder
-    try:
-        data = MODEL_DIR / "data" / "breast_cancer.csv"
-        argv = ["--data", str(data), "--output", str(out / "outputs"), "--n-estimators", "30"]
-        assert train.main(argv) == 0
-    finally:
-        patch.undo()
+    out = session_folder / "trained"
+    with open(session_folder / "trained.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out / "done").is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a run that died half-way
+            out.mkdir()
+            patch = pytest.MonkeyPatch()
+            patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
+            patch.chdir(out)  # the default experiment keeps its artifacts under the working folder
+            try:
+                data = MODEL_DIR / "data" / "breast_cancer.csv"
+                argv = [
+                    "--data",
+                    str(data),
+                    "--output",
+                    str(out / "outputs"),
+                    "--n-estimators",
+                    "30",
+                ]
+                assert train.main(argv) == 0
+            finally:
+                patch.undo()
+            (out / "done").touch()
     return out / "outputs"

@@ -110,7 +110,12 @@ def session_of(path: Path):
 def _session(path: str, *_file_state):  # the file's state in the key: a rewrite opens anew
     import onnxruntime as ort
 
-    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    # One thread, as the endpoint scores (score.py): on a few hundred rows a thread pool gains
+    # nothing, and its spinning threads take the cores from whatever else the machine runs.
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 class _Served:

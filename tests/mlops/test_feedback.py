@@ -162,6 +162,7 @@ def test_picking_labelled_requests_reads_the_same_records_as_reading_all(tmp_pat
 # ---- windows and metrics --------------------------------------------------------------
 
 
+@pytest.mark.e2e  # the task's metrics come from a process of the model code (labelled.py)
 def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, time_machine):
     """Requests an hour either side of a year's end: two UTC days, two collection files."""
     year_end = datetime(datetime.now(UTC).year, 12, 31, 23, 0, tzinfo=UTC)
@@ -198,6 +199,7 @@ def test_metrics_per_day_and_overall_are_the_tasks_own(tmp_path, time_machine):
     assert f"| {last_day} | 60 |" in report and "| overall | 120 |" in report
 
 
+@pytest.mark.e2e  # the task's metrics come from a process of the model code (labelled.py)
 def test_a_metric_undefined_on_one_class_is_reported_unmeasured_not_failed(tmp_path):
     writer = collector(tmp_path)
     positives = [i for i in range(len(TABLE)) if truth(i) == 1][:5]

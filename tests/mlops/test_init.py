@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import ROOT, copy_repo, run_mlops
+from helpers import ROOT, copy_repo, run_mlops, run_mlops_here
 
 sys.path.insert(0, str(ROOT / "infra"))
 from mlops_infra.naming import Names  # noqa: E402
@@ -56,7 +56,7 @@ def fork(tmp_path):
 
 
 def test_the_template_itself_agrees_with_its_answers():
-    result = run_mlops(ROOT, ROOT / ".mlops", "init", "--check")
+    result = run_mlops_here(ROOT, ROOT / ".mlops", "init", "--check")
     assert "every dependent file agrees with project.yml" in result.stdout
 
 
@@ -106,17 +106,19 @@ def test_fresh_answers_render_a_consistent_project_that_plans_and_runs(fork, tmp
 
 
 def test_a_second_run_with_the_same_answers_changes_nothing(fork, tmp_path):
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     before = snapshot(fork)
-    again = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    again = run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     assert "nothing changed" in again.stdout
     assert snapshot(fork) == before
 
 
 def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     before = snapshot(fork)
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(**{"--location": "northeurope"}))
+    run_mlops_here(
+        fork, tmp_path / "home", "init", "--yes", *flags(**{"--location": "northeurope"})
+    )
     after = snapshot(fork)
     changed = {name for name in after if after[name] != before[name]}
     assert changed == {"infra/Pulumi.yaml", "project.yml"}
@@ -168,7 +170,9 @@ def test_a_new_answer_changes_exactly_its_dependent_lines(fork, tmp_path):
 )
 def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, override, expected):
     before = snapshot(fork)
-    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(**override), check=False)
+    refused = run_mlops_here(
+        fork, tmp_path / "home", "init", "--yes", *flags(**override), check=False
+    )
     assert refused.returncode == 2
     assert expected in refused.stderr and refused.stderr.count("\n") == 1
     assert snapshot(fork) == before
@@ -177,7 +181,7 @@ def test_an_invalid_answer_is_one_sentence_and_changes_no_file(fork, tmp_path, o
 def test_check_names_a_file_that_disagrees(fork, tmp_path):
     prod = fork / "environments" / "prod.yml"
     prod.write_text(prod.read_text().replace("workspace: mlw-", "workspace: mlw-other-"))
-    refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
+    refused = run_mlops_here(fork, tmp_path / "home", "init", "--check", check=False)
     assert refused.returncode == 2
     assert "environments/prod.yml disagrees with project.yml" in refused.stderr
 
@@ -188,12 +192,12 @@ def test_init_rewrites_only_the_codeowners_lines_it_owns(fork, tmp_path):
         re.sub(r"(?m)^(/infra/\s+@\S+)$", r"\1 @your-org/platform", owners.read_text())
         + "/src/model/  @your-org/data-scientists\n"
     )
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     text = owners.read_text()
     assert re.search(r"(?m)^/infra/\s+@acme-corp/mlops-engineers @your-org/platform$", text)
     assert "/src/model/  @your-org/data-scientists" in text  # the fork's own line
     assert re.search(r"(?m)^/environments/prod.yml\s+@acme-corp/mlops-engineers$", text)
-    run_mlops(fork, tmp_path / "home", "init", "--check")
+    run_mlops_here(fork, tmp_path / "home", "init", "--check")
 
 
 def test_a_changed_name_generation_renames_what_the_environment_files_name(fork, tmp_path):
@@ -201,9 +205,9 @@ def test_a_changed_name_generation_renames_what_the_environment_files_name(fork,
     pulumi.write_text(
         re.sub(r"(mlops:nameGeneration:\n    value: )\d+", r"\g<1>987", pulumi.read_text())
     )
-    refused = run_mlops(fork, tmp_path / "home", "init", "--check", check=False)
+    refused = run_mlops_here(fork, tmp_path / "home", "init", "--check", check=False)
     assert "environments/prod.yml disagrees with project.yml" in refused.stderr
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     answers = yaml.safe_load((fork / "project.yml").read_text())
     second = Names.build(answers["project"], "prod", answers["subscription_id"], 987)
     assert f"workspace: {second.workspace}" in (fork / "environments" / "prod.yml").read_text()
@@ -211,9 +215,9 @@ def test_a_changed_name_generation_renames_what_the_environment_files_name(fork,
 
 def test_the_alert_and_event_receivers_land_in_the_stack_config(fork, tmp_path):
     hook = "https://hooks.example.com/mlops/events"
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     before = snapshot(fork)
-    run_mlops(
+    run_mlops_here(
         fork,
         tmp_path / "home",
         "init",
@@ -229,10 +233,10 @@ def test_the_alert_and_event_receivers_land_in_the_stack_config(fork, tmp_path):
     assert config["mlops:alertEmail"]["value"] == "oncall@acme.example"
     assert config["mlops:eventWebhookUrl"]["value"] == hook
     # `none` clears an answer: no event subscription again
-    run_mlops(fork, tmp_path / "home", "init", "--yes", "--event-webhook-url", "none")
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", "--event-webhook-url", "none")
     config = yaml.safe_load((fork / "infra" / "Pulumi.yaml").read_text())["config"]
     assert config["mlops:eventWebhookUrl"]["value"] == ""
-    run_mlops(fork, tmp_path / "home", "init", "--check")
+    run_mlops_here(fork, tmp_path / "home", "init", "--check")
 
 
 # ---- no placeholder survives, and GitHub's spelling (issue: a bootstrap the person can run) ----
@@ -263,7 +267,7 @@ def test_the_template_marks_itself_and_its_placeholders_are_the_guarded_ones():
 def test_each_placeholder_is_refused_by_name_and_nothing_is_written(fork, tmp_path, key):
     before = snapshot(fork)
     flag = "--" + key.replace("_", "-")
-    refused = run_mlops(
+    refused = run_mlops_here(
         fork,
         tmp_path / "home",
         "init",
@@ -278,15 +282,15 @@ def test_each_placeholder_is_refused_by_name_and_nothing_is_written(fork, tmp_pa
 
 
 def test_a_fork_marks_itself_and_check_names_every_placeholder_left(fork, tmp_path):
-    run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     answers = yaml.safe_load((fork / "project.yml").read_text())
     assert answers["template"] is False
-    run_mlops(fork, tmp_path / "home", "init", "--check")
+    run_mlops_here(fork, tmp_path / "home", "init", "--check")
 
     untouched = copy_repo(tmp_path / "untouched", whole=True)
     answers_file = untouched / "project.yml"
     answers_file.write_text(answers_file.read_text().replace("template: true", "template: false"))
-    refused = run_mlops(untouched, tmp_path / "home", "init", "--check", check=False)
+    refused = run_mlops_here(untouched, tmp_path / "home", "init", "--check", check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     for key in PLACEHOLDER_FLAGS:
         assert f"{key} is the template's placeholder" in refused.stderr, key
@@ -377,7 +381,7 @@ def fake_gh(tmp_path, monkeypatch):
 def test_a_repository_spelled_in_another_case_than_githubs_is_refused(fork, tmp_path, fake_gh):
     log = fake_gh("Acme-Corp/Churn-MLOps", 5544123, 821093847)
     before = snapshot(fork)
-    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
+    refused = run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert (
         "github_repository 'acme-corp/churn-mlops' is spelled 'Acme-Corp/Churn-MLOps' on GitHub"
@@ -396,7 +400,7 @@ def test_githubs_ids_are_rendered_for_the_immutable_subject(fork, tmp_path, fake
             "--github-repository-id": PLACEHOLDER_FLAGS["github_repository_id"],
         }
     )
-    done = run_mlops(fork, tmp_path / "home", "init", "--yes", *answers)
+    done = run_mlops_here(fork, tmp_path / "home", "init", "--yes", *answers)
     assert "spelling and ids confirmed with GitHub" in done.stdout
     written = yaml.safe_load((fork / "project.yml").read_text())
     assert (written["github_owner_id"], written["github_repository_id"]) == (777001, 888002)
@@ -421,11 +425,11 @@ def test_githubs_ids_are_rendered_for_the_immutable_subject(fork, tmp_path, fake
 )
 def test_what_github_contradicts_is_refused(fork, tmp_path, fake_gh, reply, expected):
     fake_gh(**reply)
-    refused = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
+    refused = run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags(), check=False)
     assert refused.returncode == 2 and expected in refused.stderr
 
 
 def test_without_github_init_says_what_to_check_by_hand(fork, tmp_path, fake_gh):
     fake_gh(rc=4, err="To get started with GitHub CLI, please run:  gh auth login")
-    done = run_mlops(fork, tmp_path / "home", "init", "--yes", *flags())
+    done = run_mlops_here(fork, tmp_path / "home", "init", "--yes", *flags())
     assert "GitHub not reached (gh api repos/acme-corp/churn-mlops): check by hand" in done.stdout

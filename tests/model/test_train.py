@@ -51,6 +51,7 @@ def test_permutation_importance_is_the_same_for_the_same_seed(trained_model, tmp
     assert other["metrics"] == record["metrics"], "and nothing else"
 
 
+@pytest.mark.e2e  # runs prep.py and evaluate.py as processes
 def test_each_step_is_a_command_line_with_its_inputs_and_outputs(tmp_path):
     def step(script: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
