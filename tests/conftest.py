@@ -51,12 +51,19 @@ def pytest_collection_modifyitems(items):
             continue
         # tests/infra/conftest.py's `stacks` runs every stack's program, wherever it is used
         item.add_marker("pulumi" if "stacks" in item.fixturenames else tier_of(Path(item.path)))
+    # the users of a costly session fixture first: one worker starts on it at once
+    items.sort(key=lambda item: _costly_fixture_of(item.nodeid.split("::", 1)[0]) is None)
+
+
+# Session fixtures that cost seconds to make: the modules that use one go to one worker
+# together (below), so each is made once per run.
+COSTLY_FIXTURES = {"stacks": "the stacks' plan", "trained_model": "the trained model"}
 
 
 def pytest_xdist_make_scheduler(config, log):
     """make test spreads the tests over the cores (pytest-xdist, --dist loadscope) in whole
-    modules, so a module's fixtures are made once, and with every module that uses the stacks'
-    plan in one unit, so the plan is made once."""
+    modules, so a module's fixtures are made once, and the modules that use one costly
+    session fixture in one unit."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -64,19 +71,19 @@ def pytest_xdist_make_scheduler(config, log):
     class WholeModules(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "the stacks' plan" if _uses_stacks(module) else module
+            return _costly_fixture_of(module) or module
 
     return WholeModules(config, log)
 
 
 @functools.cache
-def _uses_stacks(module: str) -> bool:
-    """Whether a test module takes the `stacks` fixture (read from its source: the controller
-    process of pytest-xdist collects no tests)."""
+def _costly_fixture_of(module: str) -> str | None:
+    """The costly fixture a test module uses, read from its source (the controller process
+    of pytest-xdist collects no tests)."""
     path = ROOT / module
-    return (
-        path.is_file() and re.search(r"def test_\w+\([^)]*\bstacks\b", path.read_text()) is not None
-    )
+    text = path.read_text() if path.is_file() else ""
+    used = [name for name in COSTLY_FIXTURES if re.search(rf"def \w+\([^)]*\b{name}\b", text)]
+    return COSTLY_FIXTURES[used[0]] if used else None
 
 
 @pytest.fixture(scope="session")
