@@ -50,12 +50,12 @@ test: lint lint-workflows ## Lint code and workflows, check project consistency,
 test-fast: $(STAMP) ## The unit tests only: no servers, one small cached training run (seconds)
 	$(PYTEST) -m unit -q
 
-# libfaketime moves the clock of pytest and of every process it starts (servers, training
-# steps); it starts at WHEN and runs on from there. Monotonic clocks are left alone.
-test-at: $(STAMP) ## The whole suite at another time (UTC): make test-at WHEN='2028-02-29 12:00:00'
-	@test -n "$(WHEN)" || { echo "make test-at needs WHEN='YYYY-MM-DD HH:MM:SS' (UTC)"; exit 2; }
-	@command -v faketime >/dev/null || { echo "make test-at needs faketime (Debian, Ubuntu: apt-get install faketime; macOS: brew install libfaketime)"; exit 2; }
-	TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime '$(WHEN)' $(PYTEST)
+# Every Python process of the run (pytest, mlops, servers, training steps) starts its wall clock
+# at WHEN plus the time since the run began (tests/clock/sitecustomize.py, time-machine).
+test-at: $(STAMP) ## The whole suite with the clock moved to WHEN (UTC): make test-at WHEN='2028-02-29 23:59:00'
+	@shift=$$($(BIN)/python tests/clock/shift.py '$(WHEN)') || exit 2; \
+	echo "the clock runs $$shift s from now: $(WHEN) UTC at the start"; \
+	MLOPS_TEST_CLOCK_SHIFT=$$shift PYTHONPATH=$(CURDIR)/tests/clock $(PYTEST)
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check src tests infra benchmarks
