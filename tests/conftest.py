@@ -20,6 +20,7 @@ TIER_OF_MODULE = {
     "tests/mlops/test_feedback_monitor.py": "e2e",
 }
 TIERS = ("unit", "e2e", "azure", "pulumi")
+LONGEST_FIRST = ("e2e", "pulumi", "azure", "unit")
 
 
 def tier_of(path: Path) -> str:
@@ -51,8 +52,14 @@ def pytest_collection_modifyitems(items):
             continue
         # tests/infra/conftest.py's `stacks` runs every stack's program, wherever it is used
         item.add_marker("pulumi" if "stacks" in item.fixturenames else tier_of(Path(item.path)))
-    # the users of a costly session fixture first: one worker starts on it at once
-    items.sort(key=lambda item: _costly_fixture_of(item.nodeid.split("::", 1)[0]) is None)
+    # The longest work first, so no worker is left with a long module at the end: the users of
+    # a costly session fixture, then the tiers that run the lifecycle, then the rest.
+    items.sort(
+        key=lambda item: (
+            _costly_fixture_of(item.nodeid.split("::", 1)[0]) is None,
+            min(LONGEST_FIRST.index(m.name) for m in item.iter_markers() if m.name in TIERS),
+        )
+    )
 
 
 # Session fixtures that cost seconds to make: the modules that use one go to one worker
