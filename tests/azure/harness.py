@@ -47,12 +47,7 @@ class StepRunner:
             record = out / "step-run.json"
             if not record.is_file():
                 run = self._run(out, component, inputs)
-                record.write_text(
-                    json.dumps(
-                        {"outputs": {k: str(v) for k, v in run.outputs.items()}, **asdict(run)},
-                        default=str,
-                    )
-                )
+                record.write_text(json.dumps(asdict(run), default=str))  # paths as text
             made = json.loads(record.read_text())
         outputs = {name: Path(folder) for name, folder in made["outputs"].items()}
         return StepRun(outputs, made["tags"], made["failed"])

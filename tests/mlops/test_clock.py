@@ -134,9 +134,12 @@ def test_a_leap_day_is_a_day_of_its_own(tmp_path, time_machine):
 @pytest.mark.parametrize(
     ("text", "instant"),
     [
-        ("2030-01-01T00:30:00+01:00", datetime(2029, 12, 31, 23, 30, tzinfo=UTC)),
-        ("2030-01-01T00:30:00Z", datetime(2030, 1, 1, 0, 30, tzinfo=UTC)),
-        ("2030-01-01T00:30:00", datetime(2030, 1, 1, 0, 30, tzinfo=UTC)),  # naive: UTC
+        (f"{THIS_YEAR + 1}-01-01T00:30:00+01:00", datetime(THIS_YEAR, 12, 31, 23, 30, tzinfo=UTC)),
+        (f"{THIS_YEAR + 1}-01-01T00:30:00Z", datetime(THIS_YEAR + 1, 1, 1, 0, 30, tzinfo=UTC)),
+        (
+            f"{THIS_YEAR + 1}-01-01T00:30:00",
+            datetime(THIS_YEAR + 1, 1, 1, 0, 30, tzinfo=UTC),
+        ),  # naive
         ("not a time", None),
     ],
 )
