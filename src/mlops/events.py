@@ -162,32 +162,57 @@ def make(
 
 def append_line(path: Path, record: dict) -> None:
     """One JSON line, written in one write under an exclusive lock: concurrent commands never
-    interleave their lines, and a reader sees whole lines only."""
+    interleave their lines, and a reader sees whole lines only. A torn last line (a writer
+    killed mid-write) is ended first, so the new record starts a line of its own."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode()
-    with open(path, "ab") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, ends_torn_line(fd) + line)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def ends_torn_line(fd: int) -> bytes:
+    """b"\n" if the file open at fd ends in the middle of a line, else b"" (call it under the
+    file's lock, just before appending)."""
+    size = os.fstat(fd).st_size
+    return b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The records of a JSON Lines file, and how many of its lines could not be read (torn
+    by a killed writer, or edited)."""
+
+    records: list[dict]
+    unreadable: int
+
+
+def read_counted(path: Path) -> Lines:
+    found, unreadable = [], 0
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Lines(found, 0)
+    for line in data.splitlines():
+        if not line.strip():
+            continue
         try:
-            os.write(handle.fileno(), line)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict):
+            found.append(record)
+        else:
+            unreadable += 1
+    return Lines(found, unreadable)
 
 
 def read_lines(path: Path) -> list[dict]:
     """The records of a JSON Lines file, skipping lines that are not a JSON object."""
-    found = []
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return found
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            found.append(record)
-    return found
+    return read_counted(path).records
 
 
 # ---- the webhook ------------------------------------------------------------------------

@@ -170,4 +170,8 @@ def show(ctx: Context, env: str, last: int | None = None) -> list[Entry]:
         print(f"no audit entries for {env} yet (deploy, roll back or promote to make one)")
     for line in lines(found[:last] if last else found):
         print(line)
+    for log in (ctx.home / env / HISTORY_FILE, ctx.home / events.LOG_FILE):
+        torn = events.read_counted(log).unreadable
+        if torn:
+            print(f"{torn} unreadable line(s) in {log} (torn by a killed command, or edited)")
     return found

@@ -426,8 +426,9 @@ def down(ctx: Context, envs: list[str]) -> int:
     stopped = 0
     for env in envs:
         backend = ctx.backend(env)
-        for endpoint in backend.list_endpoints():
+        for endpoint in backend.list_endpoints():  # a damaged one is listed, with a warning
             backend.delete_endpoint(endpoint.name)
-            ctx.say(f"stopped {env} endpoint {endpoint.name}")
+            found_by = "" if endpoint.scoring_uri else " (found by its processes, not its state)"
+            ctx.say(f"stopped {env} endpoint {endpoint.name}{found_by}")
             stopped += 1
     return stopped

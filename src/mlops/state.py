@@ -11,9 +11,11 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from mlops.errors import MlopsError
 
@@ -39,6 +41,27 @@ def read_json(path: Path, default: Any = None) -> Any:
     if not isinstance(data, dict):
         raise StateUnreadable(path, f"a JSON {type(data).__name__}, not an object")
     return data
+
+
+def read_checked(path: Path, check: Callable[[dict], dict]) -> dict | None:
+    """The file's JSON object as check(object) returns it (a pydantic model's validation),
+    None if there is no file, StateUnreadable naming the first wrong field if it has another
+    shape."""
+    data = read_json(path)
+    if data is None:
+        return None
+    try:
+        return check(data)
+    except ValidationError as wrong:
+        raise StateUnreadable(path, _first_problem(wrong)) from None
+    except RecursionError:
+        raise StateUnreadable(path, "nested too deeply") from None
+
+
+def _first_problem(wrong: ValidationError) -> str:
+    problem = wrong.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "the object"
+    return f"{where}: {problem['msg'][:1].lower()}{problem['msg'][1:]}"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -68,9 +68,14 @@ class JsonLinesCollector:
             )
         )
         path = self.folder / f"inference-{now:%Y%m%d}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # read and write: the last byte tells whether a killed writer left a torn line.
+        # 0600: inputs are the clients' data, for this user only.
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # end the torn line: this record keeps a line of its own
             written = 0
             while written < len(data):
                 written += os.write(fd, data[written:])

@@ -24,6 +24,7 @@ from helpers import env_setting, run_mlops
 from mlops.backends.local.processes import OWNER_VARIABLE, owned_by
 
 ENV = "preprod"
+ROUTER = "mlops.backends.local.router"
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +151,22 @@ def test_a_killed_router_comes_back_on_its_port_once(world):
         results = list(pool.map(lambda _: run_mlops(repo, home, "status", "--env", ENV), range(3)))
     uris = {json.loads(r.stdout)[ENV][0]["scoring_uri"] for r in results}
     assert uris == {f"http://127.0.0.1:{before['port']}/score"}
-    routers = [
-        p for p in owned_by(endpoint_dir(home)) if "mlops.backends.local.router" in p.cmdline()
-    ]
+    routers = [p for p in owned_by(endpoint_dir(home)) if ROUTER in p.cmdline()]
     assert len(routers) == 1
     run_mlops(repo, home, "test", "--env", ENV)
+
+
+def test_a_wrong_router_pid_is_corrected_not_a_second_router(world):
+    repo, home = world
+    state = state_of(home)
+    router = state["router_pid"]
+    path = endpoint_dir(home) / "endpoint.json"
+    path.write_text(json.dumps({**state, "router_pid": os.getpid()}))  # alive, not a router
+    shown = json.loads(run_mlops(repo, home, "status", "--env", ENV).stdout)[ENV][0]
+    assert shown["scoring_uri"] == f"http://127.0.0.1:{state['port']}/score"
+    routers = [p.pid for p in owned_by(endpoint_dir(home)) if ROUTER in p.cmdline()]
+    assert routers == [router]
+    assert state_of(home)["router_pid"] == router
 
 
 def test_a_dead_live_deployment_is_reported_and_replaced(world):
@@ -174,11 +186,29 @@ def test_a_dead_live_deployment_is_reported_and_replaced(world):
     run_mlops(repo, home, "test", "--env", ENV)
 
 
+def _edited(change):
+    """A damage made from the good file: its JSON object changed by change(state)."""
+
+    def damage(good: bytes) -> bytes:
+        state = json.loads(good)
+        change(state)
+        return json.dumps(state).encode()
+
+    return damage
+
+
 DAMAGE = {
-    "empty": b"",
-    "cut short": b'{"name": "mlops-pre',
-    "not an object": b"[]",
-    "not UTF-8": b"\xff\xfe\x00",
+    "empty": lambda good: b"",
+    "cut short": lambda good: b'{"name": "mlops-pre',
+    "not an object": lambda good: b"[]",
+    "not UTF-8": lambda good: b"\xff\xfe\x00",
+    "without its name": _edited(lambda state: state.pop("name")),
+    "traffic a list": _edited(lambda state: state.update(traffic=[100])),
+    "a deployment a string": _edited(
+        lambda state: state["deployments"].update({k: "x" for k in state["deployments"]})
+    ),
+    "port a string": _edited(lambda state: state.update(port=str(state["port"]))),
+    "nested too deeply": lambda good: good.rstrip()[:-1] + b', "x": ' + b"[" * 100_000 + b"]}",
 }
 
 
@@ -187,8 +217,12 @@ def test_a_damaged_endpoint_state_is_one_sentence_with_the_way_out(world, damage
     repo, home = world
     path = endpoint_dir(home) / "endpoint.json"
     good = path.read_bytes()
-    path.write_bytes(DAMAGE[damage])
+    path.write_bytes(DAMAGE[damage](good))
     try:
+        # the router keeps the last good state: the live endpoint still answers
+        sample = (repo / "src" / "model" / "sample-request.json").read_bytes()
+        endpoint = Endpoint(json.loads(good)["port"], json.loads(good)["key"])
+        assert endpoint.send(endpoint.request(sample), timeout=30).status == 200
         shown = run_mlops(repo, home, "status", "--env", ENV)
         assert json.loads(shown.stdout)[ENV][0]["deployments"] == {}
         for verb in ("test", "deploy", "key"):
@@ -205,9 +239,13 @@ def test_a_damaged_endpoint_state_is_one_sentence_with_the_way_out(world, damage
 
 def test_down_stops_a_damaged_endpoint_and_every_process(world):
     repo, home = world
-    (endpoint_dir(home) / "endpoint.json").write_bytes(b"{")
+    path = endpoint_dir(home) / "endpoint.json"
+    path.write_bytes(DAMAGE["without its name"](path.read_bytes()))
     assert owned_by(home / ENV)
-    run_mlops(repo, home, "down", "--env", ENV)
+    stopped = run_mlops(repo, home, "down", "--env", ENV, "--yes")
+    assert "found by its processes" in stopped.stdout
+    (warning,) = stopped.stderr.strip().splitlines()
+    assert "endpoint.json is unreadable (name: field required)" in warning, warning
     assert owned_by(home) == []
     assert json.loads(run_mlops(repo, home, "status", "--env", ENV).stdout) == {ENV: []}
     deploy(repo, home)  # and it starts afresh

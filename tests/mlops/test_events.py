@@ -171,6 +171,20 @@ def test_concurrent_appends_leave_whole_lines(tmp_path):
     assert all(json.loads(line)["details"] == record["details"] for line in lines)
 
 
+def test_a_record_after_a_torn_line_keeps_a_line_of_its_own_and_the_torn_one_is_counted(
+    tmp_path,
+):
+    log = tmp_path / "events.jsonl"
+    events.append_line(log, {"kind": "first"})
+    with log.open("ab") as handle:
+        handle.write(b'{"kind": "torn by a kill')  # no line break: its writer died mid-write
+    events.append_line(log, {"kind": "next"})
+    found = events.read_counted(log)
+    assert [r["kind"] for r in found.records] == ["first", "next"]
+    assert found.unreadable == 1
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
 # ---- the environment file ----------------------------------------------------------------
 
 

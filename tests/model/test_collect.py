@@ -48,6 +48,18 @@ def test_concurrent_writers_lose_nothing_and_never_interleave(tmp_path):
     assert list(record["inputs"][0]) == list(FEATURES) and len(record["inputs"]) == 20
 
 
+def test_a_record_after_a_torn_line_keeps_a_line_of_its_own(tmp_path):
+    write_many(str(tmp_path), 0, 1)
+    (path,) = tmp_path.glob("inference-*.jsonl")
+    with path.open("ab") as handle:
+        handle.write(b'{"request_id":"torn","inpu')  # a writer killed mid-line
+    write_many(str(tmp_path), 1, 1)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and lines[1] == '{"request_id":"torn","inpu'
+    assert json.loads(lines[2])["request_id"] == "1-0"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # the clients' inputs: this user's only
+
+
 def test_on_azure_both_collections_carry_the_request_id_as_their_correlation_id(monkeypatch):
     """azureml-ai-monitoring is not installed here: a stand-in with its 1.0.0 surface.
     Collector(name=...).collect(frame, context) sends the frame as to_json(orient="records")

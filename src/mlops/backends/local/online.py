@@ -27,15 +27,16 @@ from mlops.backends.base import (
     ModelVersion,
     Response,
 )
-from mlops.backends.local import inference_server, processes
+from mlops.backends.local import endpoint_state, inference_server, processes
 from mlops.backends.local.router import DEPLOYMENT_HEADER, STATS_ROUTE
 from mlops.config import Autoscale
 from mlops.errors import MlopsError
 from mlops.lineage import ONNX_FILE
 from mlops.paths import MODEL_CODE
 from mlops.smoke import TRAFFIC_HEADER, traffic_kind
-from mlops.state import StateUnreadable, locked, read_json, write_json
+from mlops.state import StateUnreadable, locked, read_checked, write_json
 
+ROUTER_MODULE = "mlops.backends.local.router"
 READY_TIMEOUT_S = float(os.environ.get("MLOPS_READY_TIMEOUT", "90"))
 
 
@@ -57,7 +58,7 @@ class LocalOnline:
 
     def _read_state(self, name: str) -> dict | None:
         try:
-            return read_json(self._state_path(name))
+            return read_checked(self._state_path(name), endpoint_state.checked)
         except StateUnreadable as damaged:
             raise MlopsError(
                 f"{self.env} endpoint {name}: {damaged}; `mlops down --env {self.env}` stops "
@@ -79,8 +80,7 @@ class LocalOnline:
                 state = self._read_state(name)
                 if state is None:
                     return None
-                if not processes.alive(state.get("router_pid"), self._router_marker(name)):
-                    state = self._start_router(name, state)  # e.g. after a reboot
+                state = self._ensure_router(name, state)
         return _as_endpoint(state)
 
     def create_endpoint(self, name: str) -> Endpoint:
@@ -88,19 +88,40 @@ class LocalOnline:
             state = self._read_state(name)
             if state is None:
                 state = {"name": name, "traffic": {}, "mirror_traffic": {}, "deployments": {}}
-            if not processes.alive(state.get("router_pid"), self._router_marker(name)):
-                self._start_router(name, state)
+            self._ensure_router(name, state)
         return self.get_endpoint(name)
+
+    def _ensure_router(self, name: str, state: dict) -> dict:
+        """The endpoint's one router, running (called under the endpoint's lock).
+
+        A router is found by what it carries (its owner variable and the state file on its
+        command line), not by the pid the file records: a wrong or stale router_pid is
+        corrected, never answered with a second router on another port."""
+        if processes.alive(state.get("router_pid"), self._router_marker(name)):
+            return state
+        running = [
+            process
+            for process in processes.owned_by(self._endpoint_dir(name))
+            if ROUTER_MODULE in processes.command_line(process)
+            and self._router_marker(name) in processes.command_line(process)
+        ]
+        if not running:
+            return self._start_router(name, state)  # e.g. after a reboot, or a kill
+        for extra in running[1:]:  # left by an older version: one router per endpoint
+            processes.stop(extra.pid, self._router_marker(name))
+        state["router_pid"] = running[0].pid
+        write_json(self._state_path(name), state)
+        return state
 
     def _start_router(self, name: str, state: dict) -> dict:
         """Start the router on the endpoint's recorded port, so its URL stays the same."""
         recorded = state.get("port")
         state["port"] = recorded if _can_listen(recorded) else processes.free_port()
-        state.setdefault("key", secrets.token_urlsafe(32))
+        state["key"] = state.get("key") or secrets.token_urlsafe(32)
         write_json(self._state_path(name), state)
         log_path = self._endpoint_dir(name) / "router.log"
         proc = processes.start(
-            [sys.executable, "-m", "mlops.backends.local.router", str(self._state_path(name))],
+            [sys.executable, "-m", ROUTER_MODULE, str(self._state_path(name))],
             log_path,
             env=dict(os.environ),
             cwd=self.root,

@@ -65,6 +65,11 @@ def find(pid: int | None, marker: str) -> psutil.Process | None:
     return process
 
 
+def command_line(process: psutil.Process) -> str:
+    """The process's command line as one string ("" once it is gone or out of reach)."""
+    return " ".join(_quietly(process.cmdline, []))
+
+
 def alive(pid: int | None, marker: str) -> bool:
     """True if pid runs and its command line holds marker (a recycled pid is not ours)."""
     return find(pid, marker) is not None

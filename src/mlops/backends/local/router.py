@@ -31,6 +31,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from mlops.backends.local import endpoint_state
 from mlops.smoke import TRAFFIC_HEADER
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
@@ -55,8 +56,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class EndpointState:
     """The endpoint's state file, re-read whenever its modification time changes.
 
-    A file that cannot be read keeps the last good state, so a torn write never
-    takes the endpoint down."""
+    A file that cannot be read, or has another shape than endpoint_state's, keeps the last
+    good state, so a torn write or a hand edit never takes the endpoint down."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -66,12 +67,12 @@ class EndpointState:
 
     def current(self) -> dict:
         with self._lock:
-            with contextlib.suppress(OSError, ValueError):
+            # ValueError covers JSON's errors and pydantic's ValidationError
+            with contextlib.suppress(OSError, ValueError, TypeError, RecursionError):
                 stamp = os.stat(self.path).st_mtime_ns
                 if stamp != self._stamp:
-                    data = json.loads(self.path.read_text())
-                    if isinstance(data, dict):
-                        self._data, self._stamp = data, stamp
+                    self._stamp = stamp  # a bad file is read once, not on every request
+                    self._data = endpoint_state.checked(json.loads(self.path.read_bytes()))
             return self._data
 
 

@@ -1,0 +1,66 @@
+"""The shape of a local online endpoint's state file (endpoint.json), checked on every read.
+
+Commands and the endpoint's router read the file through EndpointRecord, so a file edited by
+hand, written by another tool or cut short is refused in one sentence naming the file and the
+field, never half-used. Unknown fields are kept as they are (a newer version may add some).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Pid = Annotated[int, Field(ge=1)]
+Share = Annotated[int, Field(ge=0, le=100)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class InstanceRecord(_Record):
+    """A server instance beyond a deployment's first (its autoscale floor)."""
+
+    pid: Pid | None = None
+    port: Port | None = None
+
+
+class AutoscaleRecord(_Record):
+    """config.Autoscale, as set_autoscale recorded it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    min_instances: int
+    max_instances: int
+    cpu_percent: int
+    default_instances: int
+
+
+class DeploymentRecord(_Record):
+    status: str
+    pid: Pid | None = None
+    port: Port | None = None
+    marker: Annotated[str, Field(min_length=1)]  # on the server's command line: its identity
+    model: str
+    artifact_sha256: str
+    folder: Annotated[str, Field(min_length=1)]
+    replicas: list[InstanceRecord] = []
+    autoscale: AutoscaleRecord | None = None
+
+
+class EndpointRecord(_Record):
+    name: Annotated[str, Field(min_length=1)]
+    port: Port | None = None
+    key: str | None = None
+    internal_token: str | None = None  # what the router shows its deployments' servers
+    router_pid: Pid | None = None
+    traffic: dict[str, Share] = {}
+    mirror_traffic: dict[str, Share] = {}
+    deployments: dict[str, DeploymentRecord] = {}
+
+
+def checked(data: dict) -> dict:
+    """The state as plain JSON data once it has the shape above (pydantic.ValidationError if
+    not); absent optional fields come back as their defaults."""
+    return EndpointRecord.model_validate(data).model_dump(mode="json")

@@ -1,0 +1,75 @@
+"""A local endpoint's state file is read through its model: any other shape is one sentence
+naming the file and the field, never a KeyError further on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops.backends.local import endpoint_state
+from mlops.state import StateUnreadable, read_checked
+
+GOOD = {
+    "name": "mlops-preprod",
+    "port": 8123,
+    "key": "k",
+    "router_pid": 4242,
+    "traffic": {"blue": 100},
+    "mirror_traffic": {},
+    "deployments": {
+        "blue": {
+            "status": "Succeeded",
+            "pid": 4343,
+            "port": 8124,
+            "marker": "/home/x/azureml-models",
+            "model": "m:1",
+            "artifact_sha256": "ab" * 32,
+            "folder": "/home/x",
+        }
+    },
+}
+
+
+def test_a_good_state_reads_back_with_its_defaults(tmp_path):
+    path = tmp_path / "endpoint.json"
+    path.write_text(json.dumps(GOOD))
+    state = read_checked(path, endpoint_state.checked)
+    assert state["deployments"]["blue"]["replicas"] == []
+    assert state["deployments"]["blue"]["autoscale"] is None
+    assert state["traffic"] == {"blue": 100}
+    assert read_checked(tmp_path / "absent.json", endpoint_state.checked) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda s: s.pop("name"), "name: field required"),
+        (lambda s: s.update(traffic=[100]), "traffic: input should be a valid dictionary"),
+        (lambda s: s.update(traffic={"blue": 101}), "traffic.blue: input should be less than"),
+        (lambda s: s.update(port="8123"), "port: input should be a valid integer"),
+        (lambda s: s.update(port=0), "port: input should be greater than or equal to 1"),
+        (lambda s: s["deployments"].update(blue="x"), "deployments.blue: input should be"),
+        (lambda s: s["deployments"]["blue"].pop("marker"), "deployments.blue.marker: field"),
+        (
+            lambda s: s["deployments"]["blue"].update(autoscale={"min": 1}),
+            "deployments.blue.autoscale.min_instances: field required",
+        ),
+    ],
+)
+def test_another_shape_is_one_sentence_naming_the_file_and_field(tmp_path, change, named):
+    path = tmp_path / "endpoint.json"
+    state = json.loads(json.dumps(GOOD))
+    change(state)
+    path.write_text(json.dumps(state))
+    with pytest.raises(StateUnreadable) as refused:
+        read_checked(path, endpoint_state.checked)
+    message = str(refused.value)
+    assert str(path) in message and named in message and "\n" not in message, message
+
+
+def test_nesting_too_deep_for_the_parser_is_one_sentence(tmp_path):
+    path = tmp_path / "endpoint.json"
+    path.write_text('{"name": "x", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(StateUnreadable, match="endpoint.json is unreadable"):
+        read_checked(path, endpoint_state.checked)
