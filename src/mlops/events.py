@@ -37,6 +37,9 @@ MODEL_PROMOTED = "model.promoted"
 DRIFT_DETECTED = "drift.detected"
 PERFORMANCE_DEGRADED = "performance.degraded"  # a gated metric past its bound on labels
 WEBHOOK_FAILED = "webhook.failed"  # recorded in the log only, never posted
+# A local endpoint's router restarted a dead server, or stopped trying (log only: supervisor.py)
+DEPLOYMENT_RESTARTED = "deployment.restarted"
+RESTART_ABANDONED = "deployment.restart_abandoned"
 KINDS = frozenset(
     {
         TRAINING_COMPLETED,
@@ -50,6 +53,8 @@ KINDS = frozenset(
         DRIFT_DETECTED,
         PERFORMANCE_DEGRADED,
         WEBHOOK_FAILED,
+        DEPLOYMENT_RESTARTED,
+        RESTART_ABANDONED,
     }
 )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlops import config as config_module
 from mlops import data as data_module
-from mlops import events, feedback, history, lineage
+from mlops import events, feedback, history, interrupted, lineage
 from mlops.backends.base import Backend, Endpoint, Job, ModelVersion, TrainingSpec
 from mlops.champion import (
     champion_of,
@@ -225,6 +225,7 @@ def _live_endpoint(ctx: Context, env: str) -> tuple[config_module.EnvConfig, Bac
     """The environment's endpoint, which must have a deployment taking traffic."""
     cfg = ctx.config(env)
     backend = ctx.backend(env)
+    interrupted.recover(ctx, env, cfg.endpoint_name)
     endpoint = backend.get_endpoint(cfg.endpoint_name)
     if endpoint is None or endpoint.live is None:
         raise MlopsError(f"{env} has no endpoint {cfg.endpoint_name} serving traffic; deploy first")
@@ -242,6 +243,7 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
         set_outputs(deployed="false")
         return None
     with endpoint_lock(ctx.home, env, cfg.endpoint_name, ctx.say):
+        interrupted.recover(ctx, env, cfg.endpoint_name, locked=True)
         try:
             result = rollout(
                 ctx.backend(env),
@@ -252,12 +254,15 @@ def deploy(ctx: Context, env: str, model_ref: str | None = None) -> RolloutResul
                 mirror_percent=cfg.mirror_percent,
                 mirror_seconds=cfg.mirror_seconds,
                 autoscale=cfg.autoscale,
+                begin=lambda new: interrupted.begun(ctx, env, cfg.endpoint_name, model, new),
             )
         except RolloutFailed as failed:
             reason = str(failed).splitlines()[0]
             history.record(ctx, env, history.ROLLED_BACK, model, cfg.endpoint_name, reason=reason)
+            interrupted.ended(ctx, env, cfg.endpoint_name)
             raise
-    history.record(ctx, env, history.DEPLOYED, model, cfg.endpoint_name, result.deployment)
+        history.record(ctx, env, history.DEPLOYED, model, cfg.endpoint_name, result.deployment)
+        interrupted.ended(ctx, env, cfg.endpoint_name)
     ctx.say(
         f"{env} endpoint {cfg.endpoint_name} serves {model.ref} at {result.endpoint.scoring_uri}"
     )
@@ -418,7 +423,10 @@ def training_data_of(
 
 
 def status(ctx: Context, envs: list[str]) -> dict[str, list[Endpoint]]:
-    """Each environment's endpoints, as read live."""
+    """Each environment's endpoints, as read live (after finishing or undoing a deploy that
+    was killed part-way: mlops.interrupted)."""
+    for env in envs:
+        interrupted.recover(ctx, env, ctx.config(env).endpoint_name)
     return {env: ctx.backend(env).list_endpoints() for env in envs}
 
 

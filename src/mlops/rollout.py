@@ -51,19 +51,23 @@ def rollout(
     mirror_percent: int = 0,
     mirror_seconds: float = 0,
     autoscale: Autoscale | None = None,
+    begin: Callable[[str], None] = lambda deployment: None,
 ) -> RolloutResult:
+    """begin(deployment) is called with the new deployment's name before it is made (deploy
+    journals it, so a killed rollout can be finished or undone: mlops.interrupted)."""
     endpoint = backend.get_endpoint(endpoint_name) or backend.create_endpoint(endpoint_name)
     new = next_colour(endpoint)
     # Only an environment that scales touches autoscale settings: elsewhere its identity holds
     # no autoscalesettings role (infra access.py) and there are none to remove.
     scales = autoscale is not None
     if new in endpoint.deployments:  # a leftover: Azure deletes it only once it takes no traffic
-        _retire(backend, endpoint, new, scales)
+        retire(backend, endpoint, new, scales)
+    begin(new)
     say(f"starting deployment {new!r} with {model.ref} beside {endpoint.live or 'nothing'}")
     try:
         backend.create_deployment(endpoint_name, new, model)
     except DeploymentFailed as failure:
-        _discard(backend, endpoint_name, new, scales)
+        discard(backend, endpoint_name, new, scales)
         raise RolloutFailed(
             _explain(f"deployment {new!r} failed to start: {failure}", failure.logs)
         ) from None
@@ -102,7 +106,7 @@ def rollout(
 
     retired = [name for name in after.deployments if name != new]
     for name in retired:
-        after = _retire(backend, after, name, scales)
+        after = retire(backend, after, name, scales)
     if retired:
         say(f"retired {', '.join(repr(n) for n in retired)}")
     return RolloutResult(backend.get_endpoint(endpoint_name), new)
@@ -163,11 +167,11 @@ def _abandon(
 ) -> RolloutFailed:
     """Keep the failed deployment's log for the message, then remove the deployment."""
     logs = backend.deployment_logs(endpoint, deployment)
-    _discard(backend, endpoint, deployment, scales)
+    discard(backend, endpoint, deployment, scales)
     return RolloutFailed(_explain(f"deployment {deployment!r} {problem}", logs))
 
 
-def _retire(backend: Backend, endpoint: Endpoint, deployment: str, scales: bool) -> Endpoint:
+def retire(backend: Backend, endpoint: Endpoint, deployment: str, scales: bool) -> Endpoint:
     """Take a deployment's live and mirrored share to 0, then delete it.
 
     Its live share goes to the deployment that takes the most of the rest, so the
@@ -183,11 +187,11 @@ def _retire(backend: Backend, endpoint: Endpoint, deployment: str, scales: bool)
             raise RolloutFailed(f"deployment {deployment!r} is the only one taking traffic")
         rest[heir] += share
         endpoint = backend.set_traffic(endpoint.name, rest)
-    _discard(backend, endpoint.name, deployment, scales)
+    discard(backend, endpoint.name, deployment, scales)
     return endpoint
 
 
-def _discard(backend: Backend, endpoint: str, deployment: str, scales: bool) -> None:
+def discard(backend: Backend, endpoint: str, deployment: str, scales: bool) -> None:
     """Remove a deployment and, where the environment scales, its autoscale setting, which
     would outlive it on Azure. Both idempotent: also clears a half-made one."""
     if scales:

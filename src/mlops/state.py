@@ -83,6 +83,21 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
+def private_dir(path: Path) -> Path:
+    """The folder, made if need be, readable by this user only (0700): what lives under the
+    state home (clients' inputs, keys, logs, the tracking store) is no other local user's."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):  # e.g. a folder another user made for us
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make a file another tool created (e.g. MLflow's SQLite store) this user's only (0600)."""
+    with contextlib.suppress(OSError):
+        path.chmod(0o600)
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """An exclusive lock, so two commands never change one endpoint at once."""

@@ -8,6 +8,7 @@ state home (abuse-table.md) and printed (`pytest -s`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -18,6 +19,7 @@ from endpoint_client import MODEL, Answer, Endpoint, fresh_home, read_answer
 from helpers import env_setting, run_mlops
 
 PROMPT_S = 10  # the socket timeout a good request gets: an answer within it is prompt
+CONNECTION_CAP = 96  # above the 64 clients of the burst test, below the router's default
 TABLE: list[tuple[str, int, float]] = []
 
 
@@ -25,7 +27,9 @@ TABLE: list[tuple[str, int, float]] = []
 def world(shared_model, tmp_path_factory):
     """The shared model deployed to preprod; stopped at the end."""
     repo, home = fresh_home(shared_model, tmp_path_factory.mktemp("abuse") / "home")
-    run_mlops(repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1")
+    # the router takes its connection cap from the deploy that starts it
+    cap = {"MLOPS_ROUTER_MAX_CONNECTIONS": str(CONNECTION_CAP)}
+    run_mlops(repo, home, "deploy", "--env", "preprod", "--model", f"{MODEL}:1", extra_env=cap)
     yield repo, home
     run_mlops(repo, home, "down", "--all")
     table = ["| case | status | latency (ms) |", "| --- | ---: | ---: |"]
@@ -233,6 +237,41 @@ def test_a_client_trickling_its_headers_blocks_no_one(endpoint, sample):
         refused("headers trickled a byte a second", answer, 408)
 
 
+def test_headers_trickled_within_the_read_timeout_still_end_at_the_deadline(endpoint):
+    """A byte every 2 s never meets the 5 s per-read timeout; the 10 s header deadline ends
+    it (router.HEADER_DEADLINE_S)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=30) as slow:
+        slow.sendall(b"POST /score HTTP/1.1\r\nX-Slow: ")
+        with contextlib.suppress(OSError):  # the router may answer and close between bytes
+            for _ in range(9):  # 18 s at most, bounded
+                time.sleep(2)
+                slow.sendall(b"x")
+        answer = read_answer(slow)
+    answer.seconds = time.monotonic() - started
+    refused("headers trickled a byte every 2 s", answer, 408)
+    assert answer.seconds < 16, answer.seconds  # the deadline, not the trickle, ended it
+
+
+def test_connections_past_the_cap_get_a_503_and_the_endpoint_recovers(endpoint, sample):
+    held = [
+        socket.create_connection(("127.0.0.1", endpoint.port), timeout=PROMPT_S)
+        for _ in range(CONNECTION_CAP)
+    ]
+    try:
+        time.sleep(0.5)  # each accepted: the router counts them open
+        turned_away = endpoint.send(endpoint.request(sample), timeout=PROMPT_S)
+        refused("a connection past the cap", turned_away, 503)
+        assert turned_away.headers["retry-after"] == "2"
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 30  # the router notices the closes at its next read
+    while endpoint.send(endpoint.request(sample), timeout=PROMPT_S).status != 200:
+        assert time.monotonic() < deadline, "the endpoint did not take connections again"
+        time.sleep(0.2)
+
+
 def test_a_burst_of_64_clients_is_queued_not_reset(endpoint, sample):
     raw = endpoint.request(sample)
     with ThreadPoolExecutor(64) as pool:
@@ -245,6 +284,45 @@ def test_a_burst_of_64_clients_is_queued_not_reset(endpoint, sample):
 def test_health_says_whether_the_live_deployment_answers(endpoint):
     answer = endpoint.send(endpoint.request(b"", method="GET", path="/", key=False))
     assert (answer.status, answer.body) == (200, b"Healthy")
+
+
+def test_a_deployment_server_answers_its_router_only(world, sample):
+    """Its own port would be a way around the endpoint's key, and around the router's
+    traffic marks (a client could mark its requests as mirror copies)."""
+    state = json.loads(endpoint_state_path(world[1]).read_text())
+    (record,) = state["deployments"].values()
+    server = Endpoint(record["port"], key="")
+    for case, headers in {
+        "a server's own port, no key": {},
+        "a server's own port, marked as a mirror copy": {"x-mlops-traffic": "mirror"},
+        "a server's own port, a wrong internal token": {"x-mlops-internal": "guess"},
+    }.items():
+        refused(case, server.send(server.request(sample, headers=headers, key=False)), 403)
+    api = server.send(server.request(b"", method="GET", path="/swagger.json", key=False))
+    refused("a server's own API document", api, 403)
+    liveness = server.send(server.request(b"", method="GET", path="/", key=False))
+    assert liveness.status == 200  # what the router's health check and start-up wait read
+
+
+def test_the_state_home_is_this_users_only(world):
+    home = world[1]
+    mode = lambda path: oct(path.stat().st_mode & 0o777)  # noqa: E731
+    assert {mode(home), mode(home / "preprod")} == {"0o700"}
+    folder = endpoint_state_path(home).parent
+    files = [
+        home / "dev" / "mlflow.db",
+        *(home / "preprod" / "collected").glob("inference-*.jsonl"),
+        folder / "router.log",
+        *folder.glob("deployments/*/server.log"),
+        endpoint_state_path(home),
+    ]
+    assert {path.name: mode(path) for path in files} == {path.name: "0o600" for path in files}
+
+
+def endpoint_state_path(home):
+    return (
+        home / "preprod" / "endpoints" / env_setting("preprod", "endpoint.name") / "endpoint.json"
+    )
 
 
 def test_deployments_listen_on_loopback_only(world):

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 from endpoint_client import MODEL, Endpoint, fresh_home
-from helpers import env_setting, run_mlops
+from helpers import copy_repo, env_setting, run_mlops
 
 from mlops.backends.local.processes import OWNER_VARIABLE, owned_by
 
@@ -118,9 +118,43 @@ def kill_when_said(proc: subprocess.Popen, words: str, delay: float = 0) -> bool
 def test_a_deploy_killed_at_any_step_leaves_a_consistent_endpoint(world, words, delay):
     repo, home = world
     assert kill_when_said(start_deploy(repo, home), words, delay), words
-    status(repo, home)
+    endpoint = status(repo, home)  # the next verb finishes or undoes the killed deploy
+    live = max(endpoint["traffic"], key=endpoint["traffic"].get)
+    assert list(endpoint["deployments"]) == [live], endpoint
+    assert endpoint["mirror_traffic"] == {}
+    assert not (endpoint_dir(home) / "rollout.json").exists()
+    last = audit_trail(home)[-1]  # an entry for whatever serves, or for the undone deploy
+    assert (last["action"], last["deployment"]) in {("deployed", live), ("rolled back", None)}
+    if words == "now sends 100%":  # the traffic moved: the next verb completes the deploy
+        assert (last["action"], last["deployment"]) == ("deployed", live)
     run_mlops(repo, home, "test", "--env", ENV)
     assert untracked_processes(home) == []
+
+
+def audit_trail(home: Path) -> list[dict]:
+    return [json.loads(line) for line in (home / ENV / "history.jsonl").read_text().splitlines()]
+
+
+def test_a_deploy_killed_while_mirroring_leaves_no_mirror_on(world, tmp_path):
+    _, home = world
+    repo = copy_repo(tmp_path / "repo")  # its own environment file, with a mirror
+    settings = repo / "environments" / f"{ENV}.yml"
+    assert "mirror_percent: 0\n" in settings.read_text()
+    settings.write_text(settings.read_text().replace("mirror_percent: 0", "mirror_percent: 20"))
+    before = status(repo, home)
+    assert kill_when_said(start_deploy(repo, home), "mirroring 20%")
+    assert state_of(home)["mirror_traffic"], "the killed deploy should have left its mirror on"
+    endpoint = status(repo, home)
+    assert endpoint["mirror_traffic"] == {}
+    assert list(endpoint["deployments"]) == list(before["deployments"])  # the new one undone
+    last = audit_trail(home)[-1]
+    assert last["action"] == "rolled back" and "interrupted" in str(audit_events(home)[-1])
+    assert untracked_processes(home) == []
+
+
+def audit_events(home: Path) -> list[dict]:
+    lines = (home / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if '"deployment.rolled_back"' in line]
 
 
 def test_the_next_deploy_after_killed_ones_leaves_one_deployment(world):
@@ -169,21 +203,36 @@ def test_a_wrong_router_pid_is_corrected_not_a_second_router(world):
     assert state_of(home)["router_pid"] == router
 
 
-def test_a_dead_live_deployment_is_reported_and_replaced(world):
+def test_a_dead_deployment_server_is_restarted_by_the_router(world):
+    """Meanwhile a request gets an answer or a 503 with Retry-After, never a 502."""
     repo, home = world
     state = state_of(home)
     live = max(state["traffic"], key=state["traffic"].get)
-    os.killpg(state["deployments"][live]["pid"], signal.SIGKILL)
-    psutil.wait_procs(owned_by(endpoint_dir(home) / "deployments"), timeout=10)
-    health = Endpoint.of(home, ENV).send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert health.status == 503 and live in health.json()["error"]
-    shown = json.loads(run_mlops(repo, home, "status", "--env", ENV).stdout)[ENV][0]
-    assert shown["deployments"][live]["state"] == "Failed"
-    failed = run_mlops(repo, home, "test", "--env", ENV, check=False)
-    assert failed.returncode == 6, failed.stderr  # the endpoint failed, not the input
-    deploy(repo, home)
-    assert live not in status(repo, home)["deployments"]
+    dead = state["deployments"][live]["pid"]
+    os.killpg(dead, signal.SIGKILL)  # the gunicorn master and its workers
+    endpoint, sample = Endpoint.of(home, ENV), (repo / "src/model/sample-request.json").read_bytes()
+    statuses, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline:
+        answer = endpoint.send(endpoint.request(sample), timeout=30)
+        statuses.append(answer.status)
+        if answer.status == 503:
+            assert answer.headers["retry-after"] == "2", answer.headers
+            assert "restarting" in answer.json()["error"]
+        if answer.status == 200 and state_of(home)["deployments"][live]["pid"] != dead:
+            break
+        time.sleep(0.2)
+    assert set(statuses) <= {200, 503} and statuses[-1] == 200, statuses
+    assert 503 in statuses  # the restart was seen from outside, not only in the file
+    restarted = [
+        json.loads(line)
+        for line in (home / "events.jsonl").read_text().splitlines()
+        if '"deployment.restarted"' in line
+    ]
+    assert restarted[-1]["details"]["deployment"] == live, restarted
+    assert restarted[-1]["details"]["attempt"] == 1
+    assert status(repo, home)["deployments"][live]["state"] == "Succeeded"
     run_mlops(repo, home, "test", "--env", ENV)
+    assert untracked_processes(home) == []
 
 
 def _edited(change):

@@ -26,6 +26,7 @@ from mlops.backends.local.models import LocalModels
 from mlops.backends.local.online import LocalOnline
 from mlops.config import EnvConfig
 from mlops.progress import Progress
+from mlops.state import private_dir
 
 
 class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollected, LocalBatch):
@@ -35,5 +36,7 @@ class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollecte
         self.root = root
         self.home = home
         self.dir = home / config.name
+        private_dir(home)  # 0700: no other local user reads inputs, keys or logs under it
+        private_dir(self.dir)
         self.registry = home / "registry"
         self.say = (progress or Progress()).say

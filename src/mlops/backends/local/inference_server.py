@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops.backends.base import DeploymentFailed
-from mlops.backends.local import processes
+from mlops.backends.local import processes, server_settings
 
 CODE_FILES = ("*.py", "swagger*.json", "sample-request.json")
 SETTINGS_MODULE = "mlops.backends.local.server_settings"
@@ -47,9 +47,11 @@ def launch(
     model_dir: Path,
     log_path: Path,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> tuple[Server, subprocess.Popen]:
-    """Start the server on a free loopback port; it is not ready yet (see wait)."""
-    port = processes.free_port()
+    """Start the server on port (default: a free loopback port); it is not ready yet (see
+    wait)."""
+    port = port or processes.free_port()
     full_env = {
         **os.environ,
         "AZUREML_MODEL_DIR": str(model_dir),
@@ -70,6 +72,41 @@ def launch(
     ]
     proc = processes.start(command, log_path, env=full_env, cwd=code)
     return Server(proc.pid, port, str(model_dir)), proc
+
+
+def launch_deployment(
+    record: dict,
+    log: str,
+    endpoint: str,
+    deployment: str,
+    collect_dir: Path,
+    token: str | None,
+    port: int | None = None,
+) -> tuple[Server, subprocess.Popen]:
+    """Start one server instance of a local endpoint's deployment, as its state record
+    describes it (folder, model): by the backend when it creates or scales the deployment, and
+    by the endpoint's router when it restarts a dead instance on its port."""
+    folder = Path(record["folder"])
+    return launch(
+        folder / "code",
+        "score.py",
+        Path(record["marker"]),
+        folder / log,
+        env={
+            "SERVICE_NAME": f"{endpoint}/{deployment}",
+            "MLOPS_COLLECT_DIR": str(collect_dir),  # inference data, for the monitor
+            "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
+            "MLOPS_MODEL": record["model"],
+            **({server_settings.INTERNAL_TOKEN_VARIABLE: token} if token else {}),
+        },
+        port=port,
+    )
+
+
+def instance_log(number: int) -> str:
+    """The log of a deployment's instance: server.log for the first (0), server-N.log for
+    the N-th."""
+    return "server.log" if number == 0 else f"server-{number + 1}.log"
 
 
 def wait(server: Server, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:

@@ -28,7 +28,7 @@ from mlops.backends import steps
 from mlops.backends.base import Job, TrainingSpec
 from mlops.backends.local import processes
 from mlops.errors import MlopsError
-from mlops.state import read_json, write_json
+from mlops.state import private_file, read_json, write_json
 
 IGNORE_FILE = ".amlignore"  # what the code snapshot leaves out, as the Azure ML upload does
 
@@ -41,7 +41,9 @@ class LocalJobs:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         uri = self.tracking_uri
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # creates the store
+        private_file(self.dir / "mlflow.db")
+        return client
 
     def _has_store(self) -> bool:
         # a lookup in an environment that never trained has nothing to find, and creating the

@@ -118,6 +118,7 @@ class LocalOnline:
         recorded = state.get("port")
         state["port"] = recorded if _can_listen(recorded) else processes.free_port()
         state["key"] = state.get("key") or secrets.token_urlsafe(32)
+        state["internal_token"] = state.get("internal_token") or secrets.token_urlsafe(32)
         write_json(self._state_path(name), state)
         log_path = self._endpoint_dir(name) / "router.log"
         proc = processes.start(
@@ -175,7 +176,7 @@ class LocalOnline:
         # nothing that `mlops down` or the next rollout does not know of.
         self._change(endpoint, save)
         inference_server.snapshot_code(self.root / MODEL_CODE, folder / "code")
-        server, proc = self._launch(endpoint, deployment, record, "server.log")
+        server, proc = self._launch(endpoint, deployment, record, inference_server.instance_log(0))
         record.update(pid=server.pid, port=server.port)
         self._change(endpoint, save)
         inference_server.wait(server, proc, folder / "server.log", READY_TIMEOUT_S)
@@ -185,18 +186,9 @@ class LocalOnline:
 
     def _launch(self, endpoint: str, deployment: str, record: dict, log: str):
         """Start one server instance of a deployment (not ready yet: see inference_server.wait)."""
-        folder = Path(record["folder"])
-        return inference_server.launch(
-            folder / "code",
-            "score.py",
-            Path(record["marker"]),
-            folder / log,
-            env={
-                "SERVICE_NAME": f"{endpoint}/{deployment}",
-                "MLOPS_COLLECT_DIR": str(self.dir / "collected"),  # inference data, for the monitor
-                "MLOPS_DEPLOYMENT": f"{endpoint}/{deployment}",
-                "MLOPS_MODEL": record["model"],
-            },
+        token = self._state(endpoint).get("internal_token")
+        return inference_server.launch_deployment(
+            record, log, endpoint, deployment, self.dir / "collected", token
         )
 
     def set_autoscale(self, endpoint: str, deployment: str, autoscale: Autoscale) -> None:
@@ -208,10 +200,11 @@ class LocalOnline:
             raise DeploymentFailed(f"endpoint {endpoint} has no deployment {deployment!r}")
         replicas = list(record.get("replicas", []))
         started = []
-        for number in range(len(replicas) + 2, autoscale.min_instances + 1):
-            server, proc = self._launch(endpoint, deployment, record, f"server-{number}.log")
+        for number in range(len(replicas) + 1, autoscale.min_instances):
+            log = inference_server.instance_log(number)
+            server, proc = self._launch(endpoint, deployment, record, log)
             replicas.append({"pid": server.pid, "port": server.port})
-            started.append((server, proc, number))
+            started.append((server, proc, log))
 
         def change(state: dict) -> None:
             if deployment not in state["deployments"]:
@@ -222,8 +215,8 @@ class LocalOnline:
         # recorded before waiting, so `mlops down` knows of each process whatever happens next
         self._change(endpoint, change)
         folder = Path(record["folder"])
-        for server, proc, number in started:
-            inference_server.wait(server, proc, folder / f"server-{number}.log", READY_TIMEOUT_S)
+        for server, proc, log in started:
+            inference_server.wait(server, proc, folder / log, READY_TIMEOUT_S)
 
     def remove_autoscale(self, endpoint: str, deployment: str) -> None:
         def change(state: dict) -> None:
@@ -254,7 +247,12 @@ class LocalOnline:
         # with no process (reported as Failed, replaced by the next deploy), never a process
         # the state file no longer accounts for.
         folder = self._endpoint_dir(endpoint) / "deployments" / deployment
-        record = ((self._read_state(endpoint) or {}).get("deployments") or {}).get(deployment)
+        with self._lock(endpoint):  # marked first: the router's supervisor restarts it no more
+            state = self._read_state(endpoint) or {}
+            record = state.get("deployments", {}).get(deployment)
+            if record:
+                record["status"] = "Deleting"
+                write_json(self._state_path(endpoint), state)
         if record:
             processes.stop(record.get("pid"), record["marker"])
         processes.stop_owned(folder)  # workers, or a server whose pid was never recorded

@@ -35,7 +35,8 @@ def start(
     """Start a detached process group writing to log_path, marked as owner's (default: the
     log's folder)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
         proc = subprocess.Popen(
             list(command),
             cwd=cwd,
@@ -44,7 +45,10 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group, so stop() reaches gunicorn's workers too
+            umask=0o077,  # what it writes (logs, collected inputs) is this user's only
         )
+    finally:
+        os.close(log)
     return proc
 
 

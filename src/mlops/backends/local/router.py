@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import http.client
+import io
 import itertools
 import json
 import os
@@ -32,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from mlops.backends.local import endpoint_state
+from mlops.backends.local.server_settings import INTERNAL_TOKEN_HEADER
+from mlops.backends.local.supervisor import Supervisor
 from mlops.smoke import TRAFFIC_HEADER
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
@@ -41,6 +44,13 @@ REQUEST_ID_HEADER = "x-request-id"
 TRAFFIC_KINDS = ("live", "mirror", "smoke", "probe")
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a full batch (features.MAX_ROWS rows) is about 1.3 MB
 READ_TIMEOUT_S = float(os.environ.get("MLOPS_ROUTER_READ_TIMEOUT", "5"))  # per socket read
+# The request line and headers together, however they trickle in: a client sending a byte
+# every few seconds never meets the per-read timeout, and would hold its thread for ever.
+HEADER_DEADLINE_S = float(os.environ.get("MLOPS_ROUTER_HEADER_DEADLINE", "10"))
+# Connections open at once; past it a connection gets a 503 with Retry-After at once, from
+# the accepting thread, and no thread of its own.
+MAX_CONNECTIONS = int(os.environ.get("MLOPS_ROUTER_MAX_CONNECTIONS", "256"))
+RETRY_AFTER_S = 2  # what a 503 tells a client to wait: a restarting server takes a few seconds
 BODY_DEADLINE_S = 30  # the whole body, however it trickles in
 FORWARD_TIMEOUT_S = 60
 HEALTH_TIMEOUT_S = 2
@@ -155,8 +165,75 @@ class Refused(Exception):
 
 
 class EndpointServer(ThreadingHTTPServer):
+    """http.server's threading server, with at most max_connections open at once."""
+
     daemon_threads = True
     request_queue_size = 1024  # the listen backlog: a burst of clients queues, not resets
+
+    def __init__(self, address, handler, max_connections: int = MAX_CONNECTIONS):
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._open = 0
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._open_lock:
+            full = self._open >= self.max_connections
+            self._open += 0 if full else 1
+        if full:
+            _turn_away(request, self.max_connections)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # a thread of its own
+        except BaseException:
+            self._closed()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._closed()
+
+    def _closed(self) -> None:
+        with self._open_lock:
+            self._open -= 1
+
+
+def _turn_away(connection: socket.socket, cap: int) -> None:
+    """A 503 sent whole from the accepting thread: short, and bounded by a timeout."""
+    body = json.dumps(
+        {"error": f"the endpoint has {cap} connections open, its most; retry shortly"}
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Retry-After: {RETRY_AFTER_S}\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(OSError):
+        connection.settimeout(0.5)
+        connection.sendall(head + body)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's bytes, each read bounded by READ_TIMEOUT_S and, while the handler
+    reads a request's line and headers, by what is left of its header deadline."""
+
+    def __init__(self, connection: socket.socket, handler: Router):
+        self.connection, self.handler = connection, handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        timeout = READ_TIMEOUT_S
+        if self.handler.header_deadline is not None:
+            timeout = min(timeout, self.handler.header_deadline - time.monotonic())
+            if timeout <= 0:
+                raise TimeoutError("the header deadline passed")
+        self.connection.settimeout(timeout)
+        return self.connection.recv_into(buffer)
 
 
 class Router(BaseHTTPRequestHandler):
@@ -171,8 +248,11 @@ class Router(BaseHTTPRequestHandler):
     # Until a request line is parsed (a timeout or a refusal may come first), answers use these.
     requestline, command, request_version = "", None, "HTTP/1.0"
 
+    header_deadline: float | None = None  # while reading a request's line and headers
+
     def setup(self) -> None:
         super().setup()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self))
         # Headers and body leave in two writes; without this, Nagle's algorithm and the
         # client's delayed ACK hold every kept-alive response back by ~40 ms.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -183,6 +263,7 @@ class Router(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """http.server's loop, except that a request cut short by the read timeout gets a 408
         instead of a silent close."""
+        self.header_deadline = time.monotonic() + HEADER_DEADLINE_S
         try:
             self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
             if not self.raw_requestline:
@@ -194,11 +275,17 @@ class Router(BaseHTTPRequestHandler):
             if not self.parse_request():
                 return
         except TimeoutError:
-            self.send_error(408, f"nothing complete arrived within {READ_TIMEOUT_S:g} s")
+            self.send_error(
+                408,
+                f"the request line and headers did not arrive in time ({READ_TIMEOUT_S:g} s "
+                f"at most between reads, {HEADER_DEADLINE_S:g} s in all)",
+            )
             return
         except OSError:
             self.close_connection = True
             return
+        finally:
+            self.header_deadline = None
         getattr(self, f"do_{self.command}")()
         with contextlib.suppress(OSError):
             self.wfile.flush()
@@ -364,6 +451,8 @@ class Router(BaseHTTPRequestHandler):
             "Content-Type": self.headers.get("Content-Type", "application/json"),
             REQUEST_ID_HEADER: request_id,
             TRAFFIC_HEADER: self.headers.get(TRAFFIC_HEADER, "live"),
+            # the servers answer only this (server_settings.only_from_router)
+            INTERNAL_TOKEN_HEADER: state.get("internal_token") or "",
         }
         if not wanted:
             self._mirror(state, body, headers)
@@ -384,8 +473,12 @@ class Router(BaseHTTPRequestHandler):
                 continue
             except (OSError, TypeError, http.client.HTTPException):
                 return self._error(502, f"deployment {target!r} is not answering", echo)
-        else:
-            return self._error(502, f"deployment {target!r} is not answering", echo)
+        else:  # none listens: each is down or restarting (supervisor.py), so retry shortly
+            return self._error(
+                503,
+                f"deployment {target!r} is restarting; retry in {RETRY_AFTER_S} s",
+                {**echo, "Retry-After": str(RETRY_AFTER_S)},
+            )
         content_type = _header(answer, "Content-Type") or "application/octet-stream"
         self._reply(
             status, payload, {"Content-Type": content_type, DEPLOYMENT_HEADER: target, **echo}
@@ -439,6 +532,7 @@ def main(argv: list[str]) -> int:
     port = Router.state.current()["port"]
     server = EndpointServer(("127.0.0.1", port), Router)
     print(f"endpoint router listening on http://127.0.0.1:{port}", flush=True)
+    Supervisor(state_path).start()
     server.serve_forever()
     return 0
 
