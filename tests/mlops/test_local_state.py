@@ -73,3 +73,10 @@ def test_nesting_too_deep_for_the_parser_is_one_sentence(tmp_path):
     path.write_text('{"name": "x", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(StateUnreadable, match="endpoint.json is unreadable"):
         read_checked(path, endpoint_state.checked)
+
+
+def test_a_batch_endpoint_state_of_another_shape_is_one_sentence(tmp_path):
+    path = tmp_path / "endpoint.json"
+    path.write_text(json.dumps({"default": "blue", "deployments": {"blue": {"model": "m:1"}}}))
+    with pytest.raises(StateUnreadable, match=r"deployments\.blue\.artifact_sha256: field"):
+        read_checked(path, endpoint_state.checked_batch)

@@ -1,4 +1,5 @@
-"""The shape of a local online endpoint's state file (endpoint.json), checked on every read.
+"""The shape of a local endpoint's state file (endpoint.json, online or batch), checked on every
+read.
 
 Commands and the endpoint's router read the file through EndpointRecord, so a file edited by
 hand, written by another tool or cut short is refused in one sentence naming the file and the
@@ -64,3 +65,19 @@ def checked(data: dict) -> dict:
     """The state as plain JSON data once it has the shape above (pydantic.ValidationError if
     not); absent optional fields come back as their defaults."""
     return EndpointRecord.model_validate(data).model_dump(mode="json")
+
+
+class BatchDeploymentRecord(_Record):
+    model: str
+    artifact_sha256: str
+    model_dir: Annotated[str, Field(min_length=1)]
+
+
+class BatchEndpointRecord(_Record):
+    default: str | None = None
+    deployments: dict[str, BatchDeploymentRecord] = {}
+
+
+def checked_batch(data: dict) -> dict:
+    """A batch endpoint's state, as checked does an online one's."""
+    return BatchEndpointRecord.model_validate(data).model_dump(mode="json")
