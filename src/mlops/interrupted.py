@@ -14,6 +14,7 @@ by a deploy that died (killed, or its machine stopped). The next verb then:
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 from mlops import history
@@ -62,7 +63,7 @@ def _recover(ctx: Context, env: str, endpoint_name: str) -> None:
         journal = read_json(path) or {}
         new, ref = str(journal["deployment"]), str(journal["model"])
     except (StateUnreadable, KeyError):
-        ctx.say(f"warning: {path} is unreadable; an interrupted deploy cannot be told apart")
+        _notice(f"warning: {path} is unreadable; an interrupted deploy cannot be told apart")
         path.unlink(missing_ok=True)
         return
     backend = ctx.backend(env)
@@ -72,21 +73,26 @@ def _recover(ctx: Context, env: str, endpoint_name: str) -> None:
         return
     if endpoint.mirror_traffic:
         endpoint = backend.set_mirror(endpoint_name, {})
-        ctx.say(f"turned off the traffic mirror that an interrupted deploy left on {endpoint_name}")
+        _notice(f"turned off the traffic mirror an interrupted deploy left on {endpoint_name}")
     model = _model(backend, ref)
     scales = ctx.config(env).autoscale is not None  # as deploy passes it to the rollout
     if new in endpoint.deployments and endpoint.traffic.get(new) == 100:
         for name in [other for other in endpoint.deployments if other != new]:
             endpoint = retire(backend, endpoint, name, scales)
         _audit(ctx, env, history.DEPLOYED, model, endpoint_name, new)
-        ctx.say(f"completed the interrupted deploy: {endpoint_name} serves {ref} from {new!r}")
+        _notice(f"completed the interrupted deploy: {endpoint_name} serves {ref} from {new!r}")
     else:
         if new in endpoint.deployments:
             retire(backend, endpoint, new, scales)
         reason = "the deploy was interrupted before its traffic switch"
         _audit(ctx, env, history.ROLLED_BACK, model, endpoint_name, None, reason=reason)
-        ctx.say(f"rolled back the interrupted deploy of {ref} on {endpoint_name}: {reason}")
+        _notice(f"rolled back the interrupted deploy of {ref} on {endpoint_name}: {reason}")
     path.unlink(missing_ok=True)
+
+
+def _notice(line: str) -> None:
+    """On stderr: the verb's own output (e.g. status's JSON) stays what it was."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _model(backend, ref: str) -> ModelVersion | None:
@@ -98,6 +104,6 @@ def _model(backend, ref: str) -> ModelVersion | None:
 
 def _audit(ctx, env, action, model, endpoint, deployment, **details) -> None:
     if model is None:  # the registry lost it: the trail cannot name its sha256
-        ctx.say(f"warning: no audit entry for the interrupted deploy ({action}): model not found")
+        _notice(f"warning: no audit entry for the interrupted deploy ({action}): model not found")
         return
     history.record(ctx, env, action, model, endpoint, deployment, **details)

@@ -210,6 +210,7 @@ def test_a_dead_deployment_server_is_restarted_by_the_router(world):
     live = max(state["traffic"], key=state["traffic"].get)
     dead = state["deployments"][live]["pid"]
     os.killpg(dead, signal.SIGKILL)  # the gunicorn master and its workers
+    psutil.wait_procs(owned_by(endpoint_dir(home) / "deployments"), timeout=10)
     endpoint, sample = Endpoint.of(home, ENV), (repo / "src/model/sample-request.json").read_bytes()
     statuses, deadline = [], time.monotonic() + 120
     while time.monotonic() < deadline:

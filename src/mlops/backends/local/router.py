@@ -471,17 +471,24 @@ class Router(BaseHTTPRequestHandler):
                 break
             except ConnectionRefusedError:  # nothing was delivered: another instance may take it
                 continue
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+                # The instance died holding the request (it may have been scored): not sent
+                # again here, so never twice; the client may retry once the instance is back.
+                return self._restarting(target, echo)
             except (OSError, TypeError, http.client.HTTPException):
                 return self._error(502, f"deployment {target!r} is not answering", echo)
-        else:  # none listens: each is down or restarting (supervisor.py), so retry shortly
-            return self._error(
-                503,
-                f"deployment {target!r} is restarting; retry in {RETRY_AFTER_S} s",
-                {**echo, "Retry-After": str(RETRY_AFTER_S)},
-            )
+        else:  # none listens: each is down or restarting (supervisor.py)
+            return self._restarting(target, echo)
         content_type = _header(answer, "Content-Type") or "application/octet-stream"
         self._reply(
             status, payload, {"Content-Type": content_type, DEPLOYMENT_HEADER: target, **echo}
+        )
+
+    def _restarting(self, target: str, echo: dict[str, str]) -> None:
+        self._error(
+            503,
+            f"deployment {target!r} is restarting; retry in {RETRY_AFTER_S} s",
+            {**echo, "Retry-After": str(RETRY_AFTER_S)},
         )
 
     def _mirror(self, state: dict, body: bytes, headers: dict[str, str]) -> None:
