@@ -408,3 +408,17 @@ def test_history_on_a_fresh_home_says_there_is_none_yet(repo, tmp_path, monkeypa
     with pytest.raises(SystemExit) as refused:
         cli.main(["history", "--env", "prod", "--last", "0"])
     assert refused.value.code == 2
+
+
+def test_history_counts_the_torn_lines_of_the_local_logs(repo, tmp_path, monkeypatch, capsys):
+    from mlops import cli
+
+    home = tmp_path / "home"
+    events.append_line(home / "prod" / history.HISTORY_FILE, {"action": "deployed"})
+    with (home / "prod" / history.HISTORY_FILE).open("a") as handle:
+        handle.write('{"action": "depl')  # a command killed mid-write
+    monkeypatch.setenv("MLOPS_ROOT", str(repo))
+    monkeypatch.setenv("MLOPS_HOME", str(home))
+    monkeypatch.setenv("MLOPS_BACKEND", "local")
+    assert cli.main(["history", "--env", "prod"]) == 0
+    assert "1 unreadable line(s) in " in capsys.readouterr().out
