@@ -471,12 +471,13 @@ class Router(BaseHTTPRequestHandler):
                 break
             except ConnectionRefusedError:  # nothing was delivered: another instance may take it
                 continue
-            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead):
                 # The instance died holding the request (it may have been scored): not sent
                 # again here, so never twice; the client may retry once the instance is back.
                 return self._restarting(target, echo)
-            except (OSError, TypeError, http.client.HTTPException):
-                return self._error(502, f"deployment {target!r} is not answering", echo)
+            except (OSError, TypeError, http.client.HTTPException) as failure:
+                why = type(failure).__name__
+                return self._error(502, f"deployment {target!r} is not answering ({why})", echo)
         else:  # none listens: each is down or restarting (supervisor.py)
             return self._restarting(target, echo)
         content_type = _header(answer, "Content-Type") or "application/octet-stream"
