@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlops.backends.local import endpoint_state
+from mlops.backends.local import state_files
 from mlops.state import StateUnreadable, read_checked
 
 GOOD = {
@@ -34,11 +34,11 @@ GOOD = {
 def test_a_good_state_reads_back_with_its_defaults(tmp_path):
     path = tmp_path / "endpoint.json"
     path.write_text(json.dumps(GOOD))
-    state = read_checked(path, endpoint_state.checked)
+    state = read_checked(path, state_files.checked)
     assert state["deployments"]["blue"]["replicas"] == []
     assert state["deployments"]["blue"]["autoscale"] is None
     assert state["traffic"] == {"blue": 100}
-    assert read_checked(tmp_path / "absent.json", endpoint_state.checked) is None
+    assert read_checked(tmp_path / "absent.json", state_files.checked) is None
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_another_shape_is_one_sentence_naming_the_file_and_field(tmp_path, chang
     change(state)
     path.write_text(json.dumps(state))
     with pytest.raises(StateUnreadable) as refused:
-        read_checked(path, endpoint_state.checked)
+        read_checked(path, state_files.checked)
     message = str(refused.value)
     assert str(path) in message and named in message and "\n" not in message, message
 
@@ -72,11 +72,27 @@ def test_nesting_too_deep_for_the_parser_is_one_sentence(tmp_path):
     path = tmp_path / "endpoint.json"
     path.write_text('{"name": "x", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(StateUnreadable, match="endpoint.json is unreadable"):
-        read_checked(path, endpoint_state.checked)
+        read_checked(path, state_files.checked)
 
 
 def test_a_batch_endpoint_state_of_another_shape_is_one_sentence(tmp_path):
     path = tmp_path / "endpoint.json"
     path.write_text(json.dumps({"default": "blue", "deployments": {"blue": {"model": "m:1"}}}))
     with pytest.raises(StateUnreadable, match=r"deployments\.blue\.artifact_sha256: field"):
-        read_checked(path, endpoint_state.checked_batch)
+        read_checked(path, state_files.checked_batch)
+
+
+@pytest.mark.parametrize(
+    ("check", "data", "named"),
+    [
+        (state_files.checked_data_meta, {"tags": {}}, "file: field required"),
+        (state_files.checked_data_meta, {"file": "d.csv", "tags": []}, "tags: input should be"),
+        (state_files.checked_job, {"id": "j", "status": 3}, "status: input should be"),
+        (state_files.checked_step, {"step": "prep"}, "job: field required"),
+    ],
+)
+def test_the_other_local_state_files_are_checked_too(tmp_path, check, data, named):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(StateUnreadable, match=named):
+        read_checked(path, check)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from mlops.backends.base import BatchEndpoint, BatchJob, Deployment, ModelVersion
-from mlops.backends.local import endpoint_state
+from mlops.backends.local import state_files
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
 from mlops.state import read_checked, write_json
@@ -32,7 +32,7 @@ class LocalBatch:
         return self.dir / "batch" / name
 
     def _batch_state(self, name: str) -> dict | None:
-        return read_checked(self._batch_dir(name) / "endpoint.json", endpoint_state.checked_batch)
+        return read_checked(self._batch_dir(name) / "endpoint.json", state_files.checked_batch)
 
     def _write_batch_state(self, name: str, state: dict) -> BatchEndpoint:
         write_json(self._batch_dir(name) / "endpoint.json", state)

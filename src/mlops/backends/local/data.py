@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mlops import clock, lineage
 from mlops.backends.base import DataVersion
+from mlops.backends.local import state_files
 from mlops.errors import MlopsError
-from mlops.state import read_json, write_json
+from mlops.state import read_checked, write_json
 
 META = "meta.json"
 
@@ -29,7 +30,7 @@ class LocalData:
 
     def get_data_version(self, name: str, version: int, shared: bool = False) -> DataVersion | None:
         folder = self._data_folder(name, shared) / str(version)
-        meta = read_json(folder / META)
+        meta = read_checked(folder / META, state_files.checked_data_meta)
         if meta is None:
             return None
         return DataVersion(name, version, dict(meta["tags"]), str(folder / meta["file"]))

@@ -26,9 +26,9 @@ from pathlib import Path
 from mlops import clock, lineage
 from mlops.backends import steps
 from mlops.backends.base import Job, TrainingSpec
-from mlops.backends.local import processes
+from mlops.backends.local import processes, state_files
 from mlops.errors import MlopsError
-from mlops.state import private_file, read_json, write_json
+from mlops.state import StateUnreadable, private_file, read_checked, read_json, write_json
 
 IGNORE_FILE = ".amlignore"  # what the code snapshot leaves out, as the Azure ML upload does
 
@@ -115,7 +115,11 @@ class LocalJobs:
         """The step's outputs in job_dir/<step>/: copied from the cache when an earlier run had
         the same key (the job that made them is returned), else made by running its command."""
         name, cached = component.name, self.dir / "steps" / key
-        made = read_json(cached / "step.json")
+        damaged = False
+        try:  # a damaged cache entry is made again, never trusted
+            made = read_checked(cached / "step.json", state_files.checked_step)
+        except StateUnreadable:
+            made, damaged = None, True
         if made is not None and all((cached / output).is_dir() for output in component.outputs):
             for output in component.outputs:
                 shutil.copytree(cached / output, job_dir / name / output)
@@ -147,7 +151,7 @@ class LocalJobs:
         for output, folder in outputs.items():
             shutil.copytree(folder, staging / output)
         write_json(staging / "step.json", {"job": job_id, "step": name})
-        if made is not None:  # an entry missing an output is replaced, never half-trusted
+        if made is not None or damaged:  # replaced, never half-trusted
             shutil.rmtree(cached, ignore_errors=True)
         try:
             staging.rename(cached)  # whole or not at all; a concurrent twin may have won
@@ -157,7 +161,7 @@ class LocalJobs:
         return None
 
     def get_job(self, job_id: str) -> Job:
-        data = read_json(self.dir / "jobs" / job_id / "job.json")
+        data = read_checked(self.dir / "jobs" / job_id / "job.json", state_files.checked_job)
         if data is None:
             raise MlopsError(f"no job {job_id!r} in {self.env}")
         if data.get("status") != "Completed" or not data.get("run_id"):

@@ -27,7 +27,7 @@ from mlops.backends.base import (
     ModelVersion,
     Response,
 )
-from mlops.backends.local import endpoint_state, inference_server, processes
+from mlops.backends.local import inference_server, processes, state_files
 from mlops.backends.local.router import DEPLOYMENT_HEADER, STATS_ROUTE
 from mlops.config import Autoscale
 from mlops.errors import MlopsError
@@ -58,7 +58,7 @@ class LocalOnline:
 
     def _read_state(self, name: str) -> dict | None:
         try:
-            return read_checked(self._state_path(name), endpoint_state.checked)
+            return read_checked(self._state_path(name), state_files.checked)
         except StateUnreadable as damaged:
             raise MlopsError(
                 f"{self.env} endpoint {name}: {damaged}; `mlops down --env {self.env}` stops "

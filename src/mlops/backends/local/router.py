@@ -32,7 +32,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from mlops.backends.local import endpoint_state
+from mlops.backends.local import state_files
 from mlops.backends.local.server_settings import INTERNAL_TOKEN_HEADER
 from mlops.backends.local.supervisor import Supervisor
 from mlops.smoke import TRAFFIC_HEADER
@@ -66,7 +66,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class EndpointState:
     """The endpoint's state file, re-read whenever its modification time changes.
 
-    A file that cannot be read, or has another shape than endpoint_state's, keeps the last
+    A file that cannot be read, or has another shape than state_files.py gives, keeps the last
     good state, so a torn write or a hand edit never takes the endpoint down."""
 
     def __init__(self, path: Path):
@@ -82,7 +82,7 @@ class EndpointState:
                 stamp = os.stat(self.path).st_mtime_ns
                 if stamp != self._stamp:
                     self._stamp = stamp  # a bad file is read once, not on every request
-                    self._data = endpoint_state.checked(json.loads(self.path.read_bytes()))
+                    self._data = state_files.checked(json.loads(self.path.read_bytes()))
             return self._data
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from mlops import events
-from mlops.backends.local import endpoint_state, inference_server, processes
+from mlops.backends.local import inference_server, processes, state_files
 from mlops.state import StateUnreadable, locked, read_checked, write_json
 
 CHECK_S = float(os.environ.get("MLOPS_SUPERVISOR_CHECK", "1"))  # between two looks
@@ -69,7 +69,7 @@ class Supervisor:
 
     def _read(self) -> dict:
         try:
-            return read_checked(self.state_path, endpoint_state.checked) or {}
+            return read_checked(self.state_path, state_files.checked) or {}
         except StateUnreadable:
             return {}  # commands say so; nothing here is trusted meanwhile
 

@@ -1,8 +1,9 @@
-"""The shape of a local endpoint's state file (endpoint.json, online or batch), checked on every
-read.
+"""The shapes of the local backend's state files, checked on every read (state.read_checked):
+endpoint.json (online and batch), a data version's meta.json, a job's job.json and a cached
+step's step.json.
 
-Commands and the endpoint's router read the file through EndpointRecord, so a file edited by
-hand, written by another tool or cut short is refused in one sentence naming the file and the
+Commands and the endpoint's router read them through these models, so a file edited by hand,
+written by another tool or cut short is refused in one sentence naming the file and the
 field, never half-used. Unknown fields are kept as they are (a newer version may add some).
 """
 
@@ -81,3 +82,30 @@ class BatchEndpointRecord(_Record):
 def checked_batch(data: dict) -> dict:
     """A batch endpoint's state, as checked does an online one's."""
     return BatchEndpointRecord.model_validate(data).model_dump(mode="json")
+
+
+class DataMeta(_Record):
+    file: Annotated[str, Field(min_length=1)]
+    tags: dict[str, str] = {}
+
+
+class JobRecord(_Record):
+    id: str
+    run_id: str | None = None
+    status: str
+
+
+class StepRecord(_Record):
+    job: str
+
+
+def checked_data_meta(data: dict) -> dict:
+    return DataMeta.model_validate(data).model_dump(mode="json")
+
+
+def checked_job(data: dict) -> dict:
+    return JobRecord.model_validate(data).model_dump(mode="json")
+
+
+def checked_step(data: dict) -> dict:
+    return StepRecord.model_validate(data).model_dump(mode="json")
