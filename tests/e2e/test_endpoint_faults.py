@@ -262,6 +262,9 @@ DAMAGE = {
 }
 
 
+UNPARSABLE = ("empty", "cut short", "not an object", "not UTF-8")  # every verb; the rest: one
+
+
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_endpoint_state_is_one_sentence_with_the_way_out(world, damage):
     repo, home = world
@@ -275,7 +278,7 @@ def test_a_damaged_endpoint_state_is_one_sentence_with_the_way_out(world, damage
         assert endpoint.send(endpoint.request(sample), timeout=30).status == 200
         shown = run_mlops(repo, home, "status", "--env", ENV)
         assert json.loads(shown.stdout)[ENV][0]["deployments"] == {}
-        for verb in ("test", "deploy", "key"):
+        for verb in ("test", "deploy", "key") if damage in UNPARSABLE else ("test",):
             args = ("--model", f"{MODEL}:1") if verb == "deploy" else ()
             refused = run_mlops(repo, home, verb, "--env", ENV, *args, check=False)
             assert refused.returncode == 2, (verb, refused.stderr)
