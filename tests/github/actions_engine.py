@@ -30,8 +30,10 @@ STAND_INS = Path(__file__).parent / "stand_ins"
 LIFECYCLE = ("release.yml", "deploy-prod.yml", "monitor.yml", "retrain.yml")
 # Every remote action the lifecycle's workflows use, and what runs in its place. None of them is
 # skipped: each stand-in does here what the action does on a runner (stand_ins/README.md).
-STAND_IN_FOR = {
-    "actions/checkout": "checkout",
+STAND_IN_FOR: dict[str, str | None] = {
+    # act itself copies the workspace for a checkout of the same repository ("Skipping local
+    # actions/checkout because workdir was already copied"); it fetches nothing
+    "actions/checkout": None,
     "actions/setup-python": "setup-python",
     "astral-sh/setup-uv": "setup-uv",
     "azure/login": "azure-login",
@@ -221,8 +223,9 @@ class Engine:
             os.devnull,
         ]
         for repository, sha in sorted(remote_actions()):
-            folder = STAND_INS / STAND_IN_FOR[repository]
-            args += ["--local-repository", f"{repository}@{sha}={folder}"]
+            if STAND_IN_FOR[repository]:
+                folder = STAND_INS / STAND_IN_FOR[repository]
+                args += ["--local-repository", f"{repository}@{sha}={folder}"]
         env = {
             "MLOPS_BACKEND": "local",  # act lets --env override the workflow's MLOPS_BACKEND
             "MLOPS_HOME": str(self.home),

