@@ -135,6 +135,10 @@ class Run:
                     found.add(m.group(1))
         return found
 
+    def summary(self) -> str:
+        jobs = ", ".join(f"{job} {s:.0f}s" for job, s in self.durations().items())
+        return f"{self.workflow} on {self.event}: {self.seconds:.0f}s ({jobs})"
+
     def durations(self) -> dict[str, float]:
         """Job id -> seconds from its first to its last log line."""
         first: dict[str, float] = {}
@@ -173,7 +177,10 @@ class Engine:
         # The runner's warm cache: `uv sync` in each job (setup-mlops, as written) relinks only
         # what differs from this hardlinked copy of the tests' own environment, in seconds.
         venv = self.base / "venv"
-        subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
+        linked = subprocess.run(["cp", "-al", sys.prefix, str(venv)], capture_output=True)
+        if linked.returncode != 0:  # another file system: a copy, slower
+            shutil.rmtree(venv, ignore_errors=True)
+            shutil.copytree(sys.prefix, venv, symlinks=True)
         (self.repo / ".venv").symlink_to(venv)
         self.git("init", "-q", "-b", "main")
         self.commit("the project as tested")

@@ -91,6 +91,8 @@ def chain(tmp_path_factory):
         engine.commit("Gate: a bound no model reaches")
         runs["monitor"] = engine.run("monitor.yml", "schedule")
         runs["retrain"] = engine.run("retrain.yml", "workflow_dispatch")
+        for label, run in runs.items():  # shown with a failure: what ran, and for how long
+            print(f"{label}: {run.summary()}" if hasattr(run, "summary") else f"{label}: {run}")
         yield engine, runs
     finally:
         from helpers import run_mlops
