@@ -126,6 +126,19 @@ def test_act_is_the_locked_release_and_every_remote_action_has_a_stand_in():
         assert (STAND_INS / folder / "action.yml").is_file(), folder
 
 
+def test_acts_servers_are_off_or_on_loopback_and_nothing_is_fetched(chain):
+    engine, runs = chain
+    args = engine.arguments()
+    assert "--no-cache-server" in args and "--artifact-server-path" not in args
+    for flag in ("--cache-server-addr", "--artifact-server-addr"):
+        assert args[args.index(flag) + 1] == "127.0.0.1"
+    assert "--action-offline-mode" in args and "--pull=false" in args
+    messages = [
+        ln.get("msg", "") for run in runs.values() if hasattr(run, "lines") for ln in run.lines
+    ]
+    assert not [m for m in messages if "git clone" in m or "notices" in m.lower()]
+
+
 def test_a_never_promoted_prod_ends_deploy_and_monitor_green(chain):
     _, runs = chain
     deploy = runs["never-promoted deploy"]
