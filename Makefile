@@ -45,7 +45,7 @@ demo: $(STAMP) ## Run the whole local lifecycle: train, register, gate, preprod,
 test: lint lint-workflows ## Lint code and workflows, check project consistency, run the tests (offline)
 	$(BIN)/mlops init --check
 	$(UV) lock --check --offline  # uv.lock still holds what pyproject.toml asks for
-	$(PYTEST)
+	UV=$(UV) $(PYTEST)  # the workflows' set-up step runs this uv under act (tests/github)
 
 test-fast: $(STAMP) ## The unit tests only: no servers, one small cached training run (seconds)
 	$(PYTEST) -m unit -q
@@ -55,7 +55,7 @@ test-fast: $(STAMP) ## The unit tests only: no servers, one small cached trainin
 test-at: $(STAMP) ## The whole suite with the clock moved to WHEN (UTC): make test-at WHEN='2028-02-29 23:59:00'
 	@shift=$$($(BIN)/python tests/clock/shift.py '$(WHEN)') || exit 2; \
 	echo "the clock runs $$shift s from now: $(WHEN) UTC at the start"; \
-	MLOPS_TEST_CLOCK_SHIFT=$$shift PYTHONPATH=$(CURDIR)/tests/clock $(PYTEST)
+	MLOPS_TEST_CLOCK_SHIFT=$$shift PYTHONPATH=$(CURDIR)/tests/clock UV=$(UV) $(PYTEST)
 
 lint: $(STAMP) ## Lint and check formatting
 	$(BIN)/ruff check src tests infra benchmarks

@@ -13,7 +13,7 @@ from helpers import MODEL_DIR, ROOT, copy_repo
 # (make test-fast). A test or module may mark itself (pytest.mark.e2e) wherever it lives.
 TIER_OF_FOLDER = {"e2e": "e2e", "fork": "e2e", "azure": "azure", "infra": "pulumi"}
 TIER_OF_MODULE = {
-    "tests/github/test_rehearsal.py": "e2e",  # runs the workflows' verbs on the local backend
+    "tests/github/test_actions_engine.py": "e2e",  # runs the workflows under act, locally
     "tests/infra/test_fork_projects.py": "e2e",  # renders forks, plans each stack, runs pytest
     "tests/infra/test_policy.py": "unit",  # calls the policy pack's validators, no program
     # each monitor starts the model code's labelled.py and draws the report's charts

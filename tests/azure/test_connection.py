@@ -69,3 +69,37 @@ def test_down_on_azure_asks_for_yes_without_a_terminal(azure_cli, monkeypatch):
     code, err = azure_cli("down", "--env", "preprod")  # MLOPS_BACKEND=azure, not --backend
     assert code == 2
     assert "deleting cloud endpoints needs --yes when there is no terminal to ask" in err
+
+
+def test_a_jobs_variables_name_its_own_environment_and_no_other():
+    """The release's preprod job exports preprod's variables and gates against prod: prod's
+    names come from environments/prod.yml, never from preprod's variables."""
+    from helpers import ROOT
+
+    from mlops.backends.azure.connection import AzureSettings
+    from mlops.config import load
+
+    preprod_job = {
+        "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
+        "AZURE_RESOURCE_GROUP": "rg-of-preprod",
+        "AZURE_ML_WORKSPACE": "mlw-of-preprod",
+        "AZURE_ML_REGISTRY": "mlr-shared",
+        "MLOPS_VARS_ENV": "preprod",
+    }
+    prod, preprod = load("prod", ROOT), load("preprod", ROOT)
+    read_prod = AzureSettings.resolve(prod, preprod_job)
+    assert (read_prod.resource_group, read_prod.workspace, read_prod.registry) == (
+        prod.azure["resource_group"],
+        prod.azure["workspace"],
+        prod.azure["registry"],
+    )
+    assert read_prod.subscription_id == SUBSCRIPTION  # one subscription holds every stack
+    own = AzureSettings.resolve(preprod, preprod_job)
+    assert (own.resource_group, own.workspace, own.registry) == (
+        "rg-of-preprod",
+        "mlw-of-preprod",
+        "mlr-shared",
+    )
+    # a laptop's variables, bound to no environment, apply to whichever --env a verb names
+    unbound = {k: v for k, v in preprod_job.items() if k != "MLOPS_VARS_ENV"}
+    assert AzureSettings.resolve(prod, unbound).workspace == "mlw-of-preprod"

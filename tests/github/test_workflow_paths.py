@@ -1,7 +1,7 @@
 """Triggers, environment bindings and the commands of each workflow."""
 
 import pytest
-from workflows import all_steps, condition_holds, load, mlops_commands, repo_path
+from workflows import all_steps, load, mlops_commands, repo_path
 
 from mlops.cli import build_parser
 
@@ -142,22 +142,3 @@ def test_drift_or_degraded_performance_found_by_the_daily_monitor_starts_the_rel
     retrain = monitor["jobs"]["retrain"]
     assert retrain["uses"] == "$/.github/workflows/release.yml"
     assert retrain["needs"] == "monitor"
-
-
-@pytest.mark.parametrize(
-    ("outputs", "retrains"),
-    [
-        ({"drift": "true", "performance": "ok", "retrain": "true", "reason": "drift"}, True),
-        ({"drift": "false", "performance": "degraded", "retrain": "true"}, True),
-        ({"drift": "true", "performance": "degraded", "retrain": "true"}, True),
-        ({"drift": "false", "performance": "not-judged", "retrain": "false"}, False),
-        ({"drift": "false", "performance": "none", "retrain": "false"}, False),
-    ],
-)
-def test_the_retrain_job_runs_on_the_monitors_retrain_output_whichever_the_reason(
-    outputs, retrains
-):
-    """The outputs as `mlops monitor` writes them (tests/mlops/test_feedback_monitor.py checks
-    the verb's side); the job's `if:` evaluated as the rehearsal evaluates it."""
-    retrain = load("monitor.yml")["jobs"]["retrain"]
-    assert condition_holds(retrain["if"], {"needs": {"monitor": outputs}}) is retrains

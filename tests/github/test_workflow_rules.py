@@ -101,3 +101,21 @@ def test_reusable_callers_grant_what_their_callees_need():
                     if level == "write" or needed.get(scope) != "write":
                         needed[scope] = level
             assert job["permissions"] == needed, f"{name}:{job_id}"
+
+
+def test_each_stage_has_one_concurrency_group_wherever_it_runs():
+    """README, "From a push to prod": overlapping releases are serialised one stage at a time.
+    act does not apply `concurrency:`, so this is read from the files: one fixed group per
+    stage (a push's release and the monitor's or retrain's call of it share it), none shared
+    by two stages, none that a run-specific value would make unique."""
+    groups: dict[str, set[str]] = {}
+    for name, workflow in all_workflows().items():
+        for job_id, job in workflow["jobs"].items():
+            if "concurrency" in job:
+                group = job["concurrency"]["group"]
+                assert "${{" not in group or "matrix." in group, f"{name}:{job_id}: {group}"
+                groups.setdefault(group, set()).add(f"{name}:{job_id}")
+    stages = {"train-dev", "deploy-preprod", "promotion-pull-request", "deploy-prod"}
+    assert stages <= set(groups)
+    for stage in stages:
+        assert len(groups[stage]) == 1, groups[stage]  # reusable callers reuse the job itself

@@ -322,6 +322,10 @@ def test_github_environments_one_per_identity_gated_like_their_ml_environment():
     assert variables["prod"]["AZURE_CLIENT_ID"] != variables["monitor"]["AZURE_CLIENT_ID"]
     registry = env_setting("prod", "azure.registry")
     assert variables["monitor"]["AZURE_ML_REGISTRY"] == registry  # the name the code reads
+    # the six every ML job exports (tests/github/actions_engine.py, VARIABLES, passes these)
+    six = {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP"}
+    six |= {"AZURE_ML_WORKSPACE", "AZURE_ML_REGISTRY"}
+    assert set(variables["prod"]) == set(variables["monitor"]) == six
     assert not any(
         "AZURE_ENDPOINT_IDENTITY_ID" in v or "AZURE_ML_REGISTRY_ID" in v for v in variables.values()
     )

@@ -21,6 +21,7 @@ from mlops.errors import MlopsError
 
 ARM_SCOPE = "https://management.azure.com/.default"
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
+VARIABLES_ENV = "MLOPS_VARS_ENV"  # the environment whose names a job's AZURE_* variables hold
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,16 @@ class AzureSettings:
     def resolve(config: EnvConfig, environ: dict[str, str] | None = None) -> AzureSettings:
         environ = dict(os.environ if environ is None else environ)
         azure = config.azure
+        # A job's variables name the workspace of the environment it is bound to (MLOPS_VARS_ENV,
+        # set by the workflow): a verb about another environment, such as the release's gate
+        # reading prod's champion from a preprod job, takes that environment's names from its
+        # file. The subscription stays: every stack lives in the one infra/Pulumi.yaml names.
+        bound = environ.get(VARIABLES_ENV)
+        foreign = bool(bound) and bound != config.name
 
         def setting(variable: str, field: str | None, required: bool = True) -> str | None:
-            value = environ.get(variable) or (azure.get(field) if field else None)
+            own = None if foreign and field else environ.get(variable)
+            value = own or (azure.get(field) if field else None)
             if required and not value:
                 where = f" or `azure.{field}` in {config.path.as_posix()}" if field else ""
                 raise MlopsError(f"the azure backend needs {variable}{where}; it is not set")
