@@ -17,6 +17,7 @@ import pytest
 from azure.ai.ml import MLClient
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Model
+from azure.core.exceptions import ResourceNotFoundError
 from fake_azure import CI_PERSONA, SUBSCRIPTION, FakeCredential
 from fake_azure.http import Reply
 from harness import release_to_registry
@@ -283,6 +284,15 @@ def test_a_model_version_put_again_unchanged_is_accepted_as_azure_accepts_it(fak
     }
     assert_like(entries(recording, "model.create")[0], create, fields)
     assert_like(entries(recording, "model.reput")[0], again, fields)
+    # a model with no version yet: Azure answers 404 ModelNotFound, which our listing reads
+    # as no versions
+    mark = fake.mark()
+    with pytest.raises(ResourceNotFoundError):
+        list(ml.models.list(name="never-registered"))
+    (listed,) = [c.reply for c in fake.since(mark)]
+    (unknown,) = entries(load("model_version_mlflow"), "model.list.unknown")
+    assert_like(unknown, listed, {"error.code": SAME, "error.details": PRESENT})
+    assert listed.body["error"]["details"][0]["code"] == "ModelNotFound"
     with pytest.raises(Exception, match="immutable"):
         ml.models.create_or_update(
             Model(

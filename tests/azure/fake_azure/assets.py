@@ -135,6 +135,28 @@ class Assets:
         )
 
     def list_versions(self, path: str, query: dict) -> Reply:
+        container = path.rsplit("/", 1)[0]
+        workspace_model = "/workspaces/" in path and "/models/" in path
+        if workspace_model and "hash" not in query and container not in self.resources:
+            # recorded: listing the versions of a workspace model that has none is a 404
+            # ModelNotFound, not an empty list (tests/azure/recordings/model_version_mlflow.json;
+            # a registry's answer is not recorded: the SDK reads its 404 as an error there)
+            name = container.rsplit("/", 1)[-1]
+            return Reply(
+                404,
+                {
+                    "error": {
+                        "code": "UserError",
+                        "message": "The specified resource was not found.",
+                        "details": [
+                            {
+                                "code": "ModelNotFound",
+                                "message": f"Model container with name: {name} not found.",
+                            }
+                        ],
+                    }
+                },
+            )
         versions = self.children(path)
         if "hash" in query:  # code snapshots are looked up by content hash, workspace-wide: the
             # SDK asks under a name it just made up and reuses the match's own name and version
