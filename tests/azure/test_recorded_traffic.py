@@ -157,7 +157,15 @@ def test_a_release_through_the_double_answers_as_azure_recorded(ctx, fake):
     )
     assert reply.body["properties"]["flavors"], "Azure reads an MLflow model's flavors"
 
-    # the pipeline job our train submits, read while it runs and when it ends
+    # the pipeline job our train submits: no recording holds its PUT; the REST spec's example
+    # (stable/2024-04-01 examples/Job/PipelineJob/createOrUpdate.json) answers 200 or 201 at
+    # once, no operation to poll, the job NotStarted
+    submitted = replies(fake, "PUT", r"/workspaces/[^/]+/jobs/[^/]+$")
+    assert submitted
+    for reply in submitted:
+        assert pattern(reply.status, reply.headers)[1:] == ("answered", False)
+        assert reply.status in (200, 201) and reply.body["properties"]["status"] == "NotStarted"
+    # and read while it runs and when it ends
     (running,) = entries(load("pipeline_job_get"), "job.get")
     jobs = replies(fake, "GET", r"/workspaces/[^/]+/jobs/[^/]+$")
     assert jobs
