@@ -10,12 +10,19 @@ from mlops_infra.settings import Settings
 # A workspace's system topic: topic type and source (learn: event-grid/system-topics,
 # event-schema-machine-learning).
 TOPIC_TYPE = "Microsoft.MachineLearningServices.Workspaces"
-# The types Azure ML emits that the lifecycle cares about; every one is listed in
-# learn: event-grid/event-schema-machine-learning ("Available event types").
+# The types Azure ML raises for what this template does (learn: event-grid/event-schema-machine-
+# learning, "Available event types"): jobs and model registration.
 EVENT_TYPES = (
     "Microsoft.MachineLearningServices.RunCompleted",
     "Microsoft.MachineLearningServices.RunStatusChanged",  # a failed run arrives as this
     "Microsoft.MachineLearningServices.ModelRegistered",
+)
+# Listed on the same page, but raised by v1 parts this template never uses: ModelDeployed by a
+# v1 web service (its sample's data names a ServiceName and ServiceComputeType "ACI"), and
+# DatasetDriftDetected by a v1 dataset drift monitor (DataDriftId, BaseDatasetId). Managed
+# online deployments and mlops's own drift pass raise neither; their signals are mlops's own
+# events (model.deployed, drift.detected: src/mlops/events.py) on the environment's webhook.
+NOT_RAISED_HERE = (
     "Microsoft.MachineLearningServices.ModelDeployed",
     "Microsoft.MachineLearningServices.DatasetDriftDetected",
 )

@@ -5,6 +5,7 @@ from azure.ai.ml import MLClient
 from azure.ai.ml.entities import Model
 from azure.core.exceptions import HttpResponseError
 from fake_azure import CI_PERSONA, SUBSCRIPTION, FakeCredential, Identity
+from fake_azure.arm import arm_action
 from harness import release_to_registry
 from helpers import env_setting
 
@@ -165,4 +166,37 @@ def test_identities_are_refused_what_their_roles_do_not_grant(ctx, fake):
         with pytest.raises(HttpResponseError, match="AuthorizationFailed") as failure:
             in_dev.models.get(model.name, str(model.version))
         assert failure.value.status_code == 403, env
+        # ARM names the action by the resource types on the path, over the resource's own id
+        action = "'Microsoft.MachineLearningServices/workspaces/models/versions/read'"
+        scope = f"/workspaces/{env_setting('dev', 'azure.workspace')}/models/{model.name}/"
+        assert f"perform action {action} over scope" in str(failure.value), env
+        assert scope in str(failure.value), env
     assert Identity(CI_PERSONA, "dev") not in fake.grants, "the CI identities hold only the matrix"
+
+
+@pytest.mark.parametrize(
+    "method, path, action",
+    [
+        ("GET", "/workspaces/w", "Microsoft.MachineLearningServices/workspaces/read"),
+        (
+            "PUT",
+            "/workspaces/w/onlineEndpoints/e/deployments/blue",
+            "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write",
+        ),
+        (
+            "POST",
+            "/workspaces/w/onlineEndpoints/e/listKeys",
+            "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action",
+        ),
+        (
+            "DELETE",
+            "/registries/r/models/m/versions/1",
+            "Microsoft.MachineLearningServices/registries/models/versions/delete",
+        ),
+    ],
+)
+def test_authorization_failed_names_the_action_as_arm_writes_it(method, path, action):
+    arm = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/g/providers/Microsoft.MachineLearningServices"
+    assert arm_action(method, arm + path) == action
+    autoscale = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/g/providers/microsoft.insights/autoscalesettings/a"
+    assert arm_action("PUT", autoscale) == "Microsoft.Insights/autoscalesettings/write"

@@ -9,6 +9,7 @@ Nothing leaves the process.
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from azure.core.exceptions import ServiceRequestError
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest as RestRequest
 
-from .arm import REGION, SUBSCRIPTION, ArmStore
+from .arm import REGION, SUBSCRIPTION, ArmStore, arm_action
 from .assets import ASSET_KINDS, Assets, version_path
 from .autoscale import Autoscale, is_autoscale
 from .batch import Batch
@@ -115,6 +116,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         call = Call.of(request)
         self.calls.append(call)
         reply = self._answer(call.url.split("/")[2], call)
+        call.reply = copy.deepcopy(reply)  # as sent: later writes to the resource don't show
         answer = response(request, reply)
         if isinstance(request, RestRequest) and not kwargs.get("stream", False):
             answer.read()  # as RequestsTransport does for a non-streamed response
@@ -196,14 +198,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         action = "read" if reading else "write"
         if identity and allowed(identity, action, scope, env, self.extra_grants(identity)):
             return None
-        verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(call.method, "action")
-        kind = "/".join(path.split("/")[6::2]) or "resource"
-        provider = (
-            "Microsoft.Insights"
-            if scope == AUTOSCALE_SETTINGS
-            else ("Microsoft.MachineLearningServices")
-        )
-        return Reply(*arm_denied(identity, f"{provider}/{kind}/{verb}", path))
+        return Reply(*arm_denied(identity, arm_action(call.method, path), path))
 
     def _discovery(self, path: str) -> Reply:
         name = path.split("/registries/")[1].split("/")[0]

@@ -2,7 +2,8 @@
 
 Endpoint and deployment create/update/delete and registry import are LROs: the
 first answer is 201/202 with polling headers and a provisioning state in between;
-the operation status goes InProgress, then Succeeded or Failed with an error.
+the operation status goes Updating (Azure ML's word for running, recorded:
+tests/azure/recordings/online_endpoint_lifecycle.json), then Succeeded or Failed with an error.
 Sources: the SDK's generated client (azure/ai/ml/_restclient/arm_ml_service/
 operations/_operations.py: OnlineEndpoints/OnlineDeployments _create_or_update_initial
 accept 200/201 with Azure-AsyncOperation, _delete_initial 200/202/204 with Location)
@@ -26,11 +27,32 @@ OPERATIONS = (
 )
 
 
+def arm_action(method: str, path: str) -> str:
+    """The RBAC action a request asks for, as ARM names it in AuthorizationFailed: the provider
+    namespace, the resource types along the path, then read/write/delete, or an action's name
+    and /action for a POST ('Microsoft.MachineLearningServices/workspaces/computes/read' over
+    the resource's id: the message quoted in microsoft/mlops-template-for-azureml-sdk-v2#9)."""
+    parts = path.strip("/").split("/")
+    if "providers" not in parts:
+        return f"Microsoft.Resources/{method.lower()}"
+    at = parts.index("providers")
+    namespace, rest = parts[at + 1], parts[at + 2 :]
+    namespace = {"microsoft.insights": "Microsoft.Insights"}.get(namespace.lower(), namespace)
+    types = rest[0::2]  # type/name/type/name...: a POST's action name falls on a type slot
+    verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(method, "action")
+    return "/".join([namespace, *types, verb])
+
+
+# an operation still running reports "Updating", whether it creates, updates or deletes
+# (recorded: every poll of tests/azure/recordings/online_endpoint_lifecycle.json)
+RUNNING = "Updating"
+
+
 @dataclass
 class Operation:
     polls_left: int
     finish: Callable[[], dict | None]  # returns an error ({code, message}) or None
-    status: str = "InProgress"
+    status: str = RUNNING
     error: dict | None = None
 
 
@@ -83,9 +105,10 @@ class ArmStore:
         self.operations[op] = Operation(polls, finish)
         return op
 
-    def lro_headers(self, op: str, location: bool = False) -> dict:
-        """Azure-AsyncOperation to poll; Location for deletes and actions; Retry-After: 0
-        so the SDK's poller (ARMPolling) asks again at once (tests never wait)."""
+    def lro_headers(self, op: str, location: bool = False, resource: str | None = None) -> dict:
+        """Azure-AsyncOperation to poll; Location for deletes and actions (the operation's
+        result) or, on a PUT, the resource itself, as recorded for endpoints and deployments;
+        Retry-After: 0 so the SDK's poller (ARMPolling) asks again at once (tests never wait)."""
         headers = {
             "Azure-AsyncOperation": f"https://management.azure.com{OPERATIONS}/mfeOperationsStatus/{op}",
             "Retry-After": "0",
@@ -94,6 +117,8 @@ class ArmStore:
             headers["Location"] = (
                 f"https://management.azure.com{OPERATIONS}/mfeOperationResults/{op}"
             )
+        elif resource:
+            headers["Location"] = f"https://management.azure.com{resource}"
         return headers
 
     def poll(self, path: str) -> Reply | None:
@@ -104,14 +129,14 @@ class ArmStore:
         op = self.operations.get(op_id)
         if op is None:
             return error(404, "NotFound", f"no operation {op_id}")
-        if op.status == "InProgress":
+        if op.status == RUNNING:
             if op.polls_left > 0:
                 op.polls_left -= 1
             else:
                 op.error = op.finish()
                 op.status = "Failed" if op.error else "Succeeded"
         if kind.endswith("/mfeOperationResults"):  # Location: 202 while running, then 200
-            if op.status == "InProgress":
+            if op.status == RUNNING:
                 return Reply(
                     202,
                     b"",

@@ -10,6 +10,9 @@ Rules, each from its source:
   description and tags (docs: learn.microsoft.com/azure/machine-learning/
   how-to-manage-models, "you can't change a model version's content"; the error
   code the service answers with is not documented, 409 Conflict is our reading).
+  A PUT of the same content is accepted, 200 (recorded: the SDK's archive re-PUTs a
+  version, tests/azure/recordings/model_version_put.json); what the service fills in
+  itself (flavors of an MLflow model) is no change when the PUT leaves it out.
 - A data version's dataType (uri_file, uri_folder, mltable) and dataUri are required and
   writable only at creation (REST spec DataVersionBaseProperties: [Required],
   visibility read/create; the SDK's generated arm_ml_service/models/_models.py), so a PUT
@@ -54,6 +57,18 @@ def content(resource: dict) -> dict:
     }
 
 
+# What the service fills in on a version: a PUT that leaves one out keeps the stored value,
+# so an identical re-PUT of the body that created a version is accepted (recorded: the SDK's
+# archive re-PUTs version 1 and gets 200, tests/azure/recordings/model_version_put.json).
+SERVICE_FILLED = {"flavors", "jobName", "autoDeleteSetting", "intellectualProperty"}
+
+
+def changes_content(existing: dict, body: dict) -> bool:
+    stored, sent = content(existing), content(body)
+    kept = {k: v for k, v in stored.items() if k in sent or k not in SERVICE_FILLED}
+    return kept != sent
+
+
 DATA_TYPES = ("uri_file", "uri_folder", "mltable")  # spec DataType
 
 
@@ -66,7 +81,7 @@ class Assets:
                 return error(400, "UserError", "a data version needs a dataType and a dataUri")
         existing = self.resources.get(path)
         if existing is not None:
-            if content(existing) != content(body):  # how-to-manage-models: versions immutable
+            if changes_content(existing, body):  # how-to-manage-models: versions immutable
                 return error(
                     409,
                     "Conflict",
@@ -92,17 +107,21 @@ class Assets:
             stored["id"] = existing["id"]  # a registry version keeps its azureml:// id (copy())
             return Reply(200, stored)
         if "/models/" in path and not (body.get("properties") or {}).get("flavors"):
-            # Azure reads an MLflow model's flavours from its MLmodel file
+            # Azure reads an MLflow model's flavours from its MLmodel file; a custom model has
+            # none: `flavors: {}` (recorded, tests/azure/recordings/model_version_put.json)
+            mlflow = body["properties"].get("modelType") == "mlflow_model"
+            flavors = {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}}
             body = {
                 **body,
-                "properties": {
-                    **body["properties"],
-                    "flavors": {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}},
-                },
+                "properties": {**body["properties"], "flavors": flavors if mlflow else {}},
             }
+        if "/models/" in path:  # recorded: a new model version is in stage Development
+            body = {**body, "properties": {"stage": "Development", **body["properties"]}}
         stored = self.store(path, body, provisioningState="Succeeded")
         self._touch_container(container)  # spec AssetContainer: latestVersion, nextVersion
-        return Reply(201, stored)
+        # recorded: a version PUT is synchronous, 201 with a Location naming the version
+        # (tests/azure/recordings/model_version_put.json)
+        return Reply(201, stored, {"Location": f"https://management.azure.com{path}"})
 
     def _touch_container(self, container: str) -> None:
         versions = self.children(container + "/versions")
@@ -116,6 +135,28 @@ class Assets:
         )
 
     def list_versions(self, path: str, query: dict) -> Reply:
+        container = path.rsplit("/", 1)[0]
+        workspace_model = "/workspaces/" in path and "/models/" in path
+        if workspace_model and "hash" not in query and container not in self.resources:
+            # recorded: listing the versions of a workspace model that has none is a 404
+            # ModelNotFound, not an empty list (tests/azure/recordings/model_version_mlflow.json;
+            # a registry's answer is not recorded: the SDK reads its 404 as an error there)
+            name = container.rsplit("/", 1)[-1]
+            return Reply(
+                404,
+                {
+                    "error": {
+                        "code": "UserError",
+                        "message": "The specified resource was not found.",
+                        "details": [
+                            {
+                                "code": "ModelNotFound",
+                                "message": f"Model container with name: {name} not found.",
+                            }
+                        ],
+                    }
+                },
+            )
         versions = self.children(path)
         if "hash" in query:  # code snapshots are looked up by content hash, workspace-wide: the
             # SDK asks under a name it just made up and reuses the match's own name and version

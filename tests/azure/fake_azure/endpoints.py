@@ -18,7 +18,9 @@ Rules, each from its source:
   traffic split decides and the mirror share is copied (safe-rollout docs); no deployment
   with traffic is a 404 "No valid deployments to route to" (the message: docs how-to-
   troubleshoot-batch-endpoints; the 404 on online endpoints: field reports); the
-  answer names its deployment in azureml-model-deployment (unverified in the docs).
+  answer names its deployment in azureml-model-deployment (recorded).
+- answers, status codes, long-running-operation headers and the states they go through
+  are held against Azure's recorded traffic (tests/azure/test_recorded_traffic.py).
 """
 
 from __future__ import annotations
@@ -45,23 +47,30 @@ class Endpoints:
             return error(400, "BadArgument", refusal)
         existed = path in self.resources
         name = path.rsplit("/", 1)[-1]
+        before = (self.resources.get(path) or {}).get("properties") or {}
         properties = {
             **properties,
-            "scoringUri": f"https://{name}.{REGION}.inference.ml.azure.com/score",
+            "scoringUri": before.get("scoringUri"),  # none until the first creation ends
             "traffic": properties.get("traffic") or {},
             "mirrorTraffic": properties.get("mirrorTraffic") or {},
         }
         stored = self.store(
             path,
-            {**body, "properties": properties},
+            {**body, "kind": "Managed", "properties": properties},
             provisioningState="Updating" if existed else "Creating",
         )
 
         def finish():
-            self.resources[path]["properties"]["provisioningState"] = "Succeeded"
+            done = self.resources[path]["properties"]
+            done["provisioningState"] = "Succeeded"
+            done["scoringUri"] = f"https://{name}.{REGION}.inference.ml.azure.com/score"
 
         op = self.begin(finish)
-        return Reply(200 if existed else 201, stored, self.lro_headers(op))
+        # recorded (tests/azure/recordings/online_endpoint_lifecycle.json): a create and a
+        # traffic update both answer 201 "Creating" with no scoringUri yet, and a Location
+        answer = {**stored, "properties": {**stored["properties"], "scoringUri": None}}
+        answer["properties"]["provisioningState"] = "Creating"
+        return Reply(201, answer, self.lro_headers(op, resource=path))
 
     def _traffic_refusal(self, endpoint: str, properties: dict) -> str | None:
         traffic = properties.get("traffic") or {}
@@ -102,13 +111,10 @@ class Endpoints:
                 f"Specified deployment [{name}] failed during initial provisioning and is in "
                 "an unrecoverable state. Delete and re-create.",
             )
+        sku = {"name": "Default", "tier": "Standard", "capacity": 1, **(body.get("sku") or {})}
         stored = self.store(
             path,
-            {
-                **body,
-                "sku": body.get("sku") or {"name": "Default", "capacity": 1},
-                "properties": properties,
-            },
+            {**body, "kind": "Managed", "sku": sku, "properties": properties},
             provisioningState="Updating" if existed else "Creating",
         )
 
@@ -119,7 +125,9 @@ class Endpoints:
             return {"code": "DeploymentFailed", "message": failure} if failure else None
 
         op = self.begin(finish)
-        return Reply(200 if existed else 201, stored, self.lro_headers(op))
+        # recorded: a new deployment answers 201 "Creating" with Azure-AsyncOperation and a
+        # Location naming the deployment (tests/azure/recordings/online_endpoint_lifecycle.json)
+        return Reply(200 if existed else 201, stored, self.lro_headers(op, resource=path))
 
     def delete_deployment(self, path: str) -> Reply:
         if path not in self.resources:
@@ -181,8 +189,8 @@ class Endpoints:
                     self.mirrored.append((mirror, call.body))
         deployment = self.resources[f"{path}/deployments/{chosen}"]
         status, answer = self.serve(deployment, call.body)
-        # the answer names its deployment in azureml-model-deployment, as the backend expects
-        # (unverified: no doc page found that states this response header)
+        # the answer names its deployment in azureml-model-deployment (recorded: the score call
+        # of tests/azure/recordings/online_endpoint_lifecycle.json)
         return Reply(status, answer, {"azureml-model-deployment": chosen})
 
     def _route(self, traffic: dict[str, int]) -> str | None:

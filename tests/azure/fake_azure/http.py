@@ -21,6 +21,7 @@ class Call:
     query: dict
     headers: dict
     body: object
+    reply: Reply | None = None  # the double's answer, for tests that hold it against Azure's
 
     def json(self) -> dict:
         return self.body if isinstance(self.body, dict) else {}

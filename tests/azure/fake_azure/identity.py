@@ -135,14 +135,17 @@ def allowed(identity: Identity, action: str, scope: str, scope_env: str | None, 
 
 def arm_denied(identity: Identity | None, action: str, scope_id: str) -> tuple[int, dict]:
     """ARM's refusal (source: learn.microsoft.com/azure/role-based-access-control/troubleshooting,
-    "AuthorizationFailed ... does not have authorization to perform action")."""
+    "AuthorizationFailed ... does not have authorization to perform action"; the full sentence
+    as quoted in MicrosoftLearning/mslearn-mlops#29 and microsoft/mlops-template-for-azureml-
+    sdk-v2#9)."""
     who = f"{identity.persona}/{identity.env}" if identity else "anonymous"
     return 403, {
         "error": {
             "code": "AuthorizationFailed",
             "message": (
-                f"The client '{who}' does not have authorization to perform action "
-                f"'{action}' over scope '{scope_id}' or the scope is invalid."
+                f"The client '{who}' with object id '{who}' does not have authorization to "
+                f"perform action '{action}' over scope '{scope_id}' or the scope is invalid. "
+                "If access was recently granted, please refresh your credentials."
             ),
         }
     }

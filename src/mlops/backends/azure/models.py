@@ -14,7 +14,12 @@ class AzureModels:
     """The model registry part of AzureBackend (which provides ml, registry and settings)."""
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
-        return [_model_version(found) for found in self.ml.models.list(name=name)]
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return [_model_version(found) for found in self.ml.models.list(name=name)]
+        except ResourceNotFoundError:  # Azure answers 404 ModelNotFound for a model with none
+            return []
 
     def create_model_version(self, job: Job, name: str, tags: dict[str, str]) -> ModelVersion:
         from azure.ai.ml.constants import AssetTypes
