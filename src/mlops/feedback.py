@@ -34,7 +34,7 @@ from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION, CollectedRecor
 from mlops.champion import TRAINING_ENV, parse_model_ref
 from mlops.config import DEFAULT_MIN_LABELS, DEFAULT_WINDOW, Gate
 from mlops.errors import MlopsError
-from mlops.files import checked_output
+from mlops.files import checked_output, read_text
 from mlops.paths import MODEL_CODE
 from mlops.state import write_text
 from mlops.window import since
@@ -209,11 +209,9 @@ def read_labels(paths: Iterable[Path], task: Contract, root: Path) -> dict[Label
         if not path.is_file():
             raise MlopsError(f"{shown}: no such labels file")
         before = len(labels)
+        text = read_text(path, shown).removeprefix("\ufeff")  # not UTF-8: names the line
         try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                _read_one(csv.reader(handle), shown, task, labels)
-        except UnicodeDecodeError:
-            raise MlopsError(f"{shown}: not UTF-8 text; write the labels as a UTF-8 CSV") from None
+            _read_one(csv.reader(io.StringIO(text, newline="")), shown, task, labels)
         except csv.Error as problem:
             raise MlopsError(f"{shown}: not a readable CSV ({problem})") from None
         if len(labels) == before:

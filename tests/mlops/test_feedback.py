@@ -88,7 +88,7 @@ def test_a_missing_or_binary_labels_file_is_refused(tmp_path):
         feedback.read_labels([tmp_path / "none.csv"], TASK, tmp_path)
     binary = tmp_path / "labels.csv"
     binary.write_bytes(b"request_id,label\n\xff\xfe,1\n")
-    with pytest.raises(MlopsError, match="not UTF-8 text"):
+    with pytest.raises(MlopsError, match=r"labels.csv line 2: byte 0xff is not UTF-8"):
         feedback.read_labels([binary], TASK, tmp_path)
 
 
