@@ -117,8 +117,8 @@ def _screened(rows: list, rows_json: bytes | None) -> np.ndarray | None:
     The conversion to floats refuses lists and objects, turns null into NaN (which the range
     check refuses) but would take a boolean as 0 or 1 and a numeric string as its number: the
     values that became 0 or 1 have their type checked, and strings are counted as quotes (the
-    keys of rows with exactly FEATURES account for two each; one more is a string value or a
-    key sent twice). Without the text as sent, every value's type is checked."""
+    keys of rows with exactly FEATURES account for two each, a key is never sent twice: one more
+    is a string value). Without the text as sent, every value's type is checked."""
     width = len(FEATURES)
     try:
         values = list(map(_ROW_VALUES, rows))  # KeyError: a feature is missing
