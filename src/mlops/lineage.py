@@ -50,7 +50,7 @@ def checked_artifact(folder: Path, model: ModelVersion) -> Path:
         if recorded != actual:
             raise MlopsError(
                 f"{model.ref}: {ONNX_FILE} (sha256 {actual[:12]}…) does not match its {what} "
-                f"({str(recorded)[:12] if recorded else 'none'}…)"
+                f"({f'{recorded[:12]}…' if recorded else 'none'})"
             )
     return found[0]
 
