@@ -35,6 +35,7 @@ from mlops.backends.base import (
 )
 from mlops.context import Context
 from mlops.errors import MlopsError
+from mlops.files import read_text
 from mlops.github import set_outputs
 from mlops.paths import MODEL_CODE
 
@@ -77,12 +78,12 @@ def checked_table(root: Path, path: Path, shown: str) -> Table:
     features = contract(root)
     columns = [*features.FEATURES, features.TARGET]
     classes = features.CLASSES
+    text = read_text(path, shown)  # not UTF-8: one sentence naming the line
     try:
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            lines = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        lines = list(reader)
+    except csv.Error as exc:
         raise MlopsError(f"{shown}: not a readable CSV file ({exc})") from None
     if not header:
         raise MlopsError(f"{shown}: is empty; a data version needs a header and rows")

@@ -182,3 +182,16 @@ def test_anything_else_is_refused(tmp_path):
     with pytest.raises(MlopsError, match="is not a folder"):
         files.checked_output(tmp_path / "file" / "rows.csv")
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)  # untouched
+
+
+def test_a_data_file_that_is_not_utf8_is_refused_naming_its_line(repo, tmp_path):
+    from mlops import data
+
+    source = repo / "src" / "model" / "data" / "breast_cancer.csv"
+    lines = source.read_bytes().splitlines(keepends=True)
+    (tmp_path / "rows.csv").write_bytes(b"".join([*lines[:3], b"\xe9" + lines[3]]))
+    with pytest.raises(MlopsError) as refusal:
+        data.checked_table(repo, tmp_path / "rows.csv", "rows.csv")
+    assert str(refusal.value) == (
+        "rows.csv line 4: byte 0xe9 is not UTF-8; save the file as UTF-8 text"
+    )
