@@ -178,10 +178,9 @@ def _skipped_lines(said) -> dict[int, str]:
     """The row number and refusal of each line the parser skipped, from its warnings."""
     found = {}
     for warning in said:
-        if not issubclass(warning.category, pd.errors.ParserWarning):
-            continue
-        lines = _SKIPPED.findall(str(warning.message))
-        if not lines:  # another of the parser's notices: passed on, not swallowed
+        skipped = issubclass(warning.category, pd.errors.ParserWarning)
+        lines = _SKIPPED.findall(str(warning.message)) if skipped else []
+        if not lines:  # any other warning: passed on, not swallowed
             warnings.warn(warning.message, warning.category, stacklevel=2)
         for line, expected, saw in lines:
             row = int(line) - 2  # line 1 is the header
