@@ -92,7 +92,7 @@ def with_wrong_field_counts(path):
     return path, len(lines) - 1
 
 
-@pytest.mark.parametrize("chunk_rows", ["5", "10000"])
+@pytest.mark.parametrize("chunk_rows", ["50", "10000"])
 def test_rows_of_a_wrong_field_count_go_to_the_errors_file_not_fail_the_job(
     model_dir, tmp_path, chunk_rows
 ):
