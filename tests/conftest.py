@@ -67,6 +67,7 @@ def pytest_collection_modifyitems(items):
 COSTLY_FIXTURES = {"stacks": "the stacks' plan", "trained_model": "the trained model"}
 
 
+@pytest.hookimpl(optionalhook=True)  # absent when xdist is off (-p no:xdist)
 def pytest_xdist_make_scheduler(config, log):
     """make test spreads the tests over the cores (pytest-xdist, --dist loadscope) in whole
     modules, so a module's fixtures are made once, and the modules that use one costly

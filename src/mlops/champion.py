@@ -104,7 +104,10 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
         raise GateRefused(f"{exc}: the gate cannot set the same exam, failing closed") from None
     paper = exam.paper_for(challenger, data, "the data its lineage names")
     with tempfile.TemporaryDirectory(prefix="mlops-exam-") as folder:
-        artifacts = {"challenger": backend.download_model(challenger, Path(folder))}
+        try:  # bytes that differ from the challenger's lineage tags refuse it
+            artifacts = {"challenger": backend.download_model(challenger, Path(folder))}
+        except MlopsError as exc:
+            raise GateRefused(f"{exc}; failing closed") from None
         if champion_model is not None:
             try:
                 artifacts["champion"] = backend.download_model(champion_model, Path(folder))

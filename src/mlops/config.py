@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops import files, metric_ranges
 from mlops import window as window_module
 from mlops.errors import ConfigError, MlopsError
 
@@ -312,12 +312,10 @@ def load(env: str, root: Path) -> EnvConfig:
     shown = (Path("environments") / path.name).as_posix()
     if not path.is_file():
         raise ConfigError(f"{shown}: file not found under {root}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{shown}: not valid YAML{where}") from None
+    try:  # not UTF-8, not YAML, a key written twice: one sentence naming the line
+        data = files.load_yaml(path, shown)
+    except MlopsError as problem:
+        raise ConfigError(str(problem)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: must be a mapping of settings")
     try:
@@ -333,6 +331,14 @@ def load(env: str, root: Path) -> EnvConfig:
     if settings.environment != env:
         raise fail("environment", f"says {settings.environment!r} but the file is {path.name}")
     data = _training_data(settings.training.data, env, fail, root)
+    if settings.gate is not None:
+        ranges = metric_ranges.of(root)
+        for metric, bound in settings.gate.thresholds.items():
+            side, value = (
+                (AT_LEAST, bound.at_least) if bound.at_most is None else (AT_MOST, bound.at_most)
+            )
+            if problem := metric_ranges.problem(metric, value, ranges):
+                raise fail(f"gate.thresholds.{metric}.{side}", problem)
     endpoint = settings.endpoint
     scale = endpoint.autoscale
     if scale and not scale.min_instances <= endpoint.instance_count <= scale.max_instances:

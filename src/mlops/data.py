@@ -35,6 +35,7 @@ from mlops.backends.base import (
 )
 from mlops.context import Context
 from mlops.errors import MlopsError
+from mlops.files import read_text
 from mlops.github import set_outputs
 from mlops.paths import MODEL_CODE
 
@@ -77,12 +78,12 @@ def checked_table(root: Path, path: Path, shown: str) -> Table:
     features = contract(root)
     columns = [*features.FEATURES, features.TARGET]
     classes = features.CLASSES
+    text = read_text(path, shown)  # not UTF-8: one sentence naming the line
     try:
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            lines = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        lines = list(reader)
+    except csv.Error as exc:
         raise MlopsError(f"{shown}: not a readable CSV file ({exc})") from None
     if not header:
         raise MlopsError(f"{shown}: is empty; a data version needs a header and rows")
@@ -348,6 +349,15 @@ def training_data_of(
     (models older than data assets) none."""
     tags = model.tags if model is not None else {}
     wanted = tags.get(TAG_DATA)
+    asset = tags.get(TAG_DATA_ASSET)
+    # the data asset version the tags name must hold the bytes data_sha256 names, even when a
+    # committed file with those bytes saves the download: a wrong tag is refused, never skipped
+    named_version = _tagged_data_version(ctx, served, asset, tags, env) if asset else None
+    if named_version is not None and named_version.sha256 != wanted:
+        raise MlopsError(
+            f"the training data of {served} is not data {named_version.ref}, which its "
+            f"{TAG_DATA_VERSION} tag names (its {TAG_DATA} differs from that version's sha256)"
+        )
     named = []
     for each in config_module.ENVIRONMENTS:
         data = ctx.config(each).training_data
@@ -357,26 +367,39 @@ def training_data_of(
         if wanted and lineage.sha256_of(committed) == wanted:
             return committed
         named.append(data.initial)
-    asset, version = tags.get(TAG_DATA_ASSET), tags.get(TAG_DATA_VERSION, "")
-    if asset and version.isdigit():
-        backend = ctx.backend(env)
-        if env == config_module.TRAINING_ENV:
-            found = backend.get_data_version(asset, int(version))
-        else:
-            found = backend.get_shared_data(asset, int(version))
-            if found is None:
-                raise MlopsError(
-                    f"the training data of {served}, data {asset}:{version}, is not in the "
-                    f"registry; sharing the model again shares it: mlops share --env "
-                    f"{config_module.TRAINING_ENV} --model {served}"
-                )
-        if found is not None and found.sha256 == wanted:
-            return local_file(ctx, found, env)
-        named.append(f"data {asset}:{version}")
+    if named_version is not None:
+        return local_file(ctx, named_version, env)
     raise MlopsError(
         f"the training data of {served} is not {' nor '.join(named) or 'known'} "
         "(its data_sha256 differs)"
     )
+
+
+def _tagged_data_version(ctx: Context, served: str, asset: str, tags: dict, env: str):
+    """The data asset version a model's tags name, read by env's identity (the training
+    workspace in the training environment, the registry elsewhere); refused if missing."""
+    version = tags.get(TAG_DATA_VERSION, "")
+    if not (version.isascii() and version.isdigit() and int(version) > 0):
+        raise MlopsError(
+            f"{served}'s {TAG_DATA_VERSION} tag is {version!r}, not a version number of data "
+            f"{asset}"
+        )
+    backend = ctx.backend(env)
+    if env == config_module.TRAINING_ENV:
+        found = backend.get_data_version(asset, int(version))
+        if found is None:
+            raise MlopsError(
+                f"{env}'s workspace holds no data {asset}:{version}, which {served}'s tags name"
+            )
+        return found
+    found = backend.get_shared_data(asset, int(version))
+    if found is None:
+        raise MlopsError(
+            f"the training data of {served}, data {asset}:{version}, is not in the registry; "
+            f"sharing the model again shares it: mlops share --env "
+            f"{config_module.TRAINING_ENV} --model {served}"
+        )
+    return found
 
 
 def comparison(

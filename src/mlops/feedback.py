@@ -5,7 +5,8 @@ endpoint answered with (its x-request-id); the label is one of the task's classe
 (src/model/features.py CLASSES) or, for a regressor, a number. A request of one row takes
 its plain id; row N (from 0) of a request of several rows is labelled `ID#N` (`ID#0` and
 `ID` name the same row, so giving both is a duplicate). A plain id for a request of several
-rows is not guessed: it is counted as ambiguous and left out.
+rows is not guessed: it is counted as ambiguous and left out. Nor is a request id the endpoint
+saw more than once (a client reusing its x-request-id): its labels are counted as reused.
 
 The join keeps the live requests of the served model in the window. The served model's
 metrics over the labelled rows are computed per UTC day and overall by the task's own code
@@ -33,6 +34,7 @@ from mlops.backends.base import TAG_DATA_ASSET, TAG_DATA_VERSION, CollectedRecor
 from mlops.champion import TRAINING_ENV, parse_model_ref
 from mlops.config import DEFAULT_MIN_LABELS, DEFAULT_WINDOW, Gate
 from mlops.errors import MlopsError
+from mlops.files import checked_output, read_text
 from mlops.paths import MODEL_CODE
 from mlops.state import write_text
 from mlops.window import since
@@ -83,6 +85,7 @@ class Joined:
     ambiguous: list[str] = field(default_factory=list)  # plain id, request of several rows
     no_such_row: list[str] = field(default_factory=list)  # ID#N beyond the request's rows
     unusable: list[str] = field(default_factory=list)  # inputs not a number for every feature
+    reused: list[str] = field(default_factory=list)  # an id the endpoint saw more than once
 
     def summary(self) -> str:
         parts = [f"{len(self.rows)} of {self.labels} label(s) matched a collected row"]
@@ -91,6 +94,7 @@ class Joined:
             ("ambiguous (a request of several rows: label ID#ROW)", self.ambiguous),
             ("naming a row the request does not have", self.no_such_row),
             ("whose collected inputs are not numbers for every feature", self.unusable),
+            ("naming a request id sent more than once, so which request is unclear", self.reused),
         ):
             if ids:
                 more = f", …{len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
@@ -205,11 +209,9 @@ def read_labels(paths: Iterable[Path], task: Contract, root: Path) -> dict[Label
         if not path.is_file():
             raise MlopsError(f"{shown}: no such labels file")
         before = len(labels)
+        text = read_text(path, shown).removeprefix("\ufeff")  # not UTF-8: names the line
         try:
-            with open(path, newline="", encoding="utf-8-sig") as handle:
-                _read_one(csv.reader(handle), shown, task, labels)
-        except UnicodeDecodeError:
-            raise MlopsError(f"{shown}: not UTF-8 text; write the labels as a UTF-8 CSV") from None
+            _read_one(csv.reader(io.StringIO(text, newline="")), shown, task, labels)
         except csv.Error as problem:
             raise MlopsError(f"{shown}: not a readable CSV ({problem})") from None
         if len(labels) == before:
@@ -284,14 +286,18 @@ def wanted_ids(labels: dict[LabelKey, Label]) -> set[str]:
 def join(
     records: Iterable[CollectedRecord], labels: dict[LabelKey, Label], features: list[str]
 ) -> Joined:
-    """Labelled rows of the records; every label that finds no row is counted, by why."""
+    """Labelled rows of the records; every label that finds no row is counted, by why. A request
+    id the endpoint saw more than once (a client reusing its x-request-id) names no one request:
+    its labels are refused, counted and listed, never joined to a guess."""
     joined = Joined(len(labels))
     found: set[LabelKey] = set()
-    seen: set[str] = set()
+    sent: dict[str, list[CollectedRecord]] = {}
     for record in records:
-        if record.request_id in seen:
-            continue  # an id sent twice by a client: its first request counts
-        seen.add(record.request_id)
+        sent.setdefault(record.request_id, []).append(record)
+    for requests in sent.values():
+        if len(requests) > 1:
+            continue
+        record = requests[0]
         for row in range(len(record.rows)):
             label = labels.get((record.request_id, row))
             if label is None:
@@ -313,9 +319,13 @@ def join(
                     )
                 )
     for key, label in labels.items():
-        if key not in found:
-            target = joined.no_such_row if key[0] in seen else joined.missing
-            target.append(label.written)
+        if key in found:
+            continue
+        times = len(sent.get(key[0], ()))
+        target = (
+            joined.missing if not times else joined.no_such_row if times == 1 else joined.reused
+        )
+        target.append(label.written)
     return joined
 
 
@@ -420,7 +430,10 @@ def write_training_rows(rows: list[LabelledRow], task: Contract, out: Path) -> P
     writer.writerow([*task.features, task.target])
     for row in rows:
         writer.writerow([*(row.inputs[n] for n in task.features), row.label])
-    write_text(out, text.getvalue())
+    try:
+        write_text(checked_output(out), text.getvalue())
+    except OSError as exc:
+        raise MlopsError(f"--out {out}: cannot be written ({exc.strerror or exc})") from None
     return out
 
 
@@ -490,8 +503,8 @@ def run(ctx, env: str, labels_file: Path, window: str | None = None, out: Path |
     cfg.require_gate()
     window = window or (cfg.monitor.window if cfg.monitor is not None else DEFAULT_WINDOW)
     start = since(window)
-    if out is not None and out.is_dir():
-        raise MlopsError(f"--out {out} is a folder; name the CSV file to write")
+    if out is not None:
+        checked_output(out)  # before any work: a device or a folder is never replaced
     task = contract(ctx.root)
     labels = read_labels([labels_file], task, ctx.root)  # refused before the endpoint is asked
     backend = ctx.backend(env)

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mlops import init_guards, yamledit
 from mlops.config import ENVIRONMENTS
 from mlops.errors import MlopsError
+from mlops.files import load_yaml, read_text
 from mlops.init_guards import TEMPLATE_KEY
 
 ANSWERS_FILE = "project.yml"
@@ -360,7 +359,7 @@ def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]
         path = root / "environments" / f"{env}.yml"
         where = path.relative_to(root).as_posix()
         names = naming.Names.build(project, env, answers["subscription_id"], generation)
-        text = path.read_text()
+        text = read_text(path, where)
         for dotted, value in (
             ("azure.resource_group", names.resource_group),
             ("azure.workspace", names.workspace),
@@ -371,7 +370,7 @@ def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]
             text = set_scalar(text, dotted, value, where)
         files[path] = text
 
-    text = pulumi.read_text()
+    text = read_text(pulumi, "infra/Pulumi.yaml")
     for key, answer in (
         ("project", "project"),
         ("subscriptionId", "subscription_id"),
@@ -397,7 +396,7 @@ def render(root: Path, answers: dict, template: bool = False) -> dict[Path, str]
 
     github_stack = root / "infra" / "Pulumi.github.yaml"  # the reviewers are the GitHub side's
     files[github_stack] = set_list(
-        github_stack.read_text(),
+        read_text(github_stack, "infra/Pulumi.github.yaml"),
         "config.mlops:prodReviewerTeamIds",
         answers["prod_reviewer_team_ids"],
         "infra/Pulumi.github.yaml",
@@ -429,7 +428,7 @@ def _codeowners(text: str, team: str) -> str:
 
 def _name_generation(pulumi_yaml: Path) -> int:
     """infra/Pulumi.yaml's mlops:nameGeneration: environment files name what the stacks make."""
-    config = (yaml.safe_load(pulumi_yaml.read_text()) or {}).get("config") or {}
+    config = (load_yaml(pulumi_yaml, "infra/Pulumi.yaml") or {}).get("config") or {}
     spec = config.get("mlops:nameGeneration") or {}
     return int(spec.get("value", 1) if isinstance(spec, dict) else spec)
 
@@ -439,7 +438,11 @@ def _yaml_value(value: object) -> object:
 
 
 def _answers_text(path: Path, answers: dict, template: bool) -> str:
-    text = path.read_text() if path.exists() else "".join(f"{q.key}:\n" for q in QUESTIONS)
+    text = (
+        read_text(path, ANSWERS_FILE)
+        if path.exists()
+        else "".join(f"{q.key}:\n" for q in QUESTIONS)
+    )
     if re.search(rf"(?m)^{TEMPLATE_KEY}:", text) or template:
         if not re.search(rf"(?m)^{TEMPLATE_KEY}:", text):
             text += f"{TEMPLATE_KEY}:\n"
@@ -496,7 +499,7 @@ def load_answers(root: Path) -> dict:
     path = root / ANSWERS_FILE
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path, ANSWERS_FILE) or {}
     if not isinstance(data, dict):
         raise AnswerError(f"{ANSWERS_FILE} must be a mapping of answers")
     return data

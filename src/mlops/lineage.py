@@ -41,8 +41,17 @@ def checked_artifact(folder: Path, model: ModelVersion) -> Path:
     found = sorted(folder.rglob(ONNX_FILE))
     if len(found) != 1:
         raise MlopsError(f"{model.ref}: expected one {ONNX_FILE} in its files, found {len(found)}")
-    if sha256_of(found[0]) != model.artifact_sha256:
-        raise MlopsError(f"{model.ref}: {ONNX_FILE} does not match its onnx_sha256 tag")
+    actual = sha256_of(found[0])
+    # the tag is the lineage a reviewer reads; the recorded sha256 is what deployments carry
+    for what, recorded in (
+        (f"{TAG_ARTIFACT} tag", model.tags.get(TAG_ARTIFACT)),
+        ("recorded sha256", model.artifact_sha256),
+    ):
+        if recorded != actual:
+            raise MlopsError(
+                f"{model.ref}: {ONNX_FILE} (sha256 {actual[:12]}…) does not match its {what} "
+                f"({f'{recorded[:12]}…' if recorded else 'none'})"
+            )
     return found[0]
 
 

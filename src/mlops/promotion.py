@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-import yaml
-
 from mlops import yamledit
 from mlops.backends.base import (
     TAG_ARTIFACT,
@@ -25,6 +23,7 @@ from mlops.backends.base import (
 )
 from mlops.data_diff import NOTICEABLE, Comparison
 from mlops.errors import MlopsError
+from mlops.files import load_yaml_text
 from mlops.gate import GateResult
 
 PROD_FILE = "environments/prod.yml"
@@ -49,7 +48,7 @@ def bump_version(text: str, version: int) -> str:
         new_text = None
     if (
         new_text is None
-        or (yaml.safe_load(new_text) or {}).get("model", {}).get("version") != version
+        or (load_yaml_text(new_text, PROD_FILE) or {}).get("model", {}).get("version") != version
     ):
         raise MlopsError(f"{PROD_FILE}: found no `version:` line under `model:` to change")
     return new_text

@@ -18,9 +18,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,34 +86,114 @@ def _parquet(path: Path):
         raise BatchInputError(f"{path.name} is not a readable Parquet file ({exc})") from None
 
 
-def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The file's rows, chunk_rows at a time (the last chunk shorter); CSV or Parquet."""
+@dataclass(frozen=True)
+class Chunk:
+    """Rows of the file read together: the readable ones, each with its row number in the file
+    (data lines from 0, the header not counted), and the lines of a wrong field count."""
+
+    frame: pd.DataFrame
+    rows: np.ndarray  # frame's row numbers
+    broken: list[tuple[int, str]]  # (row number, reason): lines no row can be made of
+    end: int  # the row number after the last one read so far
+
+
+# pandas' C parser, with on_bad_lines="warn", names each line it skips (pandas/_libs/parsers.pyx)
+_SKIPPED = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def read_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """The file's rows, chunk_rows readable ones at a time (the last chunk shorter); CSV or
+    Parquet. A CSV line with more fields than the header is a refused row, not a failed file."""
     if path.suffix not in SUFFIXES:
         raise BatchInputError(f"{path.name}: batch scoring reads .csv or .parquet files")
     if path.suffix == ".parquet":
         source = _parquet(path)
         _check_columns(path, source.schema_arrow.names)
+        first = 0
         for batch in source.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+            frame = batch.to_pandas()
+            yield Chunk(frame, np.arange(first, first + len(frame)), [], first + len(frame))
+            first += len(frame)
         return
+    reader = _csv_call(path, pd.read_csv, path, **_CSV_OPTIONS, chunksize=chunk_rows)
+    with reader:
+        first, pending, index, columns = 0, {}, 0, list(FEATURES)
+        while True:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                frame = _csv_call(path, next, reader, None)
+            pending.update(_skipped_lines(said))
+            if frame is None:
+                if pending:  # wrong lines after the last readable row
+                    end = max(pending) + 1
+                    no_rows = pd.DataFrame(columns=columns)
+                    yield Chunk(no_rows, np.arange(0), sorted(pending.items()), end)
+                return
+            if index == 0:
+                columns = list(frame.columns)
+                _check_columns(path, columns)
+            index += 1
+            rows = _numbered(first, len(frame), pending)
+            end = int(rows[-1]) + 1 if len(rows) else first
+            broken = sorted((row, why) for row, why in pending.items() if row < end)
+            for row, _ in broken:
+                del pending[row]
+            yield Chunk(frame, rows, broken, end)
+            first = end
+
+
+# Blank lines are kept (as empty rows, which the contract refuses), so that a row's number is
+# its line's: line L of the file is row L - 2, whatever lines before it were skipped.
+_CSV_OPTIONS = {"dtype": {ID_COLUMN: str}, "on_bad_lines": "warn", "skip_blank_lines": False}
+
+
+def _csv_call(path: Path, call, *args, **kwargs):
+    """call(*args), with the parser's failures said as one sentence naming the file."""
     try:
-        reader = pd.read_csv(path, chunksize=chunk_rows, dtype={ID_COLUMN: str})
+        return call(*args, **kwargs)
     except pd.errors.EmptyDataError:
         raise BatchInputError(f"{path.name} is empty: it needs a header row of features") from None
-    with reader:
-        index = 0
-        while True:
+    except UnicodeDecodeError:
+        raise BatchInputError(
+            f"{path.name} line {_undecodable_line(path)} is not UTF-8 text; "
+            "save the file as UTF-8 CSV"
+        ) from None
+    except pd.errors.ParserError as exc:
+        first = str(exc).splitlines()[0]
+        raise BatchInputError(f"{path.name} is not a readable CSV file ({first})") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    """The number of the file's first line that is not UTF-8 (one pass, only when one is)."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
             try:
-                frame = next(reader)
-            except StopIteration:
-                return
-            except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-                first = str(exc).splitlines()[0]
-                raise BatchInputError(f"{path.name} is not a readable CSV file ({first})") from None
-            if index == 0:
-                _check_columns(path, list(frame.columns))
-            index += 1
-            yield frame
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
+
+
+def _skipped_lines(said) -> dict[int, str]:
+    """The row number and refusal of each line the parser skipped, from its warnings."""
+    found = {}
+    for warning in said:
+        skipped = issubclass(warning.category, pd.errors.ParserWarning)
+        lines = _SKIPPED.findall(str(warning.message)) if skipped else []
+        if not lines:  # any other warning: passed on, not swallowed
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        for line, expected, saw in lines:
+            row = int(line) - 2  # line 1 is the header
+            found[row] = f"row {row} (line {line}) has {saw} fields, the header {expected}"
+    return found
+
+
+def _numbered(first: int, count: int, skipped: dict[int, str]) -> np.ndarray:
+    """The row numbers of count readable rows from first on, passing over skipped lines."""
+    if not skipped:
+        return np.arange(first, first + count)
+    candidates = np.arange(first, first + count + len(skipped))
+    return candidates[~np.isin(candidates, list(skipped))][:count]
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
@@ -161,12 +243,12 @@ def _plain(value: object) -> object:
     return value
 
 
-def score_chunk(
-    session, frame: pd.DataFrame, first_row: int, lineage: Lineage
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Predictions for the rows inside the contract, refusals (row, reason) for the others."""
+def score_chunk(session, chunk: Chunk, lineage: Lineage) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions for the rows inside the contract, refusals (row, reason) for the others and
+    for the chunk's lines of a wrong field count."""
+    frame = chunk.frame
     matrix, good = split(frame)
-    rows = np.arange(first_row, first_row + len(frame))
+    rows = chunk.rows
     identity = {"row": rows}
     if ID_COLUMN in frame.columns:
         identity["id"] = frame[ID_COLUMN].to_numpy()
@@ -180,7 +262,13 @@ def score_chunk(
     bad = np.flatnonzero(~good)
     refused = {key: values[bad] for key, values in identity.items()}
     refused["reason"] = [refusal(frame, matrix, int(i), int(rows[i])) for i in bad]
-    return predictions, pd.DataFrame(refused).assign(**lineage.columns())
+    refused = pd.DataFrame(refused)
+    if chunk.broken:  # same columns in every chunk: the parts are merged under one header
+        lines = pd.DataFrame(chunk.broken, columns=["row", "reason"])
+        lines = lines.reindex(columns=refused.columns)
+        refused = lines if refused.empty else pd.concat([refused, lines])
+        refused = refused.sort_values("row", kind="stable")
+    return predictions, refused.assign(**lineage.columns())
 
 
 def load_model(model_dir: str | Path):
@@ -260,20 +348,19 @@ def score_file(
             "complete": False,
         },
     )
-    done, skipped, first_row = manifest["chunks"], 0, 0
+    done, skipped = manifest["chunks"], 0
     if not manifest["complete"]:
-        for number, frame in enumerate(read_chunks(source, chunk_rows)):
+        for number, chunk in enumerate(read_chunks(source, chunk_rows)):
             key = f"{number:06d}"
             if key in done:
                 skipped += 1
             else:
-                predictions, refused = score_chunk(session, frame, first_row, lineage)
+                predictions, refused = score_chunk(session, chunk, lineage)
                 _atomic_csv(predictions, parts / f"predictions-{key}.csv")
                 _atomic_csv(refused, parts / f"errors-{key}.csv")
                 done[key] = {"rows": len(predictions), "refused": len(refused)}
                 _write_json(manifest, manifest_path)
-            first_row += len(frame)
-            progress(first_row, max(total, first_row))
+            progress(chunk.end, max(total, chunk.end))
         for kind in (PREDICTIONS, ERRORS):
             _merge(sorted(parts.glob(f"{kind.split('.')[0]}-*.csv")), output / kind)
         manifest["complete"] = True
@@ -335,12 +422,10 @@ def run(mini_batch: list[str]) -> list[str]:
         partials = {kind: path.with_suffix(".partial") for kind, path in targets.items()}
         for partial in partials.values():
             partial.unlink(missing_ok=True)  # a retried mini-batch starts its files again
-        first_row = 0
-        for frame in read_chunks(source, CHUNK_ROWS):  # appended chunk by chunk: bounded memory
-            scored, refused = score_chunk(_session, frame, first_row, lineage)
+        for number, chunk in enumerate(read_chunks(source, CHUNK_ROWS)):  # bounded memory
+            scored, refused = score_chunk(_session, chunk, lineage)
             for kind, rows in (("predictions", scored), ("errors", refused)):
-                rows.to_csv(partials[kind], mode="a", header=first_row == 0, index=False)
-            first_row += len(frame)
+                rows.to_csv(partials[kind], mode="a", header=number == 0, index=False)
         for kind, path in targets.items():
             os.replace(partials[kind], path)
         done.append(source.name)

@@ -13,10 +13,11 @@ the local backend logs the record into its job's run itself.
 Extension points, the task's side of evaluation: `onnx_scores` (what the
 served artifact gives each row), `metrics` (what the gate judges; each gated
 metric's bound and direction live in environments/prod.yml under
-`gate.thresholds`), `importance_score` (the figure permutation importance
-watches drop when a feature's values are shuffled) and `plot`. A regressor
-returns its predictions, reports errors such as rmse (`at_most` in the gate),
-watches r2 (or a negated error) for importance and plots residuals.
+`gate.thresholds`, inside the metric's `METRIC_RANGES`), `importance_score`
+(the figure permutation importance watches drop when a feature's values are
+shuffled) and `plot`. A regressor returns its predictions, reports errors such
+as rmse (`at_most` in the gate, range [0, None]), watches r2 (or a negated
+error) for importance and plots residuals.
 
 The exam scores served artifacts (ONNX) on one held-out split, so the gate
 compares champion and challenger on the same rows:
@@ -55,6 +56,18 @@ IMPORTANCE_FILE = "importance.png"
 RECORD_FILE = "evaluation.json"
 IMPORTANCE_REPEATS = 10  # shuffles per feature; the seed makes them the same every run
 CHART_FEATURES = 15  # the chart shows the most important ones
+
+
+# The values each of `metrics` can take, [low, high] (None: unbounded on that side). The gate
+# refuses a bound in environments/*.yml outside its metric's range: such a bound either passes
+# anything or refuses everything. A plain literal: mlops reads it without importing it.
+METRIC_RANGES: dict = {
+    "accuracy": [0.0, 1.0],
+    "precision": [0.0, 1.0],
+    "recall": [0.0, 1.0],
+    "f1": [0.0, 1.0],
+    "roc_auc": [0.0, 1.0],
+}
 
 
 def metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

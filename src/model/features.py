@@ -117,8 +117,8 @@ def _screened(rows: list, rows_json: bytes | None) -> np.ndarray | None:
     The conversion to floats refuses lists and objects, turns null into NaN (which the range
     check refuses) but would take a boolean as 0 or 1 and a numeric string as its number: the
     values that became 0 or 1 have their type checked, and strings are counted as quotes (the
-    keys of rows with exactly FEATURES account for two each; one more is a string value or a
-    key sent twice). Without the text as sent, every value's type is checked."""
+    keys of rows with exactly FEATURES account for two each, a key is never sent twice: one more
+    is a string value). Without the text as sent, every value's type is checked."""
     width = len(FEATURES)
     try:
         values = list(map(_ROW_VALUES, rows))  # KeyError: a feature is missing
@@ -138,10 +138,30 @@ def _screened(rows: list, rows_json: bytes | None) -> np.ndarray | None:
     return matrix.reshape(len(rows), width)
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """An object whose keys are each written once: with a key twice, JSON parsers disagree on
+    which value counts, so what is scored and what is recorded could differ."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise PayloadError(
+                    f"request body has the key {key!r} twice in one object; send it once"
+                )
+            seen.add(key)
+    return found
+
+
 def _rows_of(body: bytes | str) -> list:
     """The request's "data" list, checked as a whole (object, key, type, size)."""
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant, parse_int=_bounded_int)
+        payload = json.loads(
+            body,
+            parse_constant=_refuse_constant,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
     except PayloadError:
         raise
     except RecursionError:

@@ -3,6 +3,8 @@ requests the local collector wrote (src/model/collect.py), measured per day by t
 metrics and judged against the gate's bounds in both directions."""
 
 import csv
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -86,7 +88,7 @@ def test_a_missing_or_binary_labels_file_is_refused(tmp_path):
         feedback.read_labels([tmp_path / "none.csv"], TASK, tmp_path)
     binary = tmp_path / "labels.csv"
     binary.write_bytes(b"request_id,label\n\xff\xfe,1\n")
-    with pytest.raises(MlopsError, match="not UTF-8 text"):
+    with pytest.raises(MlopsError, match=r"labels.csv line 2: byte 0xff is not UTF-8"):
         feedback.read_labels([binary], TASK, tmp_path)
 
 
@@ -157,6 +159,30 @@ def test_picking_labelled_requests_reads_the_same_records_as_reading_all(tmp_pat
     everything = list(backend(tmp_path).collected_records(ENDPOINT))
     assert len(everything) == 50
     assert picked == [r for r in everything if r.request_id in wanted] and len(picked) == 2
+
+
+def test_labels_for_a_request_id_seen_twice_are_refused_counted_and_listed(tmp_path):
+    """A client that reuses its x-request-id makes one id name two requests: the label could
+    belong to either, so it is joined to neither."""
+    writer = collector(tmp_path)
+    writer.record("reused", [row(0)], answer([0.9]))
+    writer.record("reused", [row(1)], answer([0.1]))  # same id, another request
+    writer.record("kept", [row(2)], answer([0.8]))
+    writer.record("kept", [row(2)], answer([0.8]), traffic="mirror")  # the router's copy
+    writer.record("twice", [row(3), row(4)], answer([0.2, 0.7]))
+    collector(tmp_path, deployment="green").record("twice", [row(3)], answer([0.2]))
+    path = labels_file(tmp_path, "request_id,label\nreused,1\nkept,1\ntwice#1,0\n")
+    labels = feedback.read_labels([path], TASK, tmp_path)
+    records = backend(tmp_path).collected_records(
+        ENDPOINT, model=MODEL, request_ids=feedback.wanted_ids(labels)
+    )
+    joined = feedback.join(records, labels, TASK.features)
+    assert [(r.request_id, r.label) for r in joined.rows] == [("kept", 1)]
+    assert joined.reused == ["reused", "twice#1"]
+    assert joined.summary() == (
+        "1 of 3 label(s) matched a collected row; 2 naming a request id sent more than once, "
+        "so which request is unclear (reused, twice#1)"
+    )
 
 
 # ---- windows and metrics --------------------------------------------------------------
@@ -272,3 +298,38 @@ def test_the_labelled_rows_become_a_table_prep_loads(tmp_path):
     with pytest.raises(MlopsError, match="no labelled row matched"):
         feedback.write_training_rows([], TASK, tmp_path / "empty.csv")
     assert not (tmp_path / "empty.csv").exists()
+
+
+def test_the_table_is_never_written_over_a_device_a_pipe_or_a_folder(tmp_path):
+    """`--out /dev/full` as root replaced the device with a regular file: the table is written
+    by rename, which puts a regular file in place of whatever the path named."""
+    writer = collector(tmp_path)
+    writer.record("r0", [row(0)], answer([0.2]))
+    labels = feedback.read_labels(
+        [labels_file(tmp_path, "request_id,label\nr0,0\n")], TASK, tmp_path
+    )
+    joined = feedback.join(backend(tmp_path).collected_records(ENDPOINT), labels, TASK.features)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    (tmp_path / "folder").mkdir()
+    for target in (pipe, tmp_path / "folder"):
+        with pytest.raises(MlopsError, match=f"--out {target} is "):
+            feedback.write_training_rows(joined.rows, TASK, target)
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode) and (tmp_path / "folder").is_dir()
+
+
+def test_the_verb_refuses_an_out_that_is_no_file_before_any_work(tmp_path):
+    repo, home = copy_repo(tmp_path / "repo"), tmp_path / "home"
+    good = labels_file(tmp_path, "request_id,label\nr1,1\n")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    done = run_mlops(
+        repo, home, "feedback", "--env", "prod", "--labels", str(good), "--out", str(pipe),
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"error: --out {pipe} is not a regular file (a device, pipe or socket); "
+        "name a regular file or a new path"
+    )
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)

@@ -8,6 +8,8 @@ import json
 import pytest
 
 from mlops.backends.local import state_files
+from mlops.backends.local.meta import read_meta
+from mlops.errors import MlopsError
 from mlops.state import StateUnreadable, read_checked
 
 GOOD = {
@@ -85,8 +87,6 @@ def test_a_batch_endpoint_state_of_another_shape_is_one_sentence(tmp_path):
 @pytest.mark.parametrize(
     ("check", "data", "named"),
     [
-        (state_files.checked_data_meta, {"tags": {}}, "file: field required"),
-        (state_files.checked_data_meta, {"file": "d.csv", "tags": []}, "tags: input should be"),
         (state_files.checked_job, {"id": "j", "status": 3}, "status: input should be"),
         (state_files.checked_step, {"step": "prep"}, "job: field required"),
     ],
@@ -96,3 +96,25 @@ def test_the_other_local_state_files_are_checked_too(tmp_path, check, data, name
     path.write_text(json.dumps(data))
     with pytest.raises(StateUnreadable, match=named):
         read_checked(path, check)
+
+
+@pytest.mark.parametrize(
+    ("shape", "data", "named"),
+    [
+        (state_files.DataMeta, {"tags": {}}, "file: field required"),
+        (state_files.DataMeta, {"file": "d.csv", "tags": []}, "tags: input should be"),
+        (state_files.ModelMeta, {"name": "m", "version": 1, "tags": {}}, "artifact_sha256: field"),
+    ],
+)
+def test_a_version_meta_of_another_shape_is_one_sentence(tmp_path, shape, data, named):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(StateUnreadable, match=named):
+        read_meta(path, shape)
+
+
+def test_a_model_meta_naming_another_version_than_its_folder_is_refused(tmp_path):
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps({"name": "m", "version": 2, "artifact_sha256": "0" * 64}))
+    with pytest.raises(MlopsError, match="field `version` is 2, but its folder says 1"):
+        read_meta(path, state_files.ModelMeta, name="m", version=1)

@@ -81,6 +81,41 @@ def test_bad_rows_go_to_the_errors_file_with_the_contracts_sentence_and_exit_zer
     assert len(predictions) == 566 and not set(predictions["row"]) & {3, 5, 7}
 
 
+def with_wrong_field_counts(path):
+    """The shipped rows, with one line of an extra field, one of two extra and one short."""
+    lines = pd.read_csv(DATA).drop(columns=["malignant"]).to_csv(index=False).splitlines()
+    lines[1 + 4] += ",1"  # row 4
+    lines[1 + 5] += ",1,2"  # row 5
+    lines[1 + 60] = lines[1 + 60].rsplit(",", 1)[0]  # row 60: a field short
+    lines[-1] += ",9"  # the last row
+    path.write_text("\n".join(lines) + "\n")
+    return path, len(lines) - 1
+
+
+@pytest.mark.parametrize("chunk_rows", ["50", "10000"])
+def test_rows_of_a_wrong_field_count_go_to_the_errors_file_not_fail_the_job(
+    model_dir, tmp_path, chunk_rows
+):
+    """One line with too many fields failed the whole job (pandas' tokenizing error); the
+    README says bad rows go to errors.csv, and every row keeps the number of its line."""
+    source, rows = with_wrong_field_counts(tmp_path / "wide.csv")
+    out = tmp_path / "out"
+    argv = ["--model-dir", str(model_dir), "--model", "classifier:7", "--input", str(source)]
+    assert batch_score.main([*argv, "--output", str(out), "--chunk-rows", chunk_rows]) == 0
+
+    errors = pd.read_csv(out / "errors.csv")
+    last = rows - 1
+    assert errors["row"].tolist() == [4, 5, 60, last]
+    assert errors["reason"].tolist()[:2] == [
+        "row 4 (line 6) has 31 fields, the header 30",
+        "row 5 (line 7) has 32 fields, the header 30",
+    ]
+    assert errors["reason"][2].startswith("row 60, feature 'worst_fractal_dimension'")
+    assert errors["reason"][3] == f"row {last} (line {last + 2}) has 31 fields, the header 30"
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert predictions["row"].tolist() == [r for r in range(rows) if r not in {4, 5, 60, last}]
+
+
 def test_every_output_file_names_the_model_its_sha256_and_the_inputs_sha256(model, tmp_path):
     source = with_bad_rows(tmp_path / "bad.csv")
     summary = score_csv(model, source, tmp_path / "out")
@@ -144,13 +179,15 @@ def test_parquet_is_scored_like_csv_with_the_id_column_carried(model, tmp_path):
         ("rows.csv", "", "is empty"),
         ("rows.json", "{}", "reads .csv or .parquet files"),
         ("rows.parquet", "not parquet", "is not a readable Parquet file"),
-        ("rows.csv", "mean_radius\n1\n1,2\n", "is not a readable CSV file (Error tokenizing"),
+        ("rows.csv", b"mean_radius\n1\n\xe9\n", "rows.csv line 3 is not UTF-8 text"),
+        ("rows.csv", b"mean_\xff\n1\n", "rows.csv line 1 is not UTF-8 text"),
     ],
 )
 def test_a_file_the_batch_cannot_read_is_one_sentence_and_exit_2(
     model_dir, tmp_path, capsys, name, content, expected
 ):
-    (tmp_path / name).write_text(content)
+    path = tmp_path / name
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     argv = ["--model-dir", str(model_dir), "--model", "classifier:7"]
     argv += ["--input", str(tmp_path / name), "--output", str(tmp_path / "out")]
     assert batch_score.main(argv) == 2
@@ -172,3 +209,7 @@ def test_the_azure_entry_points_score_each_file_of_a_mini_batch(model_dir, tmp_p
     assert errors["row"].tolist() == [3, 5, 7] and len(scored) == 569
     assert set(scored["model"]) == {"classifier:7"}
     assert set(scored["input_sha256"]) == {hashlib.sha256(DATA.read_bytes()).hexdigest()}
+    wide, rows = with_wrong_field_counts(tmp_path / "wide.csv")
+    assert batch_score.run([str(wide)]) == ["wide.csv"]
+    errors = pd.read_csv(tmp_path / "job-output" / "wide.errors.csv")
+    assert errors["row"].tolist() == [4, 5, 60, rows - 1]

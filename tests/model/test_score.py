@@ -52,3 +52,31 @@ def test_get_is_not_scoring():
 def test_missing_model_is_reported_with_its_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model.onnx under"):
         score.find_model(tmp_path)
+
+
+def test_a_key_sent_twice_is_a_400_and_nothing_is_recorded(tmp_path, monkeypatch):
+    """With "data" twice, the parser scored the last array and the collector recorded the first:
+    the monitor and feedback saw rows the model never scored. Now the body is refused."""
+    import collect
+
+    monkeypatch.setattr(score, "_collector", collect.JsonLinesCollector(tmp_path, "d", "m:1"))
+    rows = json.loads(SAMPLE)["data"]
+    first, last = json.dumps(rows[:1]), json.dumps(rows[1:2])
+    status, answer = call(f'{{"data": {first}, "data": {last}}}'.encode())
+    assert (status, answer) == (
+        400,
+        {"error": "request body has the key 'data' twice in one object; send it once"},
+    )
+    feature = next(iter(rows[0]))
+    row = json.dumps(rows[0])[:-1] + f', "{feature}": 0}}'  # one feature twice, inside a row
+    status, answer = call(f'{{"data": [{row}]}}'.encode())
+    assert status == 400
+    assert (
+        answer["error"] == f"request body has the key {feature!r} twice in one object; send it once"
+    )
+    assert not list(tmp_path.glob("*.jsonl"))  # nothing recorded for either
+
+    status, answer = call(json.dumps({"data": rows}).encode())
+    assert status == 200
+    (recorded,) = [json.loads(line) for line in next(tmp_path.glob("*.jsonl")).open()]
+    assert recorded["inputs"] == rows  # what was scored is what was recorded

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mlops.errors import MlopsError
+from mlops.files import load_yaml
 
 COMPONENTS = "components"  # the folder of component files in the model code
 DATA_INPUT = ("prep", "data")  # the raw training data enters here
@@ -49,10 +48,9 @@ def load(code_dir: Path) -> dict[str, Component]:
     found = {}
     for step, wired in WIRING.items():
         path = Path(code_dir) / COMPONENTS / f"{step}.yml"
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise MlopsError(f"{path}: cannot read the {step} component ({exc})") from None
+        spec = load_yaml(path)
+        if not isinstance(spec, dict):
+            raise MlopsError(f"{path}: the {step} component must be a mapping of settings")
         component = Component(
             step,
             path,

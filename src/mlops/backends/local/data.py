@@ -9,9 +9,10 @@ from pathlib import Path
 
 from mlops import clock, lineage
 from mlops.backends.base import DataVersion
-from mlops.backends.local import state_files
+from mlops.backends.local.meta import read_meta
+from mlops.backends.local.state_files import DataMeta
 from mlops.errors import MlopsError
-from mlops.state import read_checked, write_json
+from mlops.state import write_json
 
 META = "meta.json"
 
@@ -30,10 +31,12 @@ class LocalData:
 
     def get_data_version(self, name: str, version: int, shared: bool = False) -> DataVersion | None:
         folder = self._data_folder(name, shared) / str(version)
-        meta = read_checked(folder / META, state_files.checked_data_meta)
+        meta = read_meta(folder / META, DataMeta)
         if meta is None:
             return None
-        return DataVersion(name, version, dict(meta["tags"]), str(folder / meta["file"]))
+        if Path(meta.file).name != meta.file:
+            raise MlopsError(f"{folder / META}: field `file` must name a file of its own folder")
+        return DataVersion(name, version, dict(meta.tags), str(folder / meta.file))
 
     def create_data_version(
         self, name: str, version: int, path: Path, tags: dict[str, str], shared: bool = False

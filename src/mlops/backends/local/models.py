@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mlops import lineage
 from mlops.backends.base import TAG_ARTIFACT, Job, ModelVersion
+from mlops.backends.local.meta import read_meta
+from mlops.backends.local.state_files import ModelMeta
 from mlops.errors import MlopsError
 from mlops.lineage import ONNX_FILE
 from mlops.state import locked, read_json, write_json
@@ -78,14 +80,14 @@ class LocalModels:
 
     def get_shared_model(self, name: str, version: int) -> ModelVersion | None:
         folder = self.registry / name
-        meta = read_json(folder / str(version) / "meta.json")
+        meta = read_meta(folder / str(version) / "meta.json", ModelMeta, name=name, version=version)
         if meta is None:
             return None
         return ModelVersion(
-            name=meta["name"],
-            version=meta["version"],
-            tags=meta["tags"],
-            artifact_sha256=meta["artifact_sha256"],
+            name=meta.name,
+            version=meta.version,
+            tags=dict(meta.tags),
+            artifact_sha256=meta.artifact_sha256,
             location=str(folder / str(version) / "model"),
         )
 
@@ -97,9 +99,9 @@ class LocalModels:
     def tag_shared_model(self, model: ModelVersion, tags: dict[str, str]) -> ModelVersion:
         meta_path = self.registry / model.name / str(model.version) / "meta.json"
         with locked(meta_path.with_name(".meta.lock")):  # two commands tagging at once
-            meta = read_json(meta_path)
-            if meta is None:
+            if read_meta(meta_path, ModelMeta, name=model.name, version=model.version) is None:
                 raise MlopsError(f"{model.ref} is not in the shared registry")
+            meta = read_json(meta_path)  # every field kept, the ones this version does not know
             write_json(meta_path, {**meta, "tags": {**meta["tags"], **tags}})
         return self.get_shared_model(model.name, model.version)
 

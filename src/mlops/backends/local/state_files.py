@@ -1,6 +1,6 @@
 """The shapes of the local backend's state files, checked on every read (state.read_checked):
-endpoint.json (online and batch), a data version's meta.json, a job's job.json and a cached
-step's step.json.
+endpoint.json (online and batch), a data or model version's meta.json (read by meta.py), a
+job's job.json and a cached step's step.json.
 
 Commands and the endpoint's router read them through these models, so a file edited by hand,
 written by another tool or cut short is refused in one sentence naming the file and the
@@ -85,7 +85,18 @@ def checked_batch(data: dict) -> dict:
 
 
 class DataMeta(_Record):
+    """A data version's meta.json."""
+
     file: Annotated[str, Field(min_length=1)]
+    tags: dict[str, str] = {}
+
+
+class ModelMeta(_Record):
+    """A registered model version's meta.json."""
+
+    name: str
+    version: int
+    artifact_sha256: str
     tags: dict[str, str] = {}
 
 
@@ -97,10 +108,6 @@ class JobRecord(_Record):
 
 class StepRecord(_Record):
     job: str
-
-
-def checked_data_meta(data: dict) -> dict:
-    return DataMeta.model_validate(data).model_dump(mode="json")
 
 
 def checked_job(data: dict) -> dict:
