@@ -23,13 +23,18 @@ IN_PARIS = (NOW - timedelta(hours=2)).astimezone(timezone(timedelta(hours=1)))
         (IN_PARIS.isoformat(), NOW - timedelta(hours=2)),
         ("all", None),
     ],
+    # ids without the clock's reading: xdist workers collect at different instants, and
+    # must agree on every test's id
+    ids=["minutes", "hours", "days", "weeks", "a-day", "an-offset-moment", "all"],
 )
 def test_a_window_becomes_its_start(text, expected):
     assert since(text, NOW) == expected
 
 
 @pytest.mark.parametrize(
-    "text", ["soon", "7", "-1d", "7 days", "1y", f"{NOW + timedelta(days=40):%Y-%m-%d}", ""]
+    "text",
+    ["soon", "7", "-1d", "7 days", "1y", f"{NOW + timedelta(days=40):%Y-%m-%d}", ""],
+    ids=["word", "no-unit", "negative", "spaced", "years", "a-future-day", "empty"],
 )
 def test_anything_else_is_one_sentence(text):
     with pytest.raises(MlopsError) as refusal:
