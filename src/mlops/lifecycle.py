@@ -149,6 +149,11 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     if shared is None:
         shared, verb = backend.share_model(source), "shared"
         ctx.emit(events.MODEL_SHARED, env, shared.ref, shared.artifact_sha256)
+    lost = {k: v for k, v in source.tags.items() if shared.tags.get(k) != v}
+    if lost and shared.artifact_sha256 == source.artifact_sha256:
+        # The gate, the card and the monitor read the lineage, metric and cohort tags from
+        # the registry's copy: any the copy lacks are put back (tags of a version may change).
+        shared = backend.tag_shared_model(shared, lost)
     elif shared.artifact_sha256 != source.artifact_sha256:
         raise MlopsError(
             f"the registry already holds {shared.ref} with other bytes "

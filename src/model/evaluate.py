@@ -128,7 +128,11 @@ def support(y_true: np.ndarray) -> int:
 
 
 def cohort_table(
-    rows: list[dict], y_true: np.ndarray, y_score: np.ndarray, names: list[str]
+    rows: list[dict],
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    names: list[str],
+    only: list[str] | None = None,
 ) -> dict[str, dict]:
     """Each cohort's groups on these rows: {cohort: {"groups": {group: {"rows", "support",
     "metrics"}}, "gaps": {metric: largest difference between groups}}}, by MetricFrame.
@@ -155,7 +159,7 @@ def cohort_table(
 
     counts = {"rows": lambda truth, _: len(truth), "support": lambda truth, _: support(truth)}
     table = {}
-    for cohort, groups in cohort_groups(rows).items():
+    for cohort, groups in cohort_groups(rows, only).items():
         frame = MetricFrame(
             metrics={**counts, **{name: one(name) for name in names}},
             y_true=y_true,

@@ -101,11 +101,16 @@ def cohort_columns() -> tuple[str, ...]:
     return tuple(c for c in wanted if c not in _FEATURE_SET and c != TARGET)
 
 
-def cohort_groups(rows: list[Mapping[str, object]]) -> dict[str, list[str]]:
-    """Each cohort's group name for every row, in order; CohortError for a declaration that
-    raises, names a missing column or returns a name that cannot be a tag."""
+def cohort_groups(
+    rows: list[Mapping[str, object]], only: list[str] | None = None
+) -> dict[str, list[str]]:
+    """Each cohort's (or only the named ones') group name for every row, in order; CohortError
+    for a declaration that raises, names a missing column or returns a name that cannot be a
+    tag."""
     found = {}
     for cohort, spec in COHORTS.items():
+        if only is not None and cohort not in only:
+            continue
         where = f"src/model/features.py: COHORTS[{cohort!r}]"
         if not _NAME_OF_GROUP.match(cohort):
             raise CohortError(f"{where}: the cohort's name must be letters, digits, _ or -")
