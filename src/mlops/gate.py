@@ -18,11 +18,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from mlops.backends.base import ModelVersion
+from mlops.backends.base import COHORT_PREFIX, ModelVersion
 from mlops.config import CohortBounds, Gate
 from mlops.errors import MlopsError
 
-COHORT_PREFIX, GAP_PREFIX = "cohort.", "cohort_gap."  # as src/model/evaluate.py tags them
 AGREEMENT = 1e-6  # the evaluate step rounds its figures to 6 decimals, as the exam does
 
 

@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 from mlops.backends.base import (
+    COHORT_PREFIX,
+    GAP_PREFIX,
     IMPORTANCE_PREFIX,
     METRIC_PREFIX,
     PARAM_PREFIX,
@@ -60,6 +62,7 @@ def model_tags(job: Job) -> dict[str, str]:
     tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
     tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
     tags.update({f"{IMPORTANCE_PREFIX}{k}": str(v) for k, v in job.importances.items()})
+    tags.update(job.cohort_tags)
     return tags
 
 
@@ -83,6 +86,7 @@ def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
         data_asset=tags.get(TAG_DATA_ASSET, ""),
         data_version=tags.get(TAG_DATA_VERSION, ""),
         importances=_prefixed(tags, IMPORTANCE_PREFIX),
+        cohort_tags={k: v for k, v in tags.items() if k.startswith((COHORT_PREFIX, GAP_PREFIX))},
     )
 
 
