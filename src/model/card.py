@@ -89,7 +89,8 @@ def _verdict_word(verdict: dict) -> str:
     if not verdict:
         return "not gated yet"
     word = "passed" if verdict.get("passed") else "refused"
-    return f"{word} for {verdict.get('environment', '?')}"
+    when = f" ({verdict['time']})" if verdict.get("time") else ""
+    return f"{word} for {verdict.get('environment', '?')}{when}"
 
 
 def render(card: dict) -> str:

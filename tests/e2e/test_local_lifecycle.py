@@ -226,7 +226,7 @@ def test_the_model_card_of_prods_version_holds_its_cohorts_lineage_and_verdict(w
     (small,) = [line for line in shown.splitlines() if line.startswith("| small |")]
     assert f"{float(tags['cohort.tumour_size.small.recall']):.4f}" in small
     assert f"- job: `{tags['job_id']}`" in shown and f"`{tags['onnx_sha256']}`" in shown
-    assert re.search(r"^- (passed|refused) for prod$", shown, re.M), shown
+    assert re.search(r"^- (passed|refused) for prod \(\d{4}-\d\d-\d\dT", shown, re.M), shown
     body = (home / "promotion" / "pr-body.md").read_text()
     assert "## Model cards" in body and "<summary>challenger's model card</summary>" in body
     assert f"| model | {MODEL}:1 | — |" in body  # prod served nothing before the demo's promotion
