@@ -160,7 +160,10 @@ def compare(challenger: dict, champion: dict | None) -> str:
     lines += ["", f"{CHANGED} marks what differs from the champion.", ""]
     for label, card in (("challenger", challenger), ("champion", champion)):
         if card:
-            body = render(card).replace("# ", "### ", 1)
+            # two levels down, so each card's headings sit under the section that holds them
+            body = "\n".join(
+                f"##{line}" if line.startswith("#") else line for line in render(card).splitlines()
+            )
             lines += [f"<details><summary>{label}'s model card</summary>", "", body, "</details>"]
     return "\n".join(lines) + "\n"
 
