@@ -108,6 +108,8 @@ def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
     ctx.emit(events.TRAINING_COMPLETED, env, job=job.id, data=data.ref, metrics=job.metrics)
     ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
+    for line in lineage.cohort_lines(job.cohort_tags):
+        ctx.say(line)
     ctx.say(f"next: mlops register --env {env} --job {job.id}")
     set_outputs(data=data.ref, job=job.id)
     return job

@@ -90,6 +90,28 @@ def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
     )
 
 
+def cohort_lines(tags: dict[str, str]) -> list[str]:
+    """The cohort table of a run's tags, one line per group: its rows, support and metrics."""
+    groups: dict[tuple[str, str], dict[str, str]] = {}
+    for key, value in tags.items():
+        if key.startswith(COHORT_PREFIX):
+            cohort, group, name = key[len(COHORT_PREFIX) :].rsplit(".", 2)
+            groups.setdefault((cohort, group), {})[name] = value
+    lines = []
+    for (cohort, group), found in sorted(groups.items()):
+        rows, support = found.pop("rows", "?"), found.pop("support", "?")
+        shown = ", ".join(f"{k}={_four(v)}" for k, v in sorted(found.items()))
+        lines.append(f"cohort {cohort}={group}: {rows} rows (support {support}) {shown}".rstrip())
+    return lines
+
+
+def _four(value: str) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except ValueError:
+        return repr(value)
+
+
 def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:
     return {key[len(prefix) :]: value for key, value in tags.items() if key.startswith(prefix)}
 

@@ -3,7 +3,7 @@ is said, a gap past its ceiling refuses; bad input is one sentence, exit 2."""
 
 import pytest
 
-from mlops import config
+from mlops import config, lineage
 from mlops.config import CohortBounds, Gate
 from mlops.errors import ConfigError, MlopsError
 from mlops.gate import Verdict, check_cohort_records, judge_cohorts
@@ -183,3 +183,16 @@ def test_bad_cohort_bounds_are_refused_in_one_sentence(repo, old, new, expected)
     with pytest.raises(ConfigError) as refused:
         config.load("prod", repo)
     assert str(refused.value) == expected
+
+
+def test_training_prints_the_cohort_table_from_the_runs_tags():
+    tags = {**tags_of(EXAM), "cohort.size.small.rows": "70", "cohort.size.small.support": "8"}
+    tags |= {
+        "cohort.size.large.rows": "44",
+        "cohort.size.large.support": "10",
+        "metric.recall": "1",
+    }
+    assert lineage.cohort_lines(tags) == [
+        "cohort size=large: 44 rows (support 10) recall=0.9412",
+        "cohort size=small: 70 rows (support 8) recall=0.8750",
+    ]
