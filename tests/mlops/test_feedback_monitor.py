@@ -121,11 +121,11 @@ def test_recall_below_its_floor_starts_retraining_with_exit_5(ctx):
 
 def test_a_cohort_group_past_its_bound_is_a_retrain_reason_naming_the_group(ctx):
     """Overall within the gate's bounds; small tumours' recall below its cohort floor."""
-    labels = serve(ctx, 300, small_missed=6)
+    labels = serve(ctx, 300, small_missed=8)
     with pytest.raises(PerformanceDegraded) as degraded:
         lifecycle.monitor(ctx, "prod", "all", labels)
     message = str(degraded.value)
-    assert "recall on tumour_size=small 0." in message and "(bound >= 0.85)" in message
+    assert "recall on tumour_size=small 0." in message and "(bound >= 0.75)" in message
     assert "(recall 0." not in message  # the overall recall is within its floor
     assert outputs(ctx)["performance"] == "degraded" and outputs(ctx)["reason"] == "performance"
     report = (ctx.home / "prod" / "monitor" / "monitor-report.md").read_text()

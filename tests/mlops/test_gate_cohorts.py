@@ -148,13 +148,13 @@ def test_the_shipped_cohort_bounds_load(repo):
     ("old", "new", "expected"),
     [
         (
-            "bounds: {recall: 0.85, accuracy: 0.90}",
+            "bounds: {recall: 0.75, accuracy: 0.90}",
             "bounds: {recal: 0.85}",
             "environments/prod.yml: field `gate.cohorts.tumour_size.bounds.recal` is not a "
             "gated metric (gate.thresholds has accuracy, recall, roc_auc)",
         ),
         (
-            "max_gap: {recall: 0.15}",
+            "max_gap: {recall: 0.20}",
             "max_gap: {f1: 0.15}",
             "environments/prod.yml: field `gate.cohorts.tumour_size.max_gap.f1` is not a "
             "gated metric (gate.thresholds has accuracy, recall, roc_auc)",
@@ -165,7 +165,7 @@ def test_the_shipped_cohort_bounds_load(repo):
             "environments/prod.yml: field `gate.cohorts.tumour_size.min_rows` must be at least 1, not 0",
         ),
         (
-            "max_gap: {recall: 0.15}",
+            "max_gap: {recall: 0.20}",
             "max_gap: {recall: -0.1}",
             "environments/prod.yml: field `gate.cohorts.tumour_size.max_gap.recall` must be at "
             "least 0, not -0.1",
