@@ -18,7 +18,7 @@ from mlops.backends.base import Deployment, Endpoint, ModelVersion
 from mlops.context import Context
 from mlops.data import training_data_of
 from mlops.errors import GateRefused, MlopsError
-from mlops.gate import Champion, GateResult, judge
+from mlops.gate import Champion, GateResult, check_cohort_records, judge, judge_cohorts
 
 TRAINING_ENV = config_module.TRAINING_ENV  # whose environment file names the training data
 
@@ -115,12 +115,17 @@ def examine(ctx: Context, env: str, model_ref: str) -> GateResult:
                 champion, champion_model = replace(champion, problem=str(exc)), None
         scores = exam.sit(ctx.root, paper, artifacts)
     if champion_model is not None:
-        champion = replace(champion, metrics=scores["champion"], problem=None)
+        champion = replace(champion, metrics=scores.metrics["champion"], problem=None)
     shown_paper = paper.describe(ctx.root)
-    ctx.say(f"exam: {' and '.join(scores)} scored on the held-out rows of {shown_paper}")
-    figures = exam.recorded_figures(challenger, scores["challenger"])
+    ctx.say(f"exam: {' and '.join(scores.metrics)} scored on the held-out rows of {shown_paper}")
+    groups = scores.cohorts.get("challenger", {})
+    check_cohort_records(challenger.ref, challenger.tags, rules, set(groups))
+    figures = exam.recorded_figures(challenger, scores.metrics["challenger"])
     verdict = judge(figures, champion, rules)
-    return GateResult(challenger, champion, champion_model, figures, shown_paper, verdict)
+    judge_cohorts(verdict, challenger.tags, groups, rules)
+    return GateResult(
+        challenger, champion, champion_model, figures, shown_paper, verdict, cohorts=groups
+    )
 
 
 def serving_check(ctx: Context, env: str, model: ModelVersion) -> str:

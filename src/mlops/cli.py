@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops import batch, data, demo, feedback, history, init, lifecycle
+from mlops import card as card_module
 from mlops.backends import BACKENDS, selected
 from mlops.backends.base import Endpoint, EndpointStats
 from mlops.config import ENVIRONMENTS, Autoscale
@@ -171,6 +172,10 @@ def _stats_view(stats: EndpointStats | None) -> dict | str:
         "error_rate": round(stats.error_rate, 4),
         "by_status": stats.status_classes,
     }
+
+
+def _card(ctx: Context, args) -> None:
+    card_module.show(ctx, args.env, args.model)
 
 
 def _history(ctx: Context, args) -> None:
@@ -377,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--env", choices=ENVIRONMENTS, default="prod", help="default: prod")
     sub = plain("status", _status, "Show endpoints, deployments and traffic.")
     sub.add_argument("--env", choices=ENVIRONMENTS, action="append", help="default: all")
+    sub = plain("card", _card, "Print a shared model version's model card.")
+    sub.add_argument("--env", choices=ENVIRONMENTS, default="prod", help="default: prod")
+    sub.add_argument(
+        "--model", metavar="NAME:VERSION", type=model_ref, required=True, help="the model version"
+    )
     sub = plain("history", _history, "Print the audit trail: deploys, rollbacks, promotions.")
     sub.add_argument("--env", choices=ENVIRONMENTS, default="prod", help="default: prod")
     sub.add_argument("--last", type=bounded(int, 0, 10_000), help="only the newest N entries")

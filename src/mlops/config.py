@@ -30,11 +30,27 @@ AT_LEAST, AT_MOST = "at_least", "at_most"  # a gated metric's bound says which w
 
 
 @dataclass(frozen=True)
+class CohortBounds:
+    """One cohort's bounds (src/model/features.py COHORTS): in every group with at least
+    min_rows of support, each metric within its bound (a floor, or a ceiling for a metric
+    where lower is better); the largest gap between those groups within max_gap."""
+
+    min_rows: int
+    bounds: dict[str, float] = field(default_factory=dict)
+    max_gap: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> list[str]:
+        return sorted(set(self.bounds) | set(self.max_gap))
+
+
+@dataclass(frozen=True)
 class Gate:
     thresholds: dict[str, float]
     tolerance: float
     # Metrics whose smaller values are better (errors such as rmse); the others: higher is better.
     lower_is_better: frozenset[str] = frozenset()
+    cohorts: dict[str, CohortBounds] = field(default_factory=dict)
 
     def higher_is_better(self, metric: str) -> bool:
         return metric not in self.lower_is_better
@@ -249,9 +265,24 @@ class _Bound(_Section):
         return self
 
 
+class _CohortBounds(_Section):
+    min_rows: Annotated[int, Field(ge=1)]
+    bounds: dict[str, float] = Field(default_factory=dict)
+    max_gap: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounds_something(self) -> _CohortBounds:
+        if not self.bounds and not self.max_gap:
+            raise ValueError(
+                "has neither bounds nor max_gap; a cohort with no bound judges nothing"
+            )
+        return self
+
+
 class _Gate(_Section):
     thresholds: dict[str, _Bound]
     tolerance: Annotated[float, Field(ge=0, lt=1)]
+    cohorts: dict[str, _CohortBounds] = Field(default_factory=dict)
 
     @field_validator("thresholds")
     @classmethod
@@ -364,7 +395,7 @@ def load(env: str, root: Path) -> EnvConfig:
         azure=dict(settings.azure),
         training_data=data,
         training_params=dict(settings.training.params),
-        gate=_gate(settings.gate) if settings.gate else None,
+        gate=_gate(settings.gate, fail) if settings.gate else None,
         monitor=Monitor(**settings.monitor.model_dump()) if settings.monitor else None,
         events_webhook=settings.events.webhook,
         alerts=Alerts(**endpoint.alerts.model_dump()) if endpoint.alerts else None,
@@ -386,13 +417,35 @@ def _training_data(section: _Data | None, env: str, fail, root: Path) -> Trainin
     return TrainingData(section.asset, version, section.initial)
 
 
-def _gate(section: _Gate) -> Gate:
+def _gate(section: _Gate, fail) -> Gate:
     thresholds = {
         metric: bound.at_least if bound.at_least is not None else bound.at_most
         for metric, bound in section.thresholds.items()
     }
     lower = frozenset(m for m, bound in section.thresholds.items() if bound.at_most is not None)
-    return Gate(thresholds, section.tolerance, lower)
+    return Gate(thresholds, section.tolerance, lower, _cohorts(section, fail))
+
+
+_COHORT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # as src/model/features.py names them
+
+
+def _cohorts(section: _Gate, fail) -> dict[str, CohortBounds]:
+    """Cohort bounds name cohorts as tags can, and only metrics the gate has a threshold for:
+    a metric of no threshold has no direction and no recorded figure to judge."""
+    gated = sorted(section.thresholds)
+    found = {}
+    for cohort, rules in section.cohorts.items():
+        if not _COHORT_NAME.match(cohort):
+            raise fail(f"gate.cohorts.{cohort}", "must be a cohort's name: letters, digits, _ or -")
+        for key in ("bounds", "max_gap"):
+            for metric in getattr(rules, key):
+                if metric not in section.thresholds:
+                    raise fail(
+                        f"gate.cohorts.{cohort}.{key}.{metric}",
+                        f"is not a gated metric (gate.thresholds has {', '.join(gated)})",
+                    )
+        found[cohort] = CohortBounds(rules.min_rows, dict(rules.bounds), dict(rules.max_gap))
+    return found
 
 
 # pydantic's error types, said as the end of a sentence about one field

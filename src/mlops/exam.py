@@ -6,7 +6,9 @@ challenger's split (its data, by sha256, and its seed and test fraction) and
 scores both ONNX files on it with `src/model/evaluate.py`, the data scientist's
 metrics, run as a subprocess since `src/model` is a code snapshot, not a package.
 The challenger is judged by the figures its evaluate step recorded, which the exam
-must reproduce on those same rows; the champion by its figures on them.
+must reproduce on those same rows; the champion by its figures on them. The exam also
+scores each cohort's groups (src/model/features.py COHORTS), the figures the gate's cohort
+bounds check the challenger's recorded cohort tags against.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops import lineage
 from mlops.backends.base import PARAM_PREFIX, TAG_DATA, ModelVersion
-from mlops.errors import GateRefused
+from mlops.errors import GateRefused, MlopsError
 from mlops.paths import MODEL_CODE
 
 EVALUATE = MODEL_CODE / "evaluate.py"
@@ -63,8 +65,19 @@ def paper_for(challenger: ModelVersion, data: Path, data_file_label: str) -> Exa
     return ExamPaper(data, wanted, seed, fraction)
 
 
-def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, dict[str, float]]:
-    """Each artifact's metrics on the paper's held-out rows; any failure refuses the gate."""
+@dataclass(frozen=True)
+class Scores:
+    """The exam's figures by label (challenger, champion): overall, and per cohort and group
+    ({cohort: {group: {"rows", "support", "metrics"}}})."""
+
+    metrics: dict[str, dict[str, float]]
+    cohorts: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+
+def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> Scores:
+    """Each artifact's metrics on the paper's held-out rows; any failure refuses the gate,
+    except a cohort declaration that cannot split them: that is the code's fault, said as
+    such (exit 2)."""
     command = [
         sys.executable,
         str(root / EVALUATE),
@@ -81,13 +94,17 @@ def sit(root: Path, paper: ExamPaper, artifacts: dict[str, Path]) -> dict[str, d
     except subprocess.TimeoutExpired:
         raise GateRefused(f"the exam took over {TIMEOUT_S}s; failing closed") from None
     try:
-        scores = json.loads(done.stdout)["metrics"] if done.returncode == 0 else None
-    except (ValueError, KeyError):
-        scores = None
-    if not isinstance(scores, dict) or set(scores) != set(artifacts):
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if done.returncode == 2 and isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        raise MlopsError(answer["error"])
+    scores = answer.get("metrics") if done.returncode == 0 and isinstance(answer, dict) else None
+    cohorts = answer.get("cohorts") if isinstance(scores, dict) else None
+    if not isinstance(scores, dict) or set(scores) != set(artifacts) or cohorts is None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise GateRefused(f"the exam of {', '.join(artifacts)} failed ({last}); failing closed")
-    return scores
+    return Scores(scores, cohorts)
 
 
 def recorded_figures(challenger: ModelVersion, examined: dict[str, float]) -> dict[str, float]:

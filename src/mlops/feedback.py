@@ -13,7 +13,11 @@ metrics over the labelled rows are computed per UTC day and overall by the task'
 (src/model/labelled.py, which calls evaluate.metrics, the function the gate reads), run as a
 subprocess since src/model is a code snapshot, and judged against the gate's bounds in
 environments/<env>.yml (gate.thresholds, each at_least or at_most). With fewer labelled rows
-than monitor.min_labels the figures are reported, not judged. The labelled rows can be
+than monitor.min_labels the figures are reported, not judged. Each cohort's groups
+(src/model/features.py COHORTS, scored by the evaluate step's own cohort_table) are reported
+too and judged against gate.cohorts, as the gate judges them: a group below its floor, or a
+gap between groups past its ceiling, is degraded performance naming the group; a group with
+fewer rows of support than min_rows is reported, not judged. The labelled rows can be
 written as a training table (the columns prep.load reads) for a new training data version.
 """
 
@@ -131,6 +135,13 @@ class Performance:
     unmeasured: dict[str, str]  # day (or overall) -> why its metrics could not be computed
     verdicts: list[Verdict]
     min_labels: int
+    # per cohort: {cohort: {group: {"rows", "support", "metrics"}}}, and why a cohort is not
+    cohorts: dict[str, dict[str, dict]] = field(default_factory=dict)
+    cohort_unmeasured: dict[str, str] = field(default_factory=dict)
+    # gate.cohorts' bounds: each group's floor ("recall on tumour_size=small"), each gap's
+    # ceiling ("tumour_size recall gap"); and what was too small to judge
+    cohort_verdicts: list[Verdict] = field(default_factory=list)
+    cohort_notes: list[str] = field(default_factory=list)
 
     @property
     def judged(self) -> bool:
@@ -138,7 +149,8 @@ class Performance:
 
     @property
     def degraded(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.ok is False] if self.judged else []
+        found = [*self.verdicts, *self.cohort_verdicts]
+        return [v for v in found if v.ok is False] if self.judged else []
 
     def verdict(self) -> str:
         rows = self.rows.get(OVERALL, 0)
@@ -195,6 +207,56 @@ def group_metrics(root: Path, groups: dict[str, list[LabelledRow]]) -> tuple[dic
     }
     found = _run_model_code(root, "metrics", stdin=json.dumps({"groups": payload}))
     return found["metrics"], found["unmeasured"]
+
+
+def cohort_metrics(
+    root: Path, rows: list[LabelledRow], metrics: list[str]
+) -> tuple[dict[str, dict], dict[str, str]]:
+    """Each cohort's groups over the labelled rows, by the task's code; and the cohorts it
+    could not split (a column the requests do not carry) with the reason."""
+    payload = {
+        "rows": [r.inputs for r in rows],
+        "labels": [r.label for r in rows],
+        "answers": [r.answer for r in rows],
+        "metrics": metrics,
+    }
+    found = _run_model_code(root, "cohorts", stdin=json.dumps(payload))
+    return found["cohorts"], found["unmeasured"]
+
+
+def judge_cohorts(
+    gate: Gate, cohorts: dict[str, dict], unmeasured: dict[str, str]
+) -> tuple[list[Verdict], list[str]]:
+    """gate.cohorts' bounds on the labelled groups: a verdict per judged group and metric and
+    per gap; a note for each group too small, or cohort not measured."""
+    verdicts, notes = [], []
+    for cohort, rules in sorted(gate.cohorts.items()):
+        if cohort not in cohorts:
+            notes.append(f"{cohort}: not measured ({unmeasured.get(cohort, 'no such cohort')})")
+            continue
+        judged: dict[str, dict[str, float]] = {}
+        for group, line in sorted(cohorts[cohort].items()):
+            if line["support"] < rules.min_rows:
+                notes.append(
+                    f"{cohort}={group}: {line['support']} row(s) of support among {line['rows']}, "
+                    f"fewer than min_rows {rules.min_rows}: not judged"
+                )
+                continue
+            for metric, bound in sorted(rules.bounds.items()):
+                value = line["metrics"].get(metric)
+                lower = not gate.higher_is_better(metric)
+                verdicts.append(Verdict(f"{metric} on {cohort}={group}", value, bound, lower))
+            for metric in rules.max_gap:
+                if line["metrics"].get(metric) is not None:
+                    judged.setdefault(metric, {})[group] = line["metrics"][metric]
+        for metric, ceiling in sorted(rules.max_gap.items()):
+            values = judged.get(metric, {})
+            if len(values) < 2:
+                notes.append(f"{cohort} {metric} gap: fewer than two groups to compare")
+                continue
+            gap = round(max(values.values()) - min(values.values()), 6)
+            verdicts.append(Verdict(f"{cohort} {metric} gap", gap, ceiling, at_most=True))
+    return verdicts, notes
 
 
 # ---- the labels files -----------------------------------------------------------------
@@ -368,7 +430,24 @@ def performance(
     if not joined.rows:
         unmeasured[OVERALL] = "no labelled row"
     verdicts = judge(gate, measured.get(OVERALL, {}))
-    return Performance(model, window, joined, rows, measured, unmeasured, verdicts, min_labels)
+    cohorts, cohorts_unmeasured = (
+        cohort_metrics(root, joined.rows, list(gate.thresholds)) if joined.rows else ({}, {})
+    )
+    cohort_verdicts, notes = judge_cohorts(gate, cohorts, cohorts_unmeasured)
+    return Performance(
+        model,
+        window,
+        joined,
+        rows,
+        measured,
+        unmeasured,
+        verdicts,
+        min_labels,
+        cohorts,
+        cohorts_unmeasured,
+        cohort_verdicts,
+        notes,
+    )
 
 
 def report_markdown(result: Performance) -> str:
@@ -400,7 +479,39 @@ def report_markdown(result: Performance) -> str:
                 len(metrics) - 1
             )
         lines.append(f"| {name} | {count} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _cohort_lines(result, metrics)) + "\n"
+
+
+def _cohort_lines(result: Performance, metrics: list[str]) -> list[str]:
+    """The per-cohort table of the report, each figure past its bound in bold."""
+    if not result.cohorts and not result.cohort_unmeasured:
+        return []
+    failed = {v.metric for v in result.cohort_verdicts if v.ok is False}
+    lines = ["", "### Per cohort", ""]
+    lines += ["| cohort | group | rows | support | " + " | ".join(metrics) + " |"]
+    lines += ["| --- | --- | ---: | ---: | " + " | ".join("---:" for _ in metrics) + " |"]
+    for cohort, groups in sorted(result.cohorts.items()):
+        for group, line in sorted(groups.items()):
+            cells = []
+            for metric in metrics:
+                value = line["metrics"].get(metric)
+                past = f"{metric} on {cohort}={group}" in failed
+                shown = "n/a" if value is None else f"{value:.4f}"
+                cells.append(f"**{shown}**" if past else shown)
+            lines.append(
+                f"| {cohort} | {group} | {line['rows']} | {line['support']} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    lines.append("")
+    lines += [
+        f"- {v.describe()}: {'ok' if v.ok else '**past its bound**'}"
+        for v in result.cohort_verdicts
+        if v.ok is not None
+    ]
+    lines += [f"- {note}" for note in result.cohort_notes]
+    lines += [f"- {c}: not measured ({why})" for c, why in sorted(result.cohort_unmeasured.items())]
+    return lines
 
 
 def plot_axis(axis, result: Performance) -> None:
@@ -492,6 +603,15 @@ def say_performance(ctx, result: Performance) -> None:
             else f"not measured ({result.unmeasured.get(name, 'no metrics')})"
         )
         ctx.say(f"{name}: {count} labelled row(s): {figures}")
+    for cohort, groups in sorted(result.cohorts.items()):
+        for group, line in sorted(groups.items()):
+            shown = ", ".join(f"{m} {v:.4f}" for m, v in sorted(line["metrics"].items()))
+            ctx.say(
+                f"{cohort}={group}: {line['rows']} labelled row(s), support {line['support']}"
+                + (f": {shown}" if shown else "")
+            )
+    for note in result.cohort_notes:
+        ctx.say(note)
     ctx.say(f"performance of {result.model}: {result.verdict().replace('**', '')}")
 
 

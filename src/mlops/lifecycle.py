@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlops import card as card_module
 from mlops import config as config_module
 from mlops import data as data_module
 from mlops import events, feedback, history, interrupted, lineage
@@ -107,6 +108,8 @@ def train(ctx: Context, env: str, data_ref: str | None = None) -> Job:
     ctx.emit(events.TRAINING_COMPLETED, env, job=job.id, data=data.ref, metrics=job.metrics)
     ctx.say(f"job {job.id} completed on data {data.ref}: run {job.run_id}")
     ctx.say("metrics " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(job.metrics.items())))
+    for line in lineage.cohort_lines(job.cohort_tags):
+        ctx.say(line)
     ctx.say(f"next: mlops register --env {env} --job {job.id}")
     set_outputs(data=data.ref, job=job.id)
     return job
@@ -148,6 +151,11 @@ def share(ctx: Context, env: str, model_ref: str) -> ModelVersion:
     if shared is None:
         shared, verb = backend.share_model(source), "shared"
         ctx.emit(events.MODEL_SHARED, env, shared.ref, shared.artifact_sha256)
+    lost = {k: v for k, v in source.tags.items() if shared.tags.get(k) != v}
+    if lost and shared.artifact_sha256 == source.artifact_sha256:
+        # The gate, the card and the monitor read the lineage, metric and cohort tags from
+        # the registry's copy: any the copy lacks are put back (tags of a version may change).
+        shared = backend.tag_shared_model(shared, lost)
     elif shared.artifact_sha256 != source.artifact_sha256:
         raise MlopsError(
             f"the registry already holds {shared.ref} with other bytes "
@@ -177,6 +185,7 @@ def gate(ctx: Context, env: str, model_ref: str) -> GateResult:
         passed=result.verdict.passed,
         reasons=list(result.verdict.reasons),
     )
+    card_module.record_verdict(ctx, env, result.challenger, result.verdict)
     if not result.verdict.passed:
         raise GateRefused(f"the gate refused {result.challenger.ref} for {env}")
     ctx.say(f"the gate lets {result.challenger.ref} through to {env}")
@@ -200,6 +209,7 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
     prod_path = ctx.root / cfg.path
     data = data_module.comparison(ctx, result.challenger, result.champion_model, env)
     promotion = render(prod_path.read_text(), result, checked, data)
+    cards = model_cards(ctx, env, result)  # before anything is written: a card must be readable
     previous = history.entries(ctx, env)  # linked from the pull request body
     history.record(ctx, env, history.PROMOTED, candidate)
     folder = ctx.home / "promotion"
@@ -207,7 +217,7 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
     (folder / Path(PROD_FILE).name).write_text(promotion.new_text)
     (folder / "prod.yml.diff").write_text(promotion.diff)
     (folder / "pr-title.txt").write_text(promotion.title + "\n")
-    (folder / "pr-body.md").write_text(promotion.body + history.markdown(previous))
+    (folder / "pr-body.md").write_text(promotion.body + cards + history.markdown(previous))
     if write:
         prod_path.write_text(promotion.new_text)
         ctx.say(f"wrote {cfg.path.as_posix()}")
@@ -216,6 +226,25 @@ def promote(ctx: Context, env: str, model_ref: str, write: bool = False) -> Path
     ctx.say(f"pull request title and body: {folder / 'pr-title.txt'}, {folder / 'pr-body.md'}")
     set_outputs(title=promotion.title, body_path=str(folder / "pr-body.md"))
     return folder
+
+
+def model_cards(ctx: Context, env: str, result: GateResult) -> str:
+    """The promotion's section of model cards: the challenger's (with the verdict just reached)
+    beside the champion's, what differs marked."""
+    verdict = {
+        "environment": env,
+        "passed": result.verdict.passed,
+        "reasons": list(result.verdict.reasons),
+    }
+    ours = card_module.card_of(ctx, env, result.challenger, verdict)
+    theirs, note = None, ""
+    if result.champion_model is not None:
+        try:
+            theirs = card_module.card_of(ctx, env, result.champion_model)
+        except MlopsError as missing:  # an older champion: said, and the challenger's shown
+            note = f"The champion's card cannot be shown: {missing}.\n\n"
+    table = card_module.compare(ctx.root, ours, theirs)
+    return f"\n## Model cards\n\n{note}{table}"
 
 
 # ---- deploy, test, status, down ------------------------------------------------------------

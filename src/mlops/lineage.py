@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 from mlops.backends.base import (
+    COHORT_PREFIX,
+    GAP_PREFIX,
     IMPORTANCE_PREFIX,
     METRIC_PREFIX,
     PARAM_PREFIX,
@@ -69,6 +71,7 @@ def model_tags(job: Job) -> dict[str, str]:
     tags.update({f"{METRIC_PREFIX}{k}": str(v) for k, v in job.metrics.items()})
     tags.update({f"{PARAM_PREFIX}{k}": str(v) for k, v in job.params.items()})
     tags.update({f"{IMPORTANCE_PREFIX}{k}": str(v) for k, v in job.importances.items()})
+    tags.update(job.cohort_tags)
     return tags
 
 
@@ -92,7 +95,30 @@ def job_from_run_tags(job_id: str, run_id: str, tags: dict[str, str]) -> Job:
         data_asset=tags.get(TAG_DATA_ASSET, ""),
         data_version=tags.get(TAG_DATA_VERSION, ""),
         importances=_prefixed(tags, IMPORTANCE_PREFIX),
+        cohort_tags={k: v for k, v in tags.items() if k.startswith((COHORT_PREFIX, GAP_PREFIX))},
     )
+
+
+def cohort_lines(tags: dict[str, str]) -> list[str]:
+    """The cohort table of a run's tags, one line per group: its rows, support and metrics."""
+    groups: dict[tuple[str, str], dict[str, str]] = {}
+    for key, value in tags.items():
+        if key.startswith(COHORT_PREFIX):
+            cohort, group, name = key[len(COHORT_PREFIX) :].rsplit(".", 2)
+            groups.setdefault((cohort, group), {})[name] = value
+    lines = []
+    for (cohort, group), found in sorted(groups.items()):
+        rows, support = found.pop("rows", "?"), found.pop("support", "?")
+        shown = ", ".join(f"{k}={_four(v)}" for k, v in sorted(found.items()))
+        lines.append(f"cohort {cohort}={group}: {rows} rows (support {support}) {shown}".rstrip())
+    return lines
+
+
+def _four(value: str) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except ValueError:
+        return repr(value)
 
 
 def _prefixed(tags: dict[str, str], prefix: str) -> dict[str, str]:

@@ -3,9 +3,12 @@
     python evaluate.py --prepared prepared/ --trained trained/ --output evaluated/ [--seed 42]
 
 Scores the held-out rows (prep.py's test.csv) through the served artifact
-(train.py's model.onnx) and writes to --output: evaluation.json (metrics,
-parameters, permutation importances and the lineage tags of the run), the
-evaluation plot (PLOT_FILE) and the importance chart (IMPORTANCE_FILE). Where a
+(train.py's model.onnx) and writes to --output: evaluation.json (metrics overall
+and per cohort, parameters, permutation importances and the lineage tags of the
+run), the model card (card.json, card.md: card.py), the evaluation plot
+(PLOT_FILE) and the importance chart (IMPORTANCE_FILE). With --released it also
+writes the model as it is registered: train's model/ with the card beside
+model.onnx, so the card travels with every copy of the version. Where a
 tracking URI is set (Azure ML sets one inside every job) it also logs them, with
 the model, to the active MLflow run, which inside an Azure ML job is the job;
 the local backend logs the record into its job's run itself.
@@ -25,7 +28,15 @@ compares champion and challenger on the same rows:
     python evaluate.py exam --data data/breast_cancer.csv --seed 42 --test-fraction 0.2 \
         --model challenger=a/model.onnx --model champion=b/model.onnx
 
-prints {"rows": N, "metrics": {"challenger": {...}, "champion": {...}}} as JSON.
+prints {"rows": N, "metrics": {"challenger": {...}, "champion": {...}}, "cohorts":
+{"challenger": {COHORT: {GROUP: {"rows": n, "support": s, "metrics": {...}}}}, ...}} as JSON
+(exit 2 with {"error": SENTENCE} when a cohort declaration cannot split the rows).
+
+Cohorts (features.COHORTS) are scored with fairlearn's MetricFrame: each gated metric per
+group, the rows of each group, its `support` (the rows its metrics rest on) and the largest
+gap between groups per metric. A metric undefined on a group (a group of one class has no
+recall) is left out of that group; a group whose support is above zero and whose metric is
+still NaN is refused: the cohort or the metric is broken, and no model is made of it.
 """
 
 from __future__ import annotations
@@ -33,8 +44,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
+import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -54,6 +68,8 @@ from sklearn.metrics import (  # noqa: E402
 PLOT_FILE = "roc_curve.png"
 IMPORTANCE_FILE = "importance.png"
 RECORD_FILE = "evaluation.json"
+COHORT_PREFIX, GAP_PREFIX = "cohort.", "cohort_gap."  # registry tags of the cohort table
+GROUP_COUNTS = ("rows", "support")  # beside a group's metrics; no metric may take these names
 IMPORTANCE_REPEATS = 10  # shuffles per feature; the seed makes them the same every run
 CHART_FEATURES = 15  # the chart shows the most important ones
 
@@ -111,6 +127,102 @@ def importance_score(y_true: np.ndarray, y_score: np.ndarray) -> float:
     `metrics` where higher is better (a regressor: r2, or an error negated). Computed alone,
     as `metrics` computes it: permutation importance asks for it hundreds of times."""
     return round(float(roc_auc_score(y_true, y_score)), 6)
+
+
+def support(y_true: np.ndarray) -> int:
+    """Extension point: how many of a group's rows its metrics rest on, which the gate's
+    cohort bounds call `min_rows`. For a classifier, the rows of its rarer class (recall needs
+    positives, roc_auc both classes); a regressor returns len(y_true)."""
+    from features import CLASSES
+
+    if CLASSES is None:
+        return len(y_true)
+    return int(min((np.asarray(y_true) == value).sum() for value in CLASSES))
+
+
+def cohort_table(
+    rows: list[dict],
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    names: list[str],
+    only: list[str] | None = None,
+) -> dict[str, dict]:
+    """Each cohort's groups on these rows: {cohort: {"groups": {group: {"rows", "support",
+    "metrics"}}, "gaps": {metric: largest difference between groups}}}, by MetricFrame.
+
+    Raises features.CohortError for a declaration that cannot split the rows or a group whose
+    metrics come out NaN though it has support."""
+    from fairlearn.metrics import MetricFrame
+    from features import CohortError, cohort_groups
+
+    clash = sorted(set(names) & set(GROUP_COUNTS))
+    if clash:
+        raise CohortError(f"evaluate.py: metric {clash[0]!r} takes a name a group count uses")
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+
+    def one(metric: str):
+        def measured(truth, score) -> float:
+            if support(truth) == 0:
+                return math.nan  # undefined on this group; left out below
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # NaN is judged below, with the group named
+                return metrics(np.asarray(truth), np.asarray(score))[metric]
+
+        return measured
+
+    counts = {"rows": lambda truth, _: len(truth), "support": lambda truth, _: support(truth)}
+    table = {}
+    for cohort, groups in cohort_groups(rows, only).items():
+        frame = MetricFrame(
+            metrics={**counts, **{name: one(name) for name in names}},
+            y_true=y_true,
+            y_pred=y_score,
+            sensitive_features={cohort: groups},
+        )
+        by_group = frame.by_group
+        found = {}
+        for group in sorted(map(str, by_group.index)):
+            line = by_group.loc[group]
+            judged = int(line["support"]) > 0
+            figures = {name: float(line[name]) for name in names} if judged else {}
+            broken = [name for name, value in figures.items() if not math.isfinite(value)]
+            if broken:
+                raise CohortError(
+                    f"src/model/features.py: COHORTS[{cohort!r}] group {group!r} has "
+                    f"{broken[0]} NaN on {int(line['rows'])} rows; check the cohort and the metric"
+                )
+            found[group] = {
+                "rows": int(line["rows"]),
+                "support": int(line["support"]),
+                "metrics": {name: round(value, 6) for name, value in figures.items()},
+            }
+        measured = [g for g in found.values() if g["metrics"]]
+        gaps = {
+            name: round(
+                max(g["metrics"][name] for g in measured)
+                - min(g["metrics"][name] for g in measured),
+                6,
+            )
+            for name in names
+            if measured
+        }
+        table[cohort] = {"groups": found, "gaps": gaps}
+    return table
+
+
+def cohort_tags(table: dict[str, dict]) -> dict[str, str]:
+    """The cohort table as registry tags: cohort.<cohort>.<group>.<metric> (and .rows,
+    .support) and cohort_gap.<cohort>.<metric>."""
+    tags = {}
+    for cohort, found in table.items():
+        for group, line in found["groups"].items():
+            for key in GROUP_COUNTS:
+                tags[f"{COHORT_PREFIX}{cohort}.{group}.{key}"] = str(line[key])
+            for metric, value in line["metrics"].items():
+                tags[f"{COHORT_PREFIX}{cohort}.{group}.{metric}"] = str(value)
+        for metric, gap in found["gaps"].items():
+            tags[f"{GAP_PREFIX}{cohort}.{metric}"] = str(gap)
+    return tags
 
 
 def session_of(path: Path):
@@ -178,18 +290,23 @@ def plot_importances(importances: dict[str, float], spread: dict[str, float], pa
     return path
 
 
-def evaluate(prepared: Path, trained: Path, output: Path, seed: int) -> dict:
-    """The step: the held-out rows scored by the served artifact; the run's record written."""
+def evaluate(
+    prepared: Path, trained: Path, output: Path, seed: int, released: Path | None = None
+) -> dict:
+    """The step: the held-out rows scored by the served artifact; the run's record and the
+    model card written (and, with `released`, the model as registered: model/ and its card)."""
+    import card as model_card
     import prep
-    from features import FEATURES, TARGET
+    from features import CLASSES, COHORTS, FEATURES, TARGET, cohort_groups
 
-    _, test, split = prep.read_split(prepared)
+    train, test, split = prep.read_split(prepared)
     onnx_path = trained / "model" / "model.onnx"
     train_summary = json.loads((trained / "train.json").read_text())
     x_test = test[list(FEATURES)].to_numpy(np.float32)
     y_test = test[TARGET].to_numpy()
     y_score = onnx_scores(onnx_path, x_test)
     scores = metrics(y_test, y_score)
+    cohorts = cohort_table(test.to_dict("records"), y_test, y_score, list(scores))
     output.mkdir(parents=True, exist_ok=True)
     plot(y_test, y_score, output / PLOT_FILE)
     mean, std = permutation_importances(onnx_path, x_test, y_test, seed)
@@ -202,8 +319,10 @@ def evaluate(prepared: Path, trained: Path, output: Path, seed: int) -> dict:
         "test_fraction": split["test_fraction"],
         "seed": split["seed"],
     }
+    onnx_sha256 = prep.sha256_of(onnx_path)
     record = {
         "metrics": scores,
+        "cohorts": cohorts,
         "params": params,
         "importances": importances,
         "importance_spread": spread,
@@ -213,14 +332,44 @@ def evaluate(prepared: Path, trained: Path, output: Path, seed: int) -> dict:
         # the lineage from the job without downloading outputs.
         "tags": {
             "data_sha256": split["data_sha256"],
-            "onnx_sha256": prep.sha256_of(onnx_path),
+            "onnx_sha256": onnx_sha256,
             "data_rows": str(split["rows"]),
             **{f"metric.{k}": str(v) for k, v in scores.items()},
             **{f"param.{k}": str(v) for k, v in params.items()},
             **{f"importance.{k}": str(v) for k, v in importances.items()},
+            **cohort_tags(cohorts),
         },
     }
     (output / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    training_groups = cohort_groups(train.to_dict("records")) if COHORTS else {}
+    profile = {
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "test_fraction": split["test_fraction"],
+        "seed": split["seed"],
+        "classes": {str(k): int(v) for k, v in train[TARGET].value_counts().sort_index().items()}
+        if CLASSES is not None
+        else {},
+        "cohorts": {
+            cohort: {g: groups.count(g) for g in sorted(set(groups))}
+            for cohort, groups in training_groups.items()
+        },
+    }
+    card = model_card.build(
+        metrics=scores,
+        cohorts=cohorts,
+        importances=importances,
+        data={"sha256": split["data_sha256"], "rows": split["rows"]},
+        profile=profile,
+        lineage={"data_sha256": split["data_sha256"], "artifact_sha256": onnx_sha256},
+        target=TARGET,
+    )
+    for folder in (output, *((released / "model",) if released else ())):
+        if folder != output:
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(trained / "model", folder)
+        (folder / model_card.CARD_JSON).write_text(json.dumps(card, indent=2) + "\n")
+        (folder / model_card.CARD_MARKDOWN).write_text(model_card.render(card))
     return record
 
 
@@ -241,17 +390,23 @@ def log_run(record: dict, output: Path, model_dir: Path) -> str:
 
 def exam(
     data: Path, seed: int, test_fraction: float, models: dict[str, Path]
-) -> tuple[int, dict[str, dict[str, float]]]:
-    """Each model's metrics on the held-out split that `data`, `seed` and `test_fraction` make."""
+) -> tuple[int, dict[str, dict[str, float]], dict[str, dict]]:
+    """Each model's metrics, overall and per cohort, on the held-out split that `data`, `seed`
+    and `test_fraction` make."""
     import prep
     from features import FEATURES, TARGET
 
     _, test = prep.split(prep.load(data), test_fraction, seed)
     x_test = test[list(FEATURES)].to_numpy(np.float32)
     y_test = test[TARGET].to_numpy()
-    return len(test), {
-        label: metrics(y_test, onnx_scores(path, x_test)) for label, path in models.items()
-    }
+    rows = test.to_dict("records")
+    overall, cohorts = {}, {}
+    for label, path in models.items():
+        y_score = onnx_scores(path, x_test)
+        overall[label] = metrics(y_test, y_score)
+        table = cohort_table(rows, y_test, y_score, list(overall[label]))
+        cohorts[label] = {cohort: found["groups"] for cohort, found in table.items()}
+    return len(test), overall, cohorts
 
 
 def exam_main(argv: list[str]) -> int:
@@ -270,13 +425,17 @@ def exam_main(argv: list[str]) -> int:
             parser.error(f"--model {item!r} must be LABEL=PATH to an existing model.onnx")
         models[label] = Path(path)
     import prep
+    from features import CohortError
 
     try:
-        rows, scores = exam(args.data, args.seed, args.test_fraction, models)
+        rows, scores, cohorts = exam(args.data, args.seed, args.test_fraction, models)
+    except CohortError as exc:  # the declaration's fault, not the models': said as such
+        print(json.dumps({"error": str(exc)}))
+        return 2
     except (prep.DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"rows": rows, "metrics": scores}))
+    print(json.dumps({"rows": rows, "metrics": scores, "cohorts": cohorts}))
     return 0
 
 
@@ -289,18 +448,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trained", required=True, type=Path, help="train.py's output folder")
     parser.add_argument("--output", required=True, type=Path, help="folder for the record")
     parser.add_argument("--seed", type=int, default=42, help="fixes permutation importance")
+    parser.add_argument(
+        "--released", type=Path, help="folder for the model as registered: model/ and its card"
+    )
     args = parser.parse_args(argv)
     import prep
+    from features import CohortError
 
     if not (args.trained / "model" / "model.onnx").is_file():
         parser.error(f"--trained {args.trained} holds no model/model.onnx; is it train.py's?")
     try:
-        record = evaluate(args.prepared, args.trained, args.output, args.seed)
-    except prep.DataError as exc:
+        record = evaluate(args.prepared, args.trained, args.output, args.seed, args.released)
+    except (prep.DataError, CohortError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        log_run(record, args.output, args.trained / "model")
+        model_dir = args.released / "model" if args.released else args.trained / "model"
+        log_run(record, args.output, model_dir)
     print(json.dumps(record["metrics"]))
     return 0
 

@@ -4,7 +4,9 @@ Training reads its columns from here, the scoring script validates requests
 with it, and the sample request and the OpenAPI document are generated from
 it. Extension points: a forker with other data edits FEATURES and TARGET; with
 another task (a regressor, more classes), RESPONSE_SCHEMA, the answer score.py
-gives, which every deployment's smoke test checks (through swagger3.json).
+gives, which every deployment's smoke test checks (through swagger3.json); and
+COHORTS, the slices of the rows whose performance is reported, gated and monitored
+group by group.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -64,6 +67,70 @@ _NUMBER_TYPES = frozenset({int, float})
 _ROW_VALUES = itemgetter(*FEATURES) if len(FEATURES) > 1 else lambda row: (row[FEATURES[0]],)
 # A body that parsed as {"data": [...]}: everything between the colon and the last brace.
 _DATA_ARRAY = re.compile(rb'\A[ \t\r\n]*\{[ \t\r\n]*"data"[ \t\r\n]*:(.*)\}[ \t\r\n]*\Z', re.S)
+
+
+def _tumour_size(row: Mapping[str, float]) -> str:
+    """Small or large tumours by the mean radius of their cell nuclei (the data's median is
+    about 13.4): a slice where a model may do well overall and badly on the rarer cases."""
+    return "small" if row["mean_radius"] < 14.0 else "large"
+
+
+# Cohorts: each splits the rows into named groups, by a column (its values are the groups'
+# names) or by a function of a row (a mapping of FEATURES and COHORT_COLUMNS to values) that
+# returns the group's name. The evaluate step reports every gated metric per group, the gate
+# judges the groups against environments/prod.yml `gate.cohorts`, the monitor does the same on
+# labelled requests. Names of cohorts and groups: letters, digits, `_` and `-` (they become
+# registry tags `cohort.<cohort>.<group>.<metric>`). A fork with a sensitive attribute names it
+# here, e.g. {"sex": "sex", "age": lambda row: "under 50" if row["age"] < 50 else "50 and over"}
+# with COHORT_COLUMNS = ("sex", "age") when those columns are not FEATURES.
+COHORTS: dict[str, str | Callable[[Mapping[str, object]], str]] = {"tumour_size": _tumour_size}
+# Columns of the data the cohorts read that are not FEATURES (kept by prep, never sent to the
+# model): the columns named in COHORTS are added on their own.
+COHORT_COLUMNS: tuple[str, ...] = ()
+_NAME_OF_GROUP = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+
+
+class CohortError(ValueError):
+    """A cohort declaration that cannot split the rows; the message is one sentence."""
+
+
+def cohort_columns() -> tuple[str, ...]:
+    """The columns the cohorts read beyond FEATURES and TARGET, in a stable order."""
+    named = [spec for spec in COHORTS.values() if isinstance(spec, str)]
+    wanted = dict.fromkeys([*COHORT_COLUMNS, *named])
+    return tuple(c for c in wanted if c not in _FEATURE_SET and c != TARGET)
+
+
+def cohort_groups(
+    rows: list[Mapping[str, object]], only: list[str] | None = None
+) -> dict[str, list[str]]:
+    """Each cohort's (or only the named ones') group name for every row, in order; CohortError
+    for a declaration that raises, names a missing column or returns a name that cannot be a
+    tag."""
+    found = {}
+    for cohort, spec in COHORTS.items():
+        if only is not None and cohort not in only:
+            continue
+        where = f"src/model/features.py: COHORTS[{cohort!r}]"
+        if not _NAME_OF_GROUP.match(cohort):
+            raise CohortError(f"{where}: the cohort's name must be letters, digits, _ or -")
+        groups = []
+        for index, row in enumerate(rows):
+            try:
+                value = row[spec] if isinstance(spec, str) else spec(row)
+            except Exception as exc:  # noqa: BLE001 - whatever a fork's function raises
+                raise CohortError(
+                    f"{where} raised {type(exc).__name__} ({exc}) on row {index}"
+                ) from None
+            name = str(value).replace(" ", "_") if not isinstance(value, bool) else None
+            if name is None or not _NAME_OF_GROUP.match(name):
+                raise CohortError(
+                    f"{where} gave row {index} the group {value!r}; a group's name must be "
+                    "1-64 letters, digits, _ or - (spaces become _)"
+                )
+            groups.append(name)
+        found[cohort] = groups
+    return found
 
 
 class PayloadError(ValueError):

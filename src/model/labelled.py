@@ -9,6 +9,13 @@ mlops runs this file as a subprocess (src/model is a code snapshot, never import
     python labelled.py metrics < groups.json
         reads {"groups": {NAME: {"labels": [...], "answers": [{...}, ...]}}} and prints
         {"metrics": {NAME: {...}}, "unmeasured": {NAME: "why"}}
+    python labelled.py cohorts < rows.json
+        reads {"rows": [{FEATURE: value, ...}, ...], "labels": [...], "answers": [{...}, ...],
+        "metrics": [NAME, ...]} and prints each cohort's groups (features.COHORTS, scored as
+        the evaluate step scores them: evaluate.cohort_table) as
+        {"cohorts": {COHORT: {GROUP: {"rows", "support", "metrics"}}}, "unmeasured": {COHORT:
+        "why"}}; a cohort the requests cannot split (it reads a column clients do not send)
+        is named in `unmeasured`
 """
 
 from __future__ import annotations
@@ -48,9 +55,30 @@ def group_metrics(groups: dict[str, dict]) -> dict:
     return {"metrics": measured, "unmeasured": unmeasured}
 
 
+def cohort_metrics(given: dict) -> dict:
+    """Each cohort's groups over the labelled rows."""
+    from evaluate import cohort_table
+    from features import COHORTS, CohortError
+
+    labels = np.array(given["labels"])
+    scores = np.array([served_score(a) for a in given["answers"]], dtype=float)
+    names = list(given["metrics"])
+    found, unmeasured = {}, {}
+    for cohort in COHORTS:
+        try:
+            table = cohort_table(given["rows"], labels, scores, names, only=[cohort])
+            found[cohort] = table[cohort]["groups"]
+        except CohortError as problem:
+            unmeasured[cohort] = str(problem)
+    return {"cohorts": found, "unmeasured": unmeasured}
+
+
 def main(argv: list[str]) -> int:
     if argv == ["metrics"]:
         print(json.dumps(group_metrics(json.load(sys.stdin)["groups"])))
+        return 0
+    if argv == ["cohorts"]:
+        print(json.dumps(cohort_metrics(json.load(sys.stdin))))
         return 0
     print("usage: labelled.py metrics < groups.json", file=sys.stderr)
     return 2

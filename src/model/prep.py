@@ -3,7 +3,8 @@ contract, split it.
 
     python prep.py --data data/breast_cancer.csv --output prepared/ [--test-fraction 0.2 --seed 42]
 
-Writes to --output: train.csv and test.csv (the contract's columns only) and prep.json
+Writes to --output: train.csv and test.csv (the contract's columns, and the columns the
+cohorts read: features.cohort_columns) and prep.json
 (the raw data's sha256, its rows, the split's seed and test fraction). The gate's exam
 calls `load` and `split` too, so it re-creates exactly the held-out rows evaluated here.
 """
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from features import CLASSES, FEATURES, TARGET
+from features import CLASSES, FEATURES, TARGET, cohort_columns
 from sklearn.model_selection import train_test_split
 
 
@@ -39,10 +40,11 @@ def load(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: no such data file")
     frame = pd.read_csv(path)
-    missing = [c for c in (*FEATURES, TARGET) if c not in frame.columns]
+    kept = [*FEATURES, TARGET, *cohort_columns()]
+    missing = [c for c in kept if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    frame = frame[[*FEATURES, TARGET]]
+    frame = frame[kept]
     if frame.isna().any().any():
         column = frame.columns[frame.isna().any()][0]
         raise DataError(f"{path}: column {column} has empty values")

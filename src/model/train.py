@@ -23,7 +23,7 @@ import evaluate
 import mlflow
 import numpy as np
 import prep
-from features import FEATURES, TARGET
+from features import FEATURES, TARGET, CohortError
 from mlflow.models import infer_signature
 from skl2onnx import to_onnx
 from sklearn.ensemble import RandomForestClassifier
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         prep.prepare(args.data, prepared, args.test_fraction, args.seed)
         fit(prepared, out, args)
         record = evaluate.evaluate(prepared, out, out, args.seed)
-    except prep.DataError as exc:
+    except (prep.DataError, CohortError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_id = evaluate.log_run(record, out, out / MODEL_DIR)

@@ -2,7 +2,7 @@
 
 from helpers import env_setting
 
-from mlops import lifecycle
+from mlops import card, lifecycle
 
 WS = f"/workspaces/{env_setting('dev', 'azure.workspace')}"
 REGISTRY = f"/registries/{env_setting('dev', 'azure.registry')}"
@@ -55,3 +55,35 @@ def test_share_copies_to_the_registry_once(ctx, fake):
 def model_tags(fake) -> dict:
     (model,) = [v for k, v in fake.resources.items() if f"{WS}/models/" in k and "/versions/" in k]
     return model["properties"]["tags"]
+
+
+def test_cohort_tags_and_the_model_card_travel_with_share(ctx, fake):
+    registered = lifecycle.register(ctx, "dev", lifecycle.train(ctx, "dev").id)
+    cohort = {k: v for k, v in registered.tags.items() if k.startswith(("cohort.", "cohort_gap."))}
+    assert "cohort.tumour_size.small.recall" in cohort and "cohort_gap.tumour_size.recall" in cohort
+    backend = ctx.backend("dev")
+    real_share = backend.share_model
+
+    def share_dropping_cohort_tags(model):
+        """As a registry that kept the files but not every tag would answer."""
+        real_share(model)
+        (copy,) = [
+            v for k, v in fake.resources.items() if f"{REGISTRY}/models/{MODEL}/versions/" in k
+        ]
+        copy["properties"]["tags"] = {
+            k: v for k, v in copy["properties"]["tags"].items() if not k.startswith("cohort")
+        }
+        return backend.get_shared_model(model.name, model.version)
+
+    backend.share_model = share_dropping_cohort_tags
+    shared = lifecycle.share(ctx, "dev", registered.ref)
+    assert cohort.items() <= shared.tags.items()
+    again = backend.get_shared_model(MODEL, shared.version)  # read back from the registry
+    assert cohort.items() <= again.tags.items()
+
+    found = card.card_of(ctx, "dev", again)  # the card is one of the shared version's files
+    assert found["model"] == shared.ref
+    assert found["lineage"]["job"] == registered.tags["job_id"]
+    assert found["lineage"]["artifact_sha256"] == shared.artifact_sha256
+    small = found["cohorts"]["tumour_size"]["groups"]["small"]
+    assert str(small["metrics"]["recall"]) == cohort["cohort.tumour_size.small.recall"]

@@ -213,6 +213,71 @@ def test_demo_leaves_prod_file_untouched_and_renders_the_pull_request(world):
     assert "| metric | challenger | champion | change |" in body
 
 
+def registry_tags(home: Path, version: int) -> dict[str, str]:
+    return json.loads((home / "registry" / MODEL / str(version) / "meta.json").read_text())["tags"]
+
+
+def test_the_model_card_of_prods_version_holds_its_cohorts_lineage_and_verdict(world):
+    repo, home = world
+    tags = registry_tags(home, 1)
+    shown = run_mlops(repo, home, "card", "--env", "prod", "--model", f"{MODEL}:1").stdout
+    assert shown.startswith(f"# Model card: {MODEL}:1\n")
+    assert "## Intended use" in shown and "## Limitations" in shown
+    (small,) = [line for line in shown.splitlines() if line.startswith("| small |")]
+    assert f"{float(tags['cohort.tumour_size.small.recall']):.4f}" in small
+    assert f"- job: `{tags['job_id']}`" in shown and f"`{tags['onnx_sha256']}`" in shown
+    assert re.search(r"^- (passed|refused) for prod \(\d{4}-\d\d-\d\dT", shown, re.M), shown
+    body = (home / "promotion" / "pr-body.md").read_text()
+    assert "## Model cards" in body and "<summary>challenger's model card</summary>" in body
+    assert f"| model | {MODEL}:1 | — |" in body  # prod served nothing before the demo's promotion
+
+
+def test_a_challenger_passing_overall_but_failing_one_group_is_refused(world):
+    """The floor of small tumours' recall set just above the model's: the overall recall
+    still meets its floor, the group does not, and the gate names it."""
+    repo, home = world
+    tags = registry_tags(home, 1)
+    small = float(tags["cohort.tumour_size.small.recall"])
+    assert (
+        float(tags["metric.recall"]) >= env_setting("prod", "gate.thresholds")["recall"]["at_least"]
+    )
+    prod = repo / "environments" / "prod.yml"
+    before = prod.read_text()
+    floor = round(small + 0.01, 2)
+    prod.write_text(before.replace("bounds: {recall: 0.75,", f"bounds: {{recall: {floor},"))
+    try:
+        refused = run_mlops(
+            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
+        )
+    finally:
+        prod.write_text(before)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert re.search(r"ok: challenger recall 0\.\d+ meets the floor 0\.\d+\n", refused.stdout)
+    assert (
+        f"REFUSED: challenger recall on tumour_size=small {small:.4f} is below the floor {floor:.4f}"
+        in refused.stdout
+    )
+    assert f"error: the gate refused {MODEL}:1 for prod" in refused.stderr
+
+
+def test_a_cohort_features_py_does_not_declare_is_bad_input_and_changes_nothing(world):
+    repo, home = world
+    prod = repo / "environments" / "prod.yml"
+    before = prod.read_text()
+    prod.write_text(before.replace("    tumour_size:\n      min_rows", "    age:\n      min_rows"))
+    try:
+        refused = run_mlops(
+            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
+        )
+    finally:
+        prod.write_text(before)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: environments/prod.yml: field `gate.cohorts.age` names no cohort of "
+        "src/model/features.py COHORTS (declared: tumour_size)"
+    )
+
+
 def test_history_shows_who_deployed_what_and_the_registry_version_carries_it(world):
     repo, home = world
     tags = json.loads((home / "registry" / MODEL / "1" / "meta.json").read_text())["tags"]

@@ -117,7 +117,7 @@ def test_a_challenger_on_other_data_is_judged_on_the_same_rows_as_the_champion(w
     result = lifecycle.examine(ctx, "prod", challenger)
     champion_onnx = home / "registry" / MODEL / "1" / "model" / "model.onnx"
     seed, fraction = 42, 0.2
-    _, expected = evaluate.exam(subset, seed, fraction, {"champion": champion_onnx})
+    _, expected, _ = evaluate.exam(subset, seed, fraction, {"champion": champion_onnx})
     assert result.champion.metrics == expected["champion"]
     assert f"data/{ASSET}/{version.version}/" in result.paper  # the challenger's data version
     recorded = {k: float(v) for k, v in result.champion_model.metrics.items()}

@@ -83,6 +83,15 @@ GATE = """  thresholds:
 """
 
 
+# Per tumour size (the template's cohort, which reads mean_radius: here the target, which the
+# held-out rows carry): a loose ceiling on each group's rmse, none on the gap between them.
+COHORT_BOUNDS = """  cohorts:
+    tumour_size:
+      min_rows: 5
+      bounds: {rmse: 2.0}
+"""
+
+
 def replaced(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"the fork's edit must match the template once: {old[:60]!r}"
     return text.replace(old, new)
@@ -156,6 +165,11 @@ def render_fork(fork: Path) -> None:
     edit(
         fork / "environments" / "prod.yml",
         lambda t: re.sub(r"  thresholds:\n(    .*\n)+", GATE, t),
+    )
+    # the template's cohort bounds name the classifier's metrics: the fork bounds its own
+    edit(
+        fork / "environments" / "prod.yml",
+        lambda t: re.sub(r"  cohorts:\n(    .*\n)+", COHORT_BOUNDS, t),
     )
 
 

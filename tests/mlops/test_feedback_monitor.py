@@ -53,16 +53,20 @@ def outputs(ctx) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
-def serve(ctx, rows: int, missed: float = 0.0, scale: float = 1.0) -> str:
+def serve(ctx, rows: int, missed: float = 0.0, scale: float = 1.0, small_missed: int = 0) -> str:
     """Collect `rows` single-row requests of the shipped table (times `scale`) whose answers
-    miss the given share of malignant rows; return their true labels as a CSV file."""
+    miss the given share of malignant rows (and every other malignant row of a small tumour,
+    up to small_missed of them); return their true labels as a CSV file."""
     writer = JsonLinesCollector(ctx.home / "prod" / "collected", f"{ENDPOINT}/blue", MODEL)
-    malignant = 0
+    malignant = small = 0
     lines = ["request_id,label"]
     for i, record in enumerate(TABLE[:rows]):
         label = int(record[TARGET])
         malignant += label
         miss = label == 1 and malignant % 10 < missed * 10
+        if label == 1 and float(record["mean_radius"]) < 14:
+            small += 1
+            miss = miss or (small % 2 == 0 and small // 2 <= small_missed)
         probability = 0.2 if miss else 0.9 if label else 0.1
         values = [[float(record[name]) * scale for name in FEATURES]]
         writer.record(
@@ -113,6 +117,22 @@ def test_recall_below_its_floor_starts_retraining_with_exit_5(ctx):
     assert outputs(ctx)["performance"] == "degraded" and outputs(ctx)["drift"] == "false"
     report = (ctx.home / "prod" / "monitor" / "monitor-report.md").read_text()
     assert "**degraded**: recall" in report
+
+
+def test_a_cohort_group_past_its_bound_is_a_retrain_reason_naming_the_group(ctx):
+    """Overall within the gate's bounds; small tumours' recall below its cohort floor."""
+    labels = serve(ctx, 300, small_missed=8)
+    with pytest.raises(PerformanceDegraded) as degraded:
+        lifecycle.monitor(ctx, "prod", "all", labels)
+    message = str(degraded.value)
+    assert "recall on tumour_size=small 0." in message and "(bound >= 0.75)" in message
+    assert "(recall 0." not in message  # the overall recall is within its floor
+    assert outputs(ctx)["performance"] == "degraded" and outputs(ctx)["reason"] == "performance"
+    report = (ctx.home / "prod" / "monitor" / "monitor-report.md").read_text()
+    assert "### Per cohort" in report
+    (small,) = [line for line in report.splitlines() if line.startswith("| tumour_size | small |")]
+    assert "**0." in small  # its recall, past the bound, in bold
+    assert "recall on tumour_size=small" in report and "**past its bound**" in report
 
 
 def test_drift_and_degraded_performance_are_both_named(ctx):

@@ -27,6 +27,9 @@ TAG_DATA_VERSION = "data_version"
 METRIC_PREFIX = "metric."
 PARAM_PREFIX = "param."
 IMPORTANCE_PREFIX = "importance."  # permutation importance per feature, held-out rows
+# each cohort's groups on held-out rows: cohort.<cohort>.<group>.<metric> (and .rows, .support),
+# and the largest gap between groups, cohort_gap.<cohort>.<metric> (src/model/evaluate.py)
+COHORT_PREFIX, GAP_PREFIX = "cohort.", "cohort_gap."
 # Tags every data asset version carries: its bytes, its rows, where it came from.
 DATA_SHA256, DATA_ROWS, DATA_SOURCE, DATA_PARENT = "sha256", "rows", "source", "parent"
 
@@ -59,6 +62,8 @@ class Job:
     data_version: str = ""
     # permutation importance per feature on held-out rows (the evaluate step's), as recorded
     importances: dict[str, str] = field(default_factory=dict)
+    # the cohort table's tags as recorded, whole (keys with their prefixes)
+    cohort_tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,13 @@ WIRING: dict[str, dict[str, tuple[str, str]]] = {
     "train": {"prepared": ("prep", "prepared")},
     "evaluate": {"prepared": ("prep", "prepared"), "model": ("train", "model")},
 }
-MODEL_OUTPUT = ("train", "model")  # holds model/ (the MLflow model with model.onnx)
+# holds model/ (the MLflow model with model.onnx, and the model card the evaluate step wrote)
+MODEL_OUTPUT = ("evaluate", "released")
 RECORD_OUTPUT = ("evaluate", "evaluation")  # holds evaluation.json and the charts
 RECORD_FILE = "evaluation.json"
 RECORD_STEP = RECORD_OUTPUT[0]  # the step whose MLflow run carries the lineage tags
+# The pipeline job's own outputs: register reads azureml://jobs/<job>/outputs/model
+PIPELINE_OUTPUTS = {"model": MODEL_OUTPUT, "evaluation": RECORD_OUTPUT}
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,8 @@ class AzureJobs:
                 nodes[name].display_name = name  # how the step's child job is found again
             # the pipeline's own outputs: register reads azureml://jobs/<job>/outputs/model
             return {
-                output: nodes[step].outputs[output]
-                for step, output in (steps.MODEL_OUTPUT, steps.RECORD_OUTPUT)
+                name: nodes[step].outputs[output]
+                for name, (step, output) in steps.PIPELINE_OUTPUTS.items()
             }
 
         # the data asset version train resolved, never the file beside the code
