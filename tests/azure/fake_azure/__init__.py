@@ -22,7 +22,7 @@ from .assets import ASSET_KINDS, Assets, version_path
 from .autoscale import Autoscale, is_autoscale
 from .batch import Batch
 from .endpoints import KEYS, Endpoints
-from .http import Call, Reply, not_found, response
+from .http import Call, Reply, error, not_found, response
 from .identity import (
     AUTOSCALE_SETTINGS,
     CI_PERSONA,
@@ -70,6 +70,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.pipeline_outputs: dict[tuple[str, str], Path] = {}  # (job, output) -> folder
         self.calls: list[Call] = []
         self.blobs: dict[str, bytes] = {}  # "container/blob name" -> bytes
+        self.issued_sas: dict[str, str] = {}  # SAS signature -> "account/container" it opens
         self.workspace_env: dict[str, str] = {}  # workspace name -> environment
         self.group_env: dict[str, str] = {}  # resource group name (lower case) -> environment
         self.storage_env: dict[str, str] = {}  # storage account -> environment
@@ -271,7 +272,10 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
 
     def _action(self, path: str, call: Call) -> Reply:
         if path.endswith("/listSecrets"):
-            return Reply(200, {"secretsType": "AccountKey", "key": "ZmFrZS1rZXk="})
+            # an identity-based datastore holds no secret to list (storage.py's note); the
+            # service's exact answer is not documented (unverified): the SDK, on any error,
+            # falls back to the caller's token (_artifact_utilities.get_datastore_info)
+            return error(400, "UserError", "the datastore is identity-based: it has no secrets")
         if path.endswith("/listKeys"):
             return Reply(200, KEYS)
         if path.endswith("/token"):
@@ -292,7 +296,10 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
                     "blobReferenceForConsumption": {
                         "blobUri": blob,
                         "storageAccountArmId": f"/subscriptions/x/resourceGroups/x/providers/Microsoft.Storage/storageAccounts/{account}",
-                        "credential": {"credentialType": "SAS", "sasUri": f"{blob}?sig=fake"},
+                        "credential": {
+                            "credentialType": "SAS",
+                            "sasUri": self.user_delegation_sas(blob),
+                        },
                     },
                 },
             )

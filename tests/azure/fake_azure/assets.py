@@ -238,7 +238,10 @@ class Assets:
             {
                 "blobReferenceForConsumption": {
                     "blobUri": files,
-                    "credential": {"credentialType": "SAS", "sasUri": f"{container}?sig=fake"},
+                    "credential": {
+                        "credentialType": "SAS",
+                        "sasUri": self.user_delegation_sas(container),
+                    },
                 }
             },
         )

@@ -87,6 +87,7 @@ class AzureBatch:
     def invoke_batch(self, endpoint: str, source: str, deployment: str | None = None) -> BatchJob:
         from azure.ai.ml import Input
         from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.exceptions import ValidationException
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         if source.startswith("azureml:") and not source.startswith("azureml://"):
@@ -113,6 +114,16 @@ class AzureBatch:
             job = self.ml.batch_endpoints.invoke(
                 endpoint_name=endpoint, deployment_name=chosen, input=data
             )
+        except ValidationException as refused:
+            # a local input is uploaded with this identity's own token (the datastore is
+            # identity-based): the SDK turns storage's 403 into this (_blob_storage_helper.py)
+            if "permission" not in refused.message:
+                raise MlopsError(f"invoking batch endpoint {endpoint}: {refused.message}") from None
+            raise MlopsError(
+                f"uploading {source} to {self.env}'s workspace storage was refused: this identity "
+                "needs Storage Blob Data Contributor on that storage account "
+                "(infra/mlops_infra/access.py)"
+            ) from None
         except HttpResponseError as failure:
             raise MlopsError(
                 f"invoking batch endpoint {endpoint} failed: {failure.message}"
