@@ -21,6 +21,7 @@ from .arm import REGION, SUBSCRIPTION, ArmStore
 from .assets import ASSET_KINDS, Assets, version_path
 from .autoscale import Autoscale, is_autoscale
 from .batch import Batch
+from .collector import Collected
 from .endpoints import KEYS, Endpoints
 from .http import Call, Reply, error, not_found, response
 from .identity import (
@@ -35,6 +36,7 @@ from .identity import (
     granted_roles,
 )
 from .jobs import Jobs, StagedFile, StepRun, TrainedRun
+from .references import References
 from .storage import Storage, account_of, collector_blob
 
 __all__ = [
@@ -60,7 +62,18 @@ _AZURE_HOSTS = re.compile(
 _ACTIONS = re.compile(r"/(listSecrets|listKeys|getLogs|token|import|startPendingUpload)$", re.I)
 
 
-class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, HttpTransport):
+class FakeAzure(
+    Assets,
+    Endpoints,
+    Autoscale,
+    Batch,
+    Jobs,
+    Collected,
+    References,
+    Storage,
+    ArmStore,
+    HttpTransport,
+):
     def __init__(self, runner=None, registry_group: str = "rg-mlops-shared"):
         ArmStore.__init__(self)
         self.registry_group = registry_group
@@ -81,7 +94,8 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.failing_deployments: dict[str, str] = {}  # deployment -> provisioning error
         self.broken_deployments: set[str] = set()  # deployments whose scoring is wrong
         self.mirrored: list = []  # (deployment, body) copies of mirrored requests
-        self.sessions = {}
+        self.containers = {}  # deployment id -> its scoring container (collector.Container)
+        self.collector_pending: dict = {}  # (endpoint, deployment, collection) -> payloads
         self.batch_jobs: list = []  # (job, deployment, inputData) of each batch invocation
         self._requests = 0
         self.logs = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} E scoring failed: model output has the wrong shape"

@@ -115,6 +115,9 @@ class Batch:
         properties = dict(body.get("properties") or {})
         if not properties.get("compute"):  # spec BatchDeploymentProperties.compute; docs
             return error(400, "BadArgument", "a batch deployment needs a compute cluster")
+        refusal = self.batch_deployment_refusal(properties)  # references.py
+        if refusal:
+            return refusal
         return self._provision(path, {**body, "properties": properties})
 
     def _provision(self, path: str, body: dict) -> Reply:
@@ -197,7 +200,7 @@ class Batch:
         with tempfile.TemporaryDirectory() as folder:
             files = []
             for name, given in run.inputs.items():
-                key = _blob_key(given.get("uri", ""))
+                key = _blob_key(self._data_uri(given.get("uri", "")))
                 for reader in (run.invoker, compute):  # both read an identity-based store
                     if not allowed(
                         reader, "blob-read", access.STORAGE, env, self.extra_grants(reader)
@@ -248,6 +251,12 @@ class Batch:
                     made.read_bytes()
                 )
         return None
+
+    def _data_uri(self, uri: str) -> str:
+        """A data asset input is read where its version points (its dataUri)."""
+        start = uri.find("/subscriptions/")
+        asset = self.resources.get(uri[start:]) if start >= 0 and "/data/" in uri else None
+        return (asset or {}).get("properties", {}).get("dataUri") or uri
 
 
 def _blob_key(uri: str) -> str:

@@ -81,6 +81,8 @@ class Storage:
                 body = call.body if isinstance(call.body, bytes) else str(call.body).encode()
                 self.blobs[urllib.parse.unquote(call.path.lstrip("/"))] = body
             return Reply(200 if call.query.get("comp") == "metadata" else 201)
+        if "modelDataCollector" in urllib.parse.unquote(call.url):
+            self.write_collected()  # what the collector merged so far is written (collector.py)
         if call.query.get("comp") == "list":
             return self._list(account, call)
         key = urllib.parse.unquote(call.path.lstrip("/"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops.backends.azure.jobs import _status
-from mlops.backends.azure.online import deployments_of
+from mlops.backends.azure.online import deployments_of, first_line
 from mlops.backends.base import TAG_ARTIFACT, BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
 
@@ -73,8 +73,8 @@ class AzureBatch:
         try:
             self.ml.batch_deployments.begin_create_or_update(spec).result()
         except HttpResponseError as failure:
-            raise MlopsError(
-                f"batch deployment {endpoint}/{deployment} failed: {failure.message}"
+            raise MlopsError(  # the first line: "(Code) sentence"; the rest repeats it
+                f"batch deployment {endpoint}/{deployment} failed: {first_line(failure)}"
             ) from None
         return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
 
@@ -126,7 +126,7 @@ class AzureBatch:
             ) from None
         except HttpResponseError as failure:
             raise MlopsError(
-                f"invoking batch endpoint {endpoint} failed: {failure.message}"
+                f"invoking batch endpoint {endpoint} failed: {first_line(failure)}"
             ) from None
         self.say(f"batch job {job.name} started on {endpoint}/{chosen}")
         final = self._wait(job.name)

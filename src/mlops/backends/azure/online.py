@@ -113,7 +113,7 @@ class AzureOnline:
             self.ml.online_deployments.begin_create_or_update(spec).result()
         except HttpResponseError as failure:
             raise DeploymentFailed(
-                f"Azure refused or failed it: {failure.message}",
+                f"Azure refused or failed it: {first_line(failure)}",
                 self.deployment_logs(endpoint, deployment),
             ) from None
         return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
@@ -235,6 +235,12 @@ class AzureOnline:
 
     def delete_endpoint(self, name: str) -> None:
         self.ml.online_endpoints.begin_delete(name=name).result()
+
+
+def first_line(failure: Exception) -> str:
+    """An Azure error's sentence: azure-core's message is "(Code) sentence", then repeats it."""
+    text = str(getattr(failure, "message", "") or failure)
+    return text.splitlines()[0] if text else type(failure).__name__
 
 
 def autoscale_name(endpoint: str, deployment: str) -> str:
