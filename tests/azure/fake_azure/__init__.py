@@ -2,8 +2,11 @@
 
 It keeps ARM resources by path (arm.py) with long-running operations, versioned assets
 (assets.py), endpoints, deployments and scoring (endpoints.py), their Azure Monitor
-autoscale settings (autoscale.py), jobs (jobs.py) and blob storage (storage.py); every request is checked against the caller's roles (identity.py)
-and recorded for the tests to assert on. Each rule names its source in its module.
+autoscale settings (autoscale.py), jobs (jobs.py), batch jobs run as Azure runs them (batch.py),
+the references resolved at submission (references.py), each deployment's scoring container and
+data collector (collector.py) and blob storage without keys (storage.py); every request is
+checked against the caller's roles (identity.py) and recorded for the tests to assert on. Each
+rule names its source in its module.
 Nothing leaves the process.
 """
 
