@@ -18,6 +18,7 @@ from mlops.backends.base import (
 from mlops.config import Autoscale
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
+from mlops.smoke import TRAFFIC_HEADER, traffic_kind
 
 ARM = "https://management.azure.com"
 # Azure Monitor autoscale settings, stable API (azure-rest-api-specs: specification/monitor/
@@ -211,6 +212,9 @@ class AzureOnline:
 
         url, headers = self.scoring_target(endpoint)
         headers["Content-Type"] = "application/json"
+        # smoke tests and probes stay out of the collected data (score.py reads the header
+        # from the raw request it is handed)
+        headers[TRAFFIC_HEADER] = traffic_kind.get()
         if deployment:
             headers["azureml-model-deployment"] = deployment
         client = PipelineClient(url, **self._client_options)
