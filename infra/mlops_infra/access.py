@@ -31,6 +31,8 @@ ROLES = {
     "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     # userAssignedIdentities/*/read and */assign/action; no federatedIdentityCredentials/write
     # (learn.microsoft.com built-in roles, "Managed Identity Operator")
     "Managed Identity Operator": "f1a07417-d97a-45cb-824c-7a7467783830",
@@ -148,6 +150,17 @@ def _same_everywhere(*grants: Grant) -> dict[str, list[Grant]]:
     return {env: list(grants) for env in ENVIRONMENTS}
 
 
+# Who invokes a batch endpoint uploads its local input with its own token (the workspace's
+# datastore is identity-based, keys are off), and the job runs as that identity: its outputs
+# need blob writes, and the parallel runtime queues and tables with keys off (learn.microsoft.
+# com/azure/machine-learning/how-to-authenticate-batch-endpoint; how-to-disable-local-auth-
+# storage, "Scenarios for role assignments", Parallel Run Step). No narrower built-in role writes.
+BATCH_INVOKER = (
+    Grant("Storage Blob Data Contributor", STORAGE),  # uploads the input, writes the outputs
+    Grant("Storage Queue Data Contributor", STORAGE),  # the batch runtime's work queue
+    Grant("Storage Table Data Contributor", STORAGE),  # the batch runtime's progress tables
+)
+
 MATRIX: dict[str, dict[str, list[Grant]]] = {
     # Dev only: the promotion pull request shows prod's champion metrics and the monitor run
     # shows drift, so reading preprod or prod would add exposure and no task.
@@ -177,11 +190,13 @@ MATRIX: dict[str, dict[str, list[Grant]]] = {
         "preprod": [
             Grant("AzureML Data Scientist", WORKSPACE),
             Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),
+            *BATCH_INVOKER,
         ],
         "prod": [
             Grant("AzureML Data Scientist", WORKSPACE),
             Grant(REGISTRY_PUBLISHER, MODEL_REGISTRY),
             Grant(AUTOSCALER, RESOURCE_GROUP),  # prod.yml sets endpoint.autoscale
+            *BATCH_INVOKER,
         ],
     },
     INFRA_AUTOMATION: _same_everywhere(

@@ -84,12 +84,20 @@ class JsonLinesCollector:
             os.close(fd)
 
 
+# Azure ML's data collector merges requests that arrive close together into one line with one
+# correlationid; each row keeps its request's id in this column (Learn: how-to-collect-
+# production-data, "Data collector batching": put the id in a column of the DataFrame).
+ID_COLUMN = "correlationid"
+
+
 class AzureMonitoringCollector:
-    """Azure ML's data collector: model_inputs and model_outputs, joined by correlation id."""
+    """Azure ML's data collector: model_inputs and model_outputs, each row with its request id."""
 
     def __init__(self):
         from azureml.ai.monitoring import Collector
 
+        # raises when the deployment has no data collection configured (azureml-ai-monitoring
+        # 1.0.0, collector_json.py: _validate_mdc_config calls on_error, which raises by default)
         self.inputs = Collector(name="model_inputs")
         self.outputs = Collector(name="model_outputs")
 
@@ -111,8 +119,11 @@ class AzureMonitoringCollector:
         # The request's own id ties its inputs and outputs lines together (the SDK's default
         # is a fresh uuid4): labels sent back by request id then find both.
         context = BasicCorrelationContext(id=request_id)
-        self.inputs.collect(pd.DataFrame(rows, columns=list(FEATURES)), context)
-        self.outputs.collect(pd.DataFrame(outputs), context)
+        inputs, answers = pd.DataFrame(rows, columns=list(FEATURES)), pd.DataFrame(outputs)
+        inputs.insert(0, ID_COLUMN, request_id)
+        answers.insert(0, ID_COLUMN, request_id)
+        self.inputs.collect(inputs, context)
+        self.outputs.collect(answers, context)
 
 
 def from_environment():
@@ -126,4 +137,6 @@ def from_environment():
         return AzureMonitoringCollector()
     except ImportError:
         print("data collection is off: azureml-ai-monitoring is not installed", file=sys.stderr)
-        return None
+    except Exception as off:  # the SDK raises a bare Exception when collection is not configured
+        print(f"data collection is off: {off}", file=sys.stderr)
+    return None

@@ -92,6 +92,7 @@ def run(request):
                 rows_json=batch.rows_json,
                 outputs_json=encoded,
             )
-        except OSError as exc:  # losing a record must not lose the answer
+        except Exception as exc:  # losing a record must not lose the answer (the collector
+            # SDK raises bare Exceptions through its on_error, e.g. when its queue is full)
             print(f"data collection failed for {request_id}: {exc}", file=sys.stderr)
     return _json(encoded, 200, request_id)

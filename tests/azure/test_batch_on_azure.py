@@ -1,6 +1,10 @@
 """Batch scoring on Azure ML: endpoint, deployment, smoke job, default, jobs on inputs."""
 
+import csv
+import io
+
 import pytest
+from fake_azure import CI_PERSONA
 from harness import release_to_registry
 from helpers import env_setting
 
@@ -68,9 +72,11 @@ def test_a_failed_smoke_job_leaves_the_previous_default(ctx, fake, shared):
 
 
 def test_a_scoring_job_runs_on_the_default_with_its_input_and_says_where_outputs_are(
-    ctx, fake, shared, capsys
+    ctx, fake, shared, capsys, tmp_path
 ):
     batch.deploy(ctx, "prod", shared.ref)
+    rows = batch.smoke_sample(ctx.root, tmp_path).read_bytes()
+    fake.blobs["azureml-blobstore/nightly/rows.csv"] = rows  # what a nightly export left
     mark = fake.mark()
     job = batch.score(ctx, "prod", "azureml://datastores/workspaceblobstore/paths/nightly/rows.csv")
 
@@ -81,6 +87,36 @@ def test_a_scoring_job_runs_on_the_default_with_its_input_and_says_where_outputs
     assert job.status == "Completed" and job.deployment == "blue"
     assert f"az ml job download --name {job.id} --output-name score" in job.outputs
     assert f"job {job.id}: Running" in capsys.readouterr().out  # progress while it runs
+    # the deployment's batch_score.py ran under the batch contract and wrote its outputs
+    written = fake.blobs[f"azureml-blobstore/azureml/{job.id}/score/rows.predictions.csv"]
+    predictions = list(csv.DictReader(io.StringIO(written.decode())))
+    assert len(predictions) == rows.count(b"\n") - 1
+    assert {p["model"] for p in predictions} == {shared.ref}
+
+
+def test_a_job_fails_when_its_identity_lacks_a_role_the_batch_runtime_needs(
+    ctx, fake, shared, monkeypatch, tmp_path
+):
+    """The job runs as its invoker; with keys off the runtime needs queues and tables."""
+    from mlops_infra import access
+
+    batch.deploy(ctx, "prod", shared.ref)
+    fake.blobs["azureml-blobstore/nightly/rows.csv"] = batch.smoke_sample(
+        ctx.root, tmp_path
+    ).read_bytes()
+    for role in ("Storage Queue Data Contributor", "Storage Table Data Contributor"):
+        kept = [g for g in access.MATRIX[CI_PERSONA]["prod"] if g.role != role]
+        with monkeypatch.context() as patched:
+            patched.setitem(access.MATRIX[CI_PERSONA], "prod", kept)
+            with pytest.raises(MlopsError, match="ended Failed"):
+                batch.score(
+                    ctx, "prod", "azureml://datastores/workspaceblobstore/paths/nightly/rows.csv"
+                )
+        failed = fake.batch_jobs[-1]
+        assert failed.failure and role.split()[1].lower() in failed.failure  # queue / table
+        assert not [
+            k for k in fake.blobs if k.startswith(f"azureml-blobstore/azureml/{failed.job}/")
+        ]
 
 
 def test_scoring_before_any_batch_deploy_is_one_sentence(ctx, fake):

@@ -53,10 +53,15 @@ def envelope(collection: str, correlation: str, data: list[dict]) -> dict:
     }
 
 
-def serve(fake, table, rows: int, missed_every: int = 0) -> list[str]:
+def serve(fake, table, rows: int, missed_every: int = 0, merged: bool = False) -> list[str]:
     """One request of two rows per pair of table rows; its answers miss every n-th malignant
-    row. Returns the labels CSV lines (ID#ROW,label)."""
-    labels, malignant = ["request_id,label"], 0
+    row. Returns the labels CSV lines (ID#ROW,label).
+
+    merged: each row names its request in a correlationid column (src/model/collect.py), and
+    every two requests land in one line under the first one's id, as the data collector
+    batches requests that arrive close together (Learn how-to-collect-production-data, "Data
+    collector batching")."""
+    labels, malignant, pending = ["request_id,label"], 0, []
     for start in range(0, rows, 2):
         pair = table[start : start + 2]
         inputs = [{name: float(r[name]) for name in FEATURES} for r in pair]
@@ -68,8 +73,19 @@ def serve(fake, table, rows: int, missed_every: int = 0) -> list[str]:
             probability = 0.2 if miss else 0.9 if label else 0.1
             answers.append({"predictions": int(probability >= 0.5), "probabilities": probability})
             labels.append(f"q{start}#{offset},{label}")
-        collect(fake, "blue", "model_inputs", [envelope("model_inputs", f"q{start}", inputs)])
-        collect(fake, "blue", "model_outputs", [envelope("model_outputs", f"q{start}", answers)])
+        if not merged:
+            collect(fake, "blue", "model_inputs", [envelope("model_inputs", f"q{start}", inputs)])
+            collect(
+                fake, "blue", "model_outputs", [envelope("model_outputs", f"q{start}", answers)]
+            )
+            continue
+        pending.append((f"q{start}", inputs, answers))
+        if len(pending) == 2 or start + 2 >= rows:
+            first = pending[0][0]
+            for collection, at in (("model_inputs", 1), ("model_outputs", 2)):
+                data = [{"correlationid": p[0], **row} for p in pending for row in p[at]]
+                collect(fake, "blue", collection, [envelope(collection, first, data)])
+            pending = []
     return labels
 
 
@@ -102,3 +118,18 @@ def test_degraded_recall_on_azure_starts_retraining(ctx, fake, table, tmp_path):
     path.write_text("\n".join(labels) + "\n")
     with pytest.raises(PerformanceDegraded, match="performance degraded in prod .*recall 0\\.6"):
         lifecycle.monitor(ctx, "prod", "all", path)
+
+
+def test_requests_the_collector_merged_into_one_line_keep_their_own_labels(
+    ctx, fake, table, tmp_path
+):
+    shared = release_to_registry(ctx)
+    lifecycle.deploy(ctx, "prod", shared.ref)
+    labels = serve(fake, table, 40, merged=True)
+    lines = b"".join(v for k, v in fake.blobs.items() if "/model_inputs/" in k).splitlines()
+    assert len(lines) == 10  # twenty requests, two to a line
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(labels) + "\n")
+    result = feedback.run(ctx, "prod", path, "all", tmp_path / "feedback.csv")
+    assert result.rows["overall"] == 40  # every request found, not only each line's first
+    assert result.joined.missing == [] and result.joined.no_such_row == []

@@ -128,6 +128,13 @@ def test_scoring_needs_the_key_honours_the_split_and_names_the_deployment(servin
 
 def test_versions_are_immutable_and_latest_is_the_most_recently_created(ctx, fake):
     ml = ctx.backend("dev").ml
+    workspace = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{env_setting('dev', 'azure.resource_group')}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/"
+        f"{env_setting('dev', 'azure.workspace')}"
+    )
+    for job in ("job-a", "job-b", "job-c", "job-d"):  # a model from a job names a job that exists
+        fake.store(f"{workspace}/jobs/{job}", {"properties": {"status": "Completed"}})
     for version, job in (("5", "job-a"), ("3", "job-b")):
         ml.models.create_or_update(
             Model(

@@ -61,7 +61,9 @@ def test_a_record_after_a_torn_line_keeps_a_line_of_its_own(tmp_path):
 
 
 def test_on_azure_both_collections_carry_the_request_id_as_their_correlation_id(monkeypatch):
-    """azureml-ai-monitoring is not installed here: a stand-in with its 1.0.0 surface.
+    """A stand-in with azureml-ai-monitoring 1.0.0's surface records what is sent (the real SDK
+    runs in tests/azure/test_collector_on_azure.py). Each row also names its request in a
+    correlationid column: the data collector merges close requests into one line.
     Collector(name=...).collect(frame, context) sends the frame as to_json(orient="records")
     under the context's id (payload/payload.py build_payload, worker/sender.py
     ce-x-request-id); without a context it makes one with a fresh uuid4 (context.py)."""
@@ -102,8 +104,8 @@ def test_on_azure_both_collections_carry_the_request_id_as_their_correlation_id(
         ("model_inputs", "req-7"),
         ("model_outputs", "req-7"),
     ]
-    assert sent[0][2] == [dict(zip(FEATURES, ROW, strict=True))] * 2
+    assert sent[0][2] == [{"correlationid": "req-7", **dict(zip(FEATURES, ROW, strict=True))}] * 2
     assert sent[1][2] == [
-        {"predictions": 1, "probabilities": 0.9},
-        {"predictions": 0, "probabilities": 0.2},
+        {"correlationid": "req-7", "predictions": 1, "probabilities": 0.9},
+        {"correlationid": "req-7", "predictions": 0, "probabilities": 0.2},
     ]

@@ -2,8 +2,11 @@
 
 It keeps ARM resources by path (arm.py) with long-running operations, versioned assets
 (assets.py), endpoints, deployments and scoring (endpoints.py), their Azure Monitor
-autoscale settings (autoscale.py), jobs (jobs.py) and blob storage (storage.py); every request is checked against the caller's roles (identity.py)
-and recorded for the tests to assert on. Each rule names its source in its module.
+autoscale settings (autoscale.py), jobs (jobs.py), batch jobs run as Azure runs them (batch.py),
+the references resolved at submission (references.py), each deployment's scoring container and
+data collector (collector.py) and blob storage without keys (storage.py); every request is
+checked against the caller's roles (identity.py) and recorded for the tests to assert on. Each
+rule names its source in its module.
 Nothing leaves the process.
 """
 
@@ -22,8 +25,9 @@ from .arm import REGION, SUBSCRIPTION, ArmStore, arm_action
 from .assets import ASSET_KINDS, Assets, version_path
 from .autoscale import Autoscale, is_autoscale
 from .batch import Batch
+from .collector import Collected
 from .endpoints import KEYS, Endpoints
-from .http import Call, Reply, not_found, response
+from .http import Call, Reply, error, not_found, response
 from .identity import (
     AUTOSCALE_SETTINGS,
     CI_PERSONA,
@@ -36,6 +40,7 @@ from .identity import (
     granted_roles,
 )
 from .jobs import Jobs, StagedFile, StepRun, TrainedRun
+from .references import References
 from .storage import Storage, account_of, collector_blob
 
 __all__ = [
@@ -61,7 +66,18 @@ _AZURE_HOSTS = re.compile(
 _ACTIONS = re.compile(r"/(listSecrets|listKeys|getLogs|token|import|startPendingUpload)$", re.I)
 
 
-class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, HttpTransport):
+class FakeAzure(
+    Assets,
+    Endpoints,
+    Autoscale,
+    Batch,
+    Jobs,
+    Collected,
+    References,
+    Storage,
+    ArmStore,
+    HttpTransport,
+):
     def __init__(self, runner=None, registry_group: str = "rg-mlops-shared"):
         ArmStore.__init__(self)
         self.registry_group = registry_group
@@ -71,6 +87,7 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.pipeline_outputs: dict[tuple[str, str], Path] = {}  # (job, output) -> folder
         self.calls: list[Call] = []
         self.blobs: dict[str, bytes] = {}  # "container/blob name" -> bytes
+        self.issued_sas: dict[str, str] = {}  # SAS signature -> "account/container" it opens
         self.workspace_env: dict[str, str] = {}  # workspace name -> environment
         self.group_env: dict[str, str] = {}  # resource group name (lower case) -> environment
         self.storage_env: dict[str, str] = {}  # storage account -> environment
@@ -81,7 +98,8 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
         self.failing_deployments: dict[str, str] = {}  # deployment -> provisioning error
         self.broken_deployments: set[str] = set()  # deployments whose scoring is wrong
         self.mirrored: list = []  # (deployment, body) copies of mirrored requests
-        self.sessions = {}
+        self.containers = {}  # deployment id -> its scoring container (collector.Container)
+        self.collector_pending: dict = {}  # (endpoint, deployment, collection) -> payloads
         self.batch_jobs: list = []  # (job, deployment, inputData) of each batch invocation
         self._requests = 0
         self.logs = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} E scoring failed: model output has the wrong shape"
@@ -266,7 +284,10 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
 
     def _action(self, path: str, call: Call) -> Reply:
         if path.endswith("/listSecrets"):
-            return Reply(200, {"secretsType": "AccountKey", "key": "ZmFrZS1rZXk="})
+            # an identity-based datastore holds no secret to list (storage.py's note); the
+            # service's exact answer is not documented (unverified): the SDK, on any error,
+            # falls back to the caller's token (_artifact_utilities.get_datastore_info)
+            return error(400, "UserError", "the datastore is identity-based: it has no secrets")
         if path.endswith("/listKeys"):
             return Reply(200, KEYS)
         if path.endswith("/token"):
@@ -287,7 +308,10 @@ class FakeAzure(Assets, Endpoints, Autoscale, Batch, Jobs, Storage, ArmStore, Ht
                     "blobReferenceForConsumption": {
                         "blobUri": blob,
                         "storageAccountArmId": f"/subscriptions/x/resourceGroups/x/providers/Microsoft.Storage/storageAccounts/{account}",
-                        "credential": {"credentialType": "SAS", "sasUri": f"{blob}?sig=fake"},
+                        "credential": {
+                            "credentialType": "SAS",
+                            "sasUri": self.user_delegation_sas(blob),
+                        },
                     },
                 },
             )

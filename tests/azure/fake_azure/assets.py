@@ -74,6 +74,9 @@ DATA_TYPES = ("uri_file", "uri_folder", "mltable")  # spec DataType
 
 class Assets:
     def put_version(self, path: str, body: dict, container: str) -> Reply:
+        refusal = self.model_version_refusal(path, body) if "/models/" in path else None
+        if refusal:  # references.py
+            return refusal
         if "/data/" in path:
             properties = body.get("properties") or {}
             if properties.get("dataType") not in DATA_TYPES or not properties.get("dataUri"):
@@ -279,7 +282,10 @@ class Assets:
             {
                 "blobReferenceForConsumption": {
                     "blobUri": files,
-                    "credential": {"credentialType": "SAS", "sasUri": f"{container}?sig=fake"},
+                    "credential": {
+                        "credentialType": "SAS",
+                        "sasUri": self.user_delegation_sas(container),
+                    },
                 }
             },
         )

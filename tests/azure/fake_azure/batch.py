@@ -22,19 +22,74 @@ Rules, each from its source:
   authentication"); the azureml-model-deployment header picks a deployment, else the default
   runs it; neither is "No valid deployments to route to" (docs how-to-troubleshoot-batch-
   endpoints); the answer is the job, which then progresses like any job (jobs.py).
-- the job's compute run is not simulated: it completes unless a test injects its end through
-  `next_job_ends`; the entry script itself is tested in tests/model/test_batch_score.py.
+- a job runs as the identity that invoked the endpoint (docs how-to-authenticate-batch-
+  endpoint: "a batch deployment job is created under the identity associated with the token");
+  with an identity-based datastore it reads inputs as that identity and the cluster's
+  ("Configure compute clusters for data access": identity of the job + managed identity of
+  the compute cluster), and writes its outputs as the job's identity.
+- with shared keys off, the batch runtime (parallel run step) needs Storage Queue and Table
+  Data Contributor besides blob access (docs how-to-disable-local-auth-storage, "Scenarios
+  for role assignments", Parallel Run Step); lacking one, the job fails. The service's exact
+  failure text is not documented (unverified): the double names the missing data action.
+- the job runs the deployment's scoring script under the batch contract: init() once, then
+  run(mini_batch) per mini-batch of at most mini_batch_size files, AZUREML_MODEL_DIR naming
+  the model's folder, AZUREML_BI_OUTPUT_PATH the output folder (docs how-to-batch-scoring-
+  script; how-to-deploy-model-custom-output), in a process of its own; run() must return one
+  element per file, and with error_threshold 0 any failed file fails the job (spec
+  BatchDeploymentProperties.errorThreshold). Outputs land in the default datastore under
+  azureml/<job>/<output> (docs how-to-use-batch-model-deployments: outputs go to the default
+  blob store, in a folder named after the job). Tests may still inject an end (`next_job_ends`).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import MODEL_DIR
 
 from .arm import REGION
 from .http import Reply, error, not_found
 from .identity import Identity, access, allowed
 
 _job_ids = itertools.count(1)
+# The runtime's data actions on the workspace storage, as the job's identity (module note).
+RUNTIME_ACTIONS = {
+    "blob-write": "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+    "queue-write": "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action",
+    "table-write": "Microsoft.Storage/storageAccounts/tableServices/tables/entities/write",
+}
+# The batch contract run in a process of its own: init() once, run() per mini-batch.
+_DRIVER = """
+import json, sys
+import batch_score as script
+files, size = json.loads(sys.argv[1]), int(sys.argv[2])
+script.init()
+done = []
+for start in range(0, len(files), size):
+    batch = files[start:start + size]
+    result = script.run(batch)
+    if len(result) != len(batch):
+        sys.exit(f"run() returned {len(result)} results for {len(batch)} files")
+    done += list(map(str, result))
+print(json.dumps(done))
+"""
+
+
+@dataclass
+class BatchRun:
+    job: str
+    deployment: str
+    inputs: dict
+    invoker: Identity
+    workspace: str
+    failure: str | None = None  # why the job failed, as its logs would say
 
 
 class Batch:
@@ -60,6 +115,9 @@ class Batch:
         properties = dict(body.get("properties") or {})
         if not properties.get("compute"):  # spec BatchDeploymentProperties.compute; docs
             return error(400, "BadArgument", "a batch deployment needs a compute cluster")
+        refusal = self.batch_deployment_refusal(properties)  # references.py
+        if refusal:
+            return refusal
         return self._provision(path, {**body, "properties": properties})
 
     def _provision(self, path: str, body: dict) -> Reply:
@@ -113,11 +171,96 @@ class Batch:
                 }
             },
         )
-        self.batch_jobs.append((job, chosen, inputs))
+        self.batch_jobs.append(
+            BatchRun(job, f"{path}/deployments/{chosen}", inputs, identity, workspace)
+        )
         return Reply(200, {"id": job_path, "name": job, "properties": {"status": "NotStarted"}})
 
     def _end(self, job: dict) -> str:
-        """A batch job's end: injected by the test, else Completed (see the module's note)."""
-        if not any(name == job["name"] for name, _, _ in self.batch_jobs):
+        """A batch job's end: injected by the test, else what running it gives."""
+        runs = [r for r in self.batch_jobs if r.job == job["name"]]
+        if not runs:
             return super()._end(job)
-        return self.next_job_ends.pop(0) if self.next_job_ends else "Completed"
+        if self.next_job_ends:
+            return self.next_job_ends.pop(0)
+        run = runs[0]
+        run.failure = self._run_batch(run)
+        return "Failed" if run.failure else "Completed"
+
+    def _run_batch(self, run: BatchRun) -> str | None:
+        """Run the job as the batch runtime would; None, or why it failed."""
+        env = self.workspace_env.get(run.workspace)
+        extra = self.extra_grants(run.invoker)
+        for action, data_action in RUNTIME_ACTIONS.items():
+            if not allowed(run.invoker, action, access.STORAGE, env, extra):
+                return f"{run.invoker.persona}/{run.invoker.env} may not perform {data_action}"
+        compute = Identity(access.COMPUTE, env)
+        deployment = self.resources[run.deployment]
+        properties = deployment["properties"]
+        with tempfile.TemporaryDirectory() as folder:
+            files = []
+            for name, given in run.inputs.items():
+                key = _blob_key(self._data_uri(given.get("uri", "")))
+                for reader in (run.invoker, compute):  # both read an identity-based store
+                    if not allowed(
+                        reader, "blob-read", access.STORAGE, env, self.extra_grants(reader)
+                    ):
+                        return f"{reader.persona}/{reader.env} may not read {key}"
+                found = {
+                    k: v
+                    for k, v in self.blobs.items()
+                    if k == key or k.startswith(key.rstrip("/") + "/")
+                }
+                if not found:
+                    return f"input {name}: {given.get('uri')} does not exist"
+                for k, data in sorted(found.items()):
+                    local = Path(folder, "inputs", name, k.rsplit("/", 1)[-1])
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    local.write_bytes(data)
+                    files.append(str(local))
+            output = Path(folder, "outputs")
+            output.mkdir()
+            model_id = properties["model"]["assetId"]
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    _DRIVER,
+                    json.dumps(files),
+                    str(properties.get("miniBatchSize") or 1),
+                ],
+                cwd=MODEL_DIR,
+                env={
+                    **os.environ,
+                    **(properties.get("environmentVariables") or {}),
+                    "AZUREML_MODEL_DIR": str(
+                        self.served_model({"properties": {"model": model_id}})
+                    ),
+                    "AZUREML_BI_OUTPUT_PATH": str(output),
+                },
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if done.returncode != 0:
+                return (
+                    done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "run() failed"
+                )
+            for made in sorted(output.iterdir()):  # written as the job's identity (checked above)
+                self.blobs[f"azureml-blobstore/azureml/{run.job}/score/{made.name}"] = (
+                    made.read_bytes()
+                )
+        return None
+
+    def _data_uri(self, uri: str) -> str:
+        """A data asset input is read where its version points (its dataUri)."""
+        start = uri.find("/subscriptions/")
+        asset = self.resources.get(uri[start:]) if start >= 0 and "/data/" in uri else None
+        return (asset or {}).get("properties", {}).get("dataUri") or uri
+
+
+def _blob_key(uri: str) -> str:
+    """The default datastore's blob an input names (azureml://datastores/<store>/paths/<path>,
+    or the long form with subscriptions/.../workspaces/<ws>/ before it)."""
+    path = uri.split("/paths/", 1)[1] if "/paths/" in uri else uri.rsplit("/", 1)[-1]
+    return f"azureml-blobstore/{path}"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 
 from .arm import REGION
+from .collector import Container
 from .http import Reply, error, not_found
 
 KEYS = {"primaryKey": "primary-key", "secondaryKey": "secondary-key"}
@@ -98,6 +99,9 @@ class Endpoints:
         endpoint = endpoint_of(path)
         if endpoint not in self.resources:
             return not_found(endpoint)
+        refusal = self.online_deployment_refusal(body)  # references.py
+        if refusal:
+            return refusal
         name = path.rsplit("/", 1)[-1]
         properties = dict(body.get("properties") or {})
         properties.setdefault("scaleSettings", {"scaleType": "Default"})  # filled in by Azure
@@ -188,7 +192,7 @@ class Endpoints:
                 if self._requests * 37 % 100 < share:
                     self.mirrored.append((mirror, call.body))
         deployment = self.resources[f"{path}/deployments/{chosen}"]
-        status, answer = self.serve(deployment, call.body)
+        status, answer = self.serve(deployment, call.body, call.headers)
         # the answer names its deployment in azureml-model-deployment (recorded: the score call
         # of tests/azure/recordings/online_endpoint_lifecycle.json)
         return Reply(status, answer, {"azureml-model-deployment": chosen})
@@ -204,18 +208,21 @@ class Endpoints:
                 return name
         return None
 
-    def serve(self, deployment: dict, body) -> tuple[int, dict]:
-        """What the deployment's container answers: score.py's contract on the trained model."""
-        import score
-        from features import PayloadError, parse_request
-
+    def serve(self, deployment: dict, body, headers: dict | None = None) -> tuple[int, dict]:
+        """What the deployment's container answers: score.py's init() once, its run() per
+        request, the data collector configured as the deployment asks (collector.py)."""
         if deployment["name"] in self.broken_deployments:
             return 200, {"predictions": [], "probabilities": []}
-        try:
-            rows = parse_request(json.dumps(body) if not isinstance(body, bytes) else body)
-        except PayloadError as refusal:
-            return 400, {"error": str(refusal)}
-        model = score.find_model(self.served_model(deployment))
-        if model not in self.sessions:
-            self.sessions[model] = score.load_session(model)
-        return 200, score.predict(self.sessions[model], rows)
+        container = self.containers.get(deployment["id"])
+        if container is None:
+            properties = deployment["properties"]
+            collections = (properties.get("dataCollector") or {}).get("collections") or {}
+            container = Container(self.served_model(deployment), collections)
+            self.containers[deployment["id"]] = container
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        # the inference server hands run() the request as sent (rawhttp): the client's headers
+        sent = {k: v for k, v in (headers or {}).items() if k.startswith("x-")}
+        status, answer, payloads = container.run(raw, {"content-type": "application/json", **sent})
+        endpoint = deployment["id"].split("/onlineEndpoints/")[1].split("/")[0]
+        self.take_payloads(endpoint, deployment["name"], payloads)
+        return status, json.loads(answer)

@@ -96,7 +96,8 @@ class FakeCredential:
 # scope, and blob data read/write. Source: Azure built-in roles (learn.microsoft.com/azure/
 # role-based-access-control/built-in-roles): Reader has only */read; Contributor and AzureML
 # Data Scientist have control-plane actions and no DataActions; AzureML Registry User may read
-# and write registry assets; Storage Blob Data Reader/Contributor hold the blob DataActions.
+# and write registry assets; Storage Blob Data Reader/Contributor hold the blob DataActions,
+# Storage Queue/Table Data Contributor the queue and table ones.
 CAN = {
     "Reader": {"read"},
     "Contributor": {"read", "write"},
@@ -105,6 +106,8 @@ CAN = {
     "AzureML Registry User": {"read", "write"},
     "Storage Blob Data Reader": {"blob-read"},
     "Storage Blob Data Contributor": {"blob-read", "blob-write"},
+    "Storage Queue Data Contributor": {"queue-write"},
+    "Storage Table Data Contributor": {"table-write"},
 }
 # Custom roles (infra's CUSTOM_ROLES) do what their actions say.
 CAN.update(
@@ -120,7 +123,8 @@ INHERITS = {access.RESOURCE_GROUP: {access.WORKSPACE, access.STORAGE, AUTOSCALE_
 
 
 def allowed(identity: Identity, action: str, scope: str, scope_env: str | None, extra=()) -> bool:
-    """May identity perform action ("read", "write", "blob-read", "blob-write") on the scope?
+    """May identity perform action ("read", "write", "blob-read", "blob-write", "queue-write",
+    "table-write") on the scope?
 
     scope_env is the environment owning the resource (None for the shared registry)."""
     # each environment's identities hold roles in that environment only, unless borrowed

@@ -1,12 +1,20 @@
-"""Blob storage of each workspace: SAS and account-key uploads, Entra reads checked by role.
+"""Blob storage of each workspace, as our infra configures it: shared keys off, Entra only.
 
 Rules, each from its source:
-- a request signed with a SAS (sig=...) or the account key (SharedKey) is authorised by
-  that signature; one with an Entra token needs a Storage Blob Data role: control-plane
-  roles (Reader, Contributor, AzureML Data Scientist) grant no blob data access (docs:
-  learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access).
+- a workspace's storage account refuses Shared Key, and any SAS signed with the account key,
+  with 403 KeyBasedAuthenticationNotPermitted; a user delegation SAS (signed with an Entra
+  key: skoid/sktid) still works (docs: learn.microsoft.com/azure/storage/common/shared-key-
+  authorization-prevent, "Understand how disallowing Shared Key affects SAS tokens"; infra:
+  storage_accounts.py allow_shared_key_access=False). Only SAS the double issued are valid.
+- a request with an Entra token needs a Storage Blob Data role on the account (or above):
+  control-plane roles (Reader, Contributor, AzureML Data Scientist) grant no blob data access
+  (docs: learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access).
 - refused, storage answers 403 with x-ms-error-code AuthorizationPermissionMismatch
   (docs: learn.microsoft.com/rest/api/storageservices/blob-service-error-codes).
+- workspaceblobstore is identity-based (credentialsType None): infra sets
+  system_datastores_auth_mode "Identity" (environment.py), so the SDK skips listSecrets and
+  sends the caller's own token (azure/ai/ml/_artifacts/_artifact_utilities.py,
+  get_datastore_info: NoneCredentialConfiguration -> operations._credential).
 - a Put Blob request (no comp=) carries the whole blob, kept for later reads (docs:
   learn.microsoft.com/rest/api/storageservices/put-blob); block lists are not modelled.
 - a ranged read is answered 206 with Content-Range (docs: rest/api/storageservices/
@@ -15,6 +23,7 @@ Rules, each from its source:
 
 from __future__ import annotations
 
+import itertools
 import urllib.parse
 from datetime import UTC, datetime
 
@@ -41,7 +50,27 @@ def collector_blob(
     )
 
 
+_signatures = itertools.count(1)
+_NO_KEYS = (
+    b'<?xml version="1.0" encoding="utf-8"?><Error><Code>KeyBasedAuthenticationNotPermitted'
+    b"</Code><Message>Key based authentication is not permitted on this storage account."
+    b"</Message></Error>"
+)
+
+
 class Storage:
+    def user_delegation_sas(self, url: str) -> str:
+        """A SAS as the service issues it for a container: signed with a user delegation key
+        (skoid, sktid), so a keys-off account accepts it. Which kind Azure ML issues for code
+        snapshots (startPendingUpload) is not documented; a key-signed one would fail on our
+        accounts, so this is the only kind that can work there (our reading)."""
+        account, container = url.split("//")[1].split(".")[0], url.split("/")[3]
+        sig = f"udk{next(_signatures)}"
+        self.issued_sas[sig] = f"{account}/{container}"
+        return (
+            f"{url}?skoid=00000000-0000-0000-0000-0000000000ab&sktid=tenant&sr=c&sp=racwl&sig={sig}"
+        )
+
     def blob(self, host: str, call) -> Reply:
         account = host.split(".")[0]
         refusal = self._blob_refusal(account, call)
@@ -52,6 +81,8 @@ class Storage:
                 body = call.body if isinstance(call.body, bytes) else str(call.body).encode()
                 self.blobs[urllib.parse.unquote(call.path.lstrip("/"))] = body
             return Reply(200 if call.query.get("comp") == "metadata" else 201)
+        if "modelDataCollector" in urllib.parse.unquote(call.url):
+            self.write_collected()  # what the collector merged so far is written (collector.py)
         if call.query.get("comp") == "list":
             return self._list(account, call)
         key = urllib.parse.unquote(call.path.lstrip("/"))
@@ -71,7 +102,27 @@ class Storage:
         return Reply(404, b"")
 
     def _blob_refusal(self, account: str, call) -> Reply | None:
-        if "sig" in call.query or (call.headers.get("authorization") or "").startswith("SharedKey"):
+        keys_off = account in self.storage_env  # our workspaces' accounts (infra: no keys)
+        if "sig" in call.query:
+            if keys_off and "skoid" not in call.query:  # a key-signed SAS (docs, see above)
+                return Reply(
+                    403,
+                    _NO_KEYS,
+                    {"x-ms-error-code": "KeyBasedAuthenticationNotPermitted"},
+                    "application/xml",
+                )
+            container = call.path.lstrip("/").split("/")[0]
+            if self.issued_sas.get(call.query["sig"]) == f"{account}/{container}":
+                return None
+            return Reply(403, b"", {"x-ms-error-code": "AuthenticationFailed"}, "application/xml")
+        if (call.headers.get("authorization") or "").startswith("SharedKey"):
+            if keys_off:  # docs shared-key-authorization-prevent: 403 once keys are off
+                return Reply(
+                    403,
+                    _NO_KEYS,
+                    {"x-ms-error-code": "KeyBasedAuthenticationNotPermitted"},
+                    "application/xml",
+                )
             return None
         identity = Identity.from_header(call.headers.get("authorization"))
         env = self.storage_env.get(account)
@@ -119,7 +170,8 @@ class Storage:
                 "containerName": "azureml-blobstore",
                 "endpoint": "core.windows.net",
                 "protocol": "https",
-                "credentials": {"credentialsType": "AccountKey"},
+                # identity-based (see the module's note): REST NoneDatastoreCredentials
+                "credentials": {"credentialsType": "None"},
                 "isDefault": True,
             },
         }

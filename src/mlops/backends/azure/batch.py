@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops.backends.azure.jobs import _status
-from mlops.backends.azure.online import deployments_of
+from mlops.backends.azure.online import deployments_of, first_line
 from mlops.backends.base import TAG_ARTIFACT, BatchEndpoint, BatchJob, Deployment, ModelVersion
 from mlops.errors import MlopsError
 
@@ -73,8 +73,8 @@ class AzureBatch:
         try:
             self.ml.batch_deployments.begin_create_or_update(spec).result()
         except HttpResponseError as failure:
-            raise MlopsError(
-                f"batch deployment {endpoint}/{deployment} failed: {failure.message}"
+            raise MlopsError(  # the first line: "(Code) sentence"; the rest repeats it
+                f"batch deployment {endpoint}/{deployment} failed: {first_line(failure)}"
             ) from None
         return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
 
@@ -87,6 +87,7 @@ class AzureBatch:
     def invoke_batch(self, endpoint: str, source: str, deployment: str | None = None) -> BatchJob:
         from azure.ai.ml import Input
         from azure.ai.ml.constants import AssetTypes
+        from azure.ai.ml.exceptions import ValidationException
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         if source.startswith("azureml:") and not source.startswith("azureml://"):
@@ -113,9 +114,19 @@ class AzureBatch:
             job = self.ml.batch_endpoints.invoke(
                 endpoint_name=endpoint, deployment_name=chosen, input=data
             )
+        except ValidationException as refused:
+            # a local input is uploaded with this identity's own token (the datastore is
+            # identity-based): the SDK turns storage's 403 into this (_blob_storage_helper.py)
+            if "permission" not in refused.message:
+                raise MlopsError(f"invoking batch endpoint {endpoint}: {refused.message}") from None
+            raise MlopsError(
+                f"uploading {source} to {self.env}'s workspace storage was refused: this identity "
+                "needs Storage Blob Data Contributor on that storage account "
+                "(infra/mlops_infra/access.py)"
+            ) from None
         except HttpResponseError as failure:
             raise MlopsError(
-                f"invoking batch endpoint {endpoint} failed: {failure.message}"
+                f"invoking batch endpoint {endpoint} failed: {first_line(failure)}"
             ) from None
         self.say(f"batch job {job.name} started on {endpoint}/{chosen}")
         final = self._wait(job.name)

@@ -10,6 +10,11 @@ ties a request's model_inputs line to its model_outputs line. The collector SDK
 `to_json(orient="records")`: a list of one object per row, in outputs as in inputs; it puts
 the correlation context's id in the `ce-x-request-id` header (worker/sender.py), and src/model/
 collect.py makes that id the request's own x-request-id.
+
+The collector merges requests that arrive close together into one line with one correlationid
+(the docs' "Data collector batching"), so src/model/collect.py also writes each row's request id
+in a `correlationid` column: rows are joined by that column, and by the line's id only when a
+line has no such column (collected before the column existed).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from mlops.backends.base import CollectedRecord
 from mlops.errors import MlopsError
 
 INPUTS, OUTPUTS = "model_inputs", "model_outputs"
+ID_COLUMN = "correlationid"  # src/model/collect.py ID_COLUMN: each row's own request id
 
 
 class AzureCollected:
@@ -40,7 +46,10 @@ class AzureCollected:
         container, names = self._collected_blobs(endpoint, INPUTS, serving, since)
         for name in names:
             for line in _lines(container, name):
-                yield from _rows_of(_parsed(line))
+                for row in _rows_of(_parsed(line)):
+                    if isinstance(row, dict):
+                        row.pop(ID_COLUMN, None)  # an id, not a feature
+                    yield row
 
     def collected_records(
         self,
@@ -63,17 +72,18 @@ class AzureCollected:
                         found = _parsed(line)
                     except ValueError:
                         continue  # a torn line: that request is left out
-                    key = str(found.get("correlationid") or found.get("xrequestid") or "")
-                    if not key or (request_ids is not None and key not in request_ids):
-                        continue
+                    line_id = str(found.get("correlationid") or found.get("xrequestid") or "")
                     try:
-                        rows = list(_rows_of(found))
+                        by_request = _by_request(_rows_of(found), line_id)
                     except ValueError:
                         continue
-                    if collection == INPUTS:
-                        inputs[key] = (deployment, _time_of(found) or hour, rows)
-                    else:
-                        answers[key] = rows
+                    for key, rows in by_request.items():
+                        if not key or (request_ids is not None and key not in request_ids):
+                            continue
+                        if collection == INPUTS:
+                            inputs[key] = (deployment, _time_of(found) or hour, rows)
+                        else:
+                            answers[key] = rows
         for key, (deployment, time, rows) in sorted(inputs.items(), key=lambda i: i[1][1]):
             if since and time < since:
                 continue
@@ -150,6 +160,16 @@ def _rows_of(found: dict) -> Iterator[dict]:
     if isinstance(data, str):  # some collector versions nest the records as a JSON string
         data = json.loads(data)
     yield from data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+
+
+def _by_request(rows: Iterator[dict], line_id: str) -> dict[str, list[dict]]:
+    """A line's rows by the request each came from: its id column, else the line's id."""
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            raise ValueError("a collected row is not an object")
+        grouped.setdefault(str(row.pop(ID_COLUMN, None) or line_id), []).append(row)
+    return grouped
 
 
 def _time_of(found: dict) -> datetime | None:

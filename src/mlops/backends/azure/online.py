@@ -18,6 +18,7 @@ from mlops.backends.base import (
 from mlops.config import Autoscale
 from mlops.errors import MlopsError
 from mlops.paths import MODEL_CODE
+from mlops.smoke import TRAFFIC_HEADER, traffic_kind
 
 ARM = "https://management.azure.com"
 # Azure Monitor autoscale settings, stable API (azure-rest-api-specs: specification/monitor/
@@ -113,7 +114,7 @@ class AzureOnline:
             self.ml.online_deployments.begin_create_or_update(spec).result()
         except HttpResponseError as failure:
             raise DeploymentFailed(
-                f"Azure refused or failed it: {failure.message}",
+                f"Azure refused or failed it: {first_line(failure)}",
                 self.deployment_logs(endpoint, deployment),
             ) from None
         return Deployment(deployment, model.ref, model.artifact_sha256, "Succeeded")
@@ -211,6 +212,9 @@ class AzureOnline:
 
         url, headers = self.scoring_target(endpoint)
         headers["Content-Type"] = "application/json"
+        # smoke tests and probes stay out of the collected data (score.py reads the header
+        # from the raw request it is handed)
+        headers[TRAFFIC_HEADER] = traffic_kind.get()
         if deployment:
             headers["azureml-model-deployment"] = deployment
         client = PipelineClient(url, **self._client_options)
@@ -235,6 +239,12 @@ class AzureOnline:
 
     def delete_endpoint(self, name: str) -> None:
         self.ml.online_endpoints.begin_delete(name=name).result()
+
+
+def first_line(failure: Exception) -> str:
+    """An Azure error's sentence: azure-core's message is "(Code) sentence", then repeats it."""
+    text = str(getattr(failure, "message", "") or failure)
+    return text.splitlines()[0] if text else type(failure).__name__
 
 
 def autoscale_name(endpoint: str, deployment: str) -> str:
