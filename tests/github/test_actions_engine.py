@@ -249,7 +249,10 @@ def test_every_job_exports_the_variables_infra_publishes_for_its_environment(cha
     bound = {"train": "dev", "preprod": "preprod", "propose": "preprod", "deploy": "prod"}
     bound["monitor"] = "prod"
     for record in records:
-        seen = dict(line.split("=", 1) for line in record.read_text().splitlines()[1:])
+        logged_in, *exported = record.read_text().splitlines()
+        login = [VARIABLES[f"AZURE_{v}_ID"] for v in ("CLIENT", "TENANT", "SUBSCRIPTION")]
+        assert logged_in == "inputs=" + " ".join(login), record.name  # azure/login's `with:`
+        seen = dict(line.split("=", 1) for line in exported)
         assert {k: v for k, v in seen.items() if k in VARIABLES} == VARIABLES, record.name
         assert seen["MLOPS_VARS_ENV"] == bound[record.name.rsplit("-", 1)[0]], record.name
 
