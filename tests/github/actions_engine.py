@@ -68,6 +68,16 @@ def act_program() -> Path:
     return found
 
 
+def act_environment() -> dict[str, str]:
+    """The environment act itself runs in: this one without GitHub's or act's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACT"))}
+    # act asks api.nektosact.com for notices on every run unless this is set (act 0.2.89,
+    # cmd/notices.go); it logs that request to stderr only, so no run's lines could show it
+    env["ACT_DISABLE_VERSION_CHECK"] = "1"
+    env.pop("MLOPS_ROOT", None)  # the workspace is the checkout
+    return env
+
+
 def uv_program() -> Path:
     """The uv that made .venv: $UV (make test passes its own), else uv on the PATH."""
     named = os.environ.get("UV") or shutil.which("uv") or ".tools/uv/bin/uv"
@@ -119,6 +129,13 @@ class Run:
                 step = ln["stepID"][0] if by == "stepID" else ln["step"]
                 found.setdefault(step, {})[ln["name"]] = ln["arg"]
         return found
+
+    def remote_fetches(self) -> list[str]:
+        """act's lines about an action it fetched, or tried to, from its remote: one no
+        --local-repository served ("LocalRepositoryCache not matched", then a
+        "GoGitActionCache fetch", act 0.2.89) or a clone."""
+        signs = ("LocalRepositoryCache not matched", "GoGitActionCache", "git clone")
+        return [m for ln in self.lines if any(s in (m := ln.get("msg", "")) for s in signs)]
 
     def output_text(self, job: str) -> str:
         return "".join(
@@ -270,14 +287,14 @@ class Engine:
         )
         command = [str(act_program()), event, "-W", f".github/workflows/{workflow}"]
         command += ["-e", str(event_file), *self.arguments()]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACT"))}
-        # act asks api.nektosact.com for notices on every run unless this is set
-        # (act 0.2.89, cmd/notices.go); the network stays closed here regardless
-        env["ACT_DISABLE_VERSION_CHECK"] = "1"
-        env.pop("MLOPS_ROOT", None)  # the workspace is the checkout
         started = time.monotonic()
         done = subprocess.run(
-            command, cwd=self.repo, env=env, capture_output=True, text=True, timeout=900
+            command,
+            cwd=self.repo,
+            env=act_environment(),
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         lines = []
         for text in done.stdout.splitlines():
