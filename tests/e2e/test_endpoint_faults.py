@@ -258,6 +258,7 @@ DAMAGE = {
         lambda state: state["deployments"].update({k: "x" for k in state["deployments"]})
     ),
     "port a string": _edited(lambda state: state.update(port=str(state["port"]))),
+    "traffic to no deployment": _edited(lambda state: state.update(traffic={"ghost": 100})),
     "nested too deeply": lambda good: good.rstrip()[:-1] + b', "x": ' + b"[" * 100_000 + b"]}",
 }
 

@@ -54,6 +54,14 @@ def test_a_good_state_reads_back_with_its_defaults(tmp_path):
         (lambda s: s["deployments"].update(blue="x"), "deployments.blue: input should be"),
         (lambda s: s["deployments"]["blue"].pop("marker"), "deployments.blue.marker: field"),
         (
+            lambda s: s.update(traffic={"ghost": 100}),
+            "traffic names 'ghost', which is none of the endpoint's deployments",
+        ),
+        (
+            lambda s: s.update(mirror_traffic={"green": 20}),
+            "mirror_traffic names 'green', which is none of the endpoint's deployments",
+        ),
+        (
             lambda s: s["deployments"]["blue"].update(autoscale={"min": 1}),
             "deployments.blue.autoscale.min_instances: field required",
         ),

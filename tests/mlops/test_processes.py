@@ -4,6 +4,7 @@ Real processes, started the way the local backend starts its servers: a leader i
 its own session with a worker beneath it."""
 
 import os
+import subprocess
 import sys
 import textwrap
 import time
@@ -103,3 +104,18 @@ def test_a_worker_whose_leader_died_is_still_found_by_its_owner(server, tmp_path
     assert worker in found
     assert processes.stop_owned(tmp_path / "marker-a", grace=5) >= 1
     assert gone(worker)
+
+
+def test_a_process_that_only_names_a_path_beneath_the_folder_is_not_ours(server, tmp_path):
+    proc, worker = server("marker-a")
+    log = tmp_path / "marker-a" / "server.log"
+    reader = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL)  # a user's
+    try:
+        found = {p.pid for p in processes.owned_by(tmp_path / "marker-a")}
+        assert {proc.pid, worker} <= found
+        assert reader.pid not in found
+        processes.stop_owned(tmp_path / "marker-a", grace=5)
+        assert reader.poll() is None and gone(worker)
+    finally:
+        reader.kill()
+        reader.wait(5)

@@ -82,8 +82,10 @@ def alive(pid: int | None, marker: str) -> bool:
 def owned_by(folder: Path) -> list[psutil.Process]:
     """Every running process started for folder or anything beneath it, workers included.
 
-    Found by what we put on them (the owner variable, paths on the command line), so
-    this holds even when no state file remembers them."""
+    Found by the owner variable we put on them, so this holds even when no state file
+    remembers them. A process that merely names a path beneath folder (a `tail -f` of a log,
+    an editor on endpoint.json) is not ours: the command line counts only where the
+    environment cannot be read."""
     root = str(folder)
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -95,9 +97,9 @@ def owned_by(folder: Path) -> list[psutil.Process]:
                 continue
         except psutil.Error:
             continue
-        # macOS may deny reading another process's environment: the command line still counts
-        owner = _quietly(lambda p=process: p.environ().get(OWNER_VARIABLE, ""), "")
-        if _within(owner, root) or f"{root}{os.sep}" in cmdline:
+        owner = _quietly(lambda p=process: p.environ().get(OWNER_VARIABLE, ""), None)
+        # macOS may deny reading a process's environment: there the command line must do
+        if _within(owner, root) if owner is not None else f"{root}{os.sep}" in cmdline:
             found.append(process)
     return found
 

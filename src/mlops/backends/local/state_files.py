@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Pid = Annotated[int, Field(ge=1)]
@@ -60,6 +61,21 @@ class EndpointRecord(_Record):
     traffic: dict[str, Share] = {}
     mirror_traffic: dict[str, Share] = {}
     deployments: dict[str, DeploymentRecord] = {}
+
+    @model_validator(mode="after")
+    def _shares_go_to_deployments(self) -> EndpointRecord:
+        """A share of traffic or of the mirror names one of the endpoint's deployments, as
+        Azure ML refuses traffic to a deployment that does not exist: the router would have
+        nowhere to send it, and the verbs no model to name."""
+        for field in ("traffic", "mirror_traffic"):
+            unknown = sorted(set(getattr(self, field)) - set(self.deployments))
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_deployment",
+                    "{field} names {name}, which is none of the endpoint's deployments",
+                    {"field": field, "name": repr(unknown[0])},
+                )
+        return self
 
 
 def checked(data: dict) -> dict:
