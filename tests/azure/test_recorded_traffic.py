@@ -272,6 +272,12 @@ def test_a_model_version_put_again_unchanged_is_accepted_as_azure_accepts_it(fak
         transport=fake,
     )
     recording = load("model_version_put")
+    workspace_id = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{env_setting('dev', 'azure.resource_group')}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    )
+    for job in ("job-a", "job-b"):  # a model from a job names a job that exists
+        fake.store(f"{workspace_id}/jobs/{job}", {"properties": {"status": "Completed"}})
     first = fake.mark()
     for _ in range(2):
         ml.models.create_or_update(
