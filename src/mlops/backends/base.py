@@ -284,6 +284,11 @@ class Backend(Protocol):
         """The scoring URL and the headers a client needs (e.g. the key), for load tests."""
         ...
 
+    def owner_headers(self, endpoint: str) -> dict[str, str]:
+        """Headers that mark a request as the lifecycle's own (its smoke tests and probes):
+        added to scoring_target's for those requests only, and never handed to a client."""
+        ...
+
     def serving_instances(self) -> int:
         """How many instances serve a deployment here."""
         ...

@@ -233,6 +233,9 @@ class AzureOnline:
         key = self.ml.online_endpoints.get_keys(endpoint).primary_key
         return live.scoring_uri, {"Authorization": f"Bearer {key}"}
 
+    def owner_headers(self, endpoint: str) -> dict[str, str]:
+        return {}  # Azure's endpoint has no router of ours to tell the lifecycle's requests by
+
     def list_endpoints(self) -> list[Endpoint]:
         found = [self.get_endpoint(e.name) for e in self.ml.online_endpoints.list()]
         return [e for e in found if e is not None]

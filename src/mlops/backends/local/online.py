@@ -29,6 +29,7 @@ from mlops.backends.base import (
 )
 from mlops.backends.local import inference_server, processes, state_files
 from mlops.backends.local.router import DEPLOYMENT_HEADER, STATS_ROUTE
+from mlops.backends.local.server_settings import INTERNAL_TOKEN_HEADER
 from mlops.config import Autoscale
 from mlops.errors import MlopsError
 from mlops.lineage import ONNX_FILE
@@ -283,6 +284,7 @@ class LocalOnline:
         url, headers = self.scoring_target(endpoint)
         headers["Content-Type"] = "application/json"
         headers[TRAFFIC_HEADER] = traffic_kind.get()
+        headers.update(self.owner_headers(endpoint))
         if deployment:
             headers[DEPLOYMENT_HEADER] = deployment
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -318,6 +320,11 @@ class LocalOnline:
         return f"http://127.0.0.1:{state['port']}/score", {
             "Authorization": f"Bearer {state.get('key', '')}"
         }
+
+    def owner_headers(self, endpoint: str) -> dict[str, str]:
+        """The endpoint's internal token, read from its state as its owner: the router honours
+        a smoke or probe mark only with it. Never part of scoring_target, so never a client's."""
+        return {INTERNAL_TOKEN_HEADER: str(self._state(endpoint).get("internal_token") or "")}
 
     def list_endpoints(self) -> list[Endpoint]:
         """Every endpoint with a state file or a running process, damaged ones included."""

@@ -395,6 +395,17 @@ class Router(BaseHTTPRequestHandler):
             raise Refused(400, f"{TRAFFIC_HEADER} must be one of live, smoke, probe")
         return request_id
 
+    def _traffic_kind(self, state: dict) -> str:
+        """What the request counts as. Smoke tests and probes are left out of monitoring, so
+        only the lifecycle may mark them: it sends the endpoint's internal token, which no
+        client is given. Any other request is live, whatever it says, and so is recorded
+        and counted (served rather than refused, as a header no client needs is no error)."""
+        kind = self.headers.get(TRAFFIC_HEADER, "live")
+        token = str(state.get("internal_token") or "")
+        given = self.headers.get(INTERNAL_TOKEN_HEADER, "")
+        owner = bool(token) and hmac.compare_digest(given.encode(), token.encode())
+        return kind if owner else "live"
+
     def _authorised(self) -> bool:
         key = self.state.current().get("key")
         given = self.headers.get("Authorization", "")
@@ -450,7 +461,7 @@ class Router(BaseHTTPRequestHandler):
         headers = {
             "Content-Type": self.headers.get("Content-Type", "application/json"),
             REQUEST_ID_HEADER: request_id,
-            TRAFFIC_HEADER: self.headers.get(TRAFFIC_HEADER, "live"),
+            TRAFFIC_HEADER: self._traffic_kind(state),
             # the servers answer only this (server_settings.only_from_router)
             INTERNAL_TOKEN_HEADER: state.get("internal_token") or "",
         }
