@@ -20,6 +20,7 @@ from mlops.config import ENVIRONMENTS, Autoscale
 from mlops.context import Context
 from mlops.errors import MlopsError
 from mlops.paths import project_root, state_home
+from mlops.state import private_umask
 
 
 class Parser(argparse.ArgumentParser):
@@ -436,11 +437,12 @@ def main(argv: list[str] | None = None) -> int:
     root = project_root()
     ctx = Context(root, state_home(root), backend_name=getattr(args, "backend", None))
     try:
-        if args.stage:
-            with ctx.progress.stage(f"{args.verb} ({args.env})"):
+        with private_umask():  # what it and its jobs write is this user's only
+            if args.stage:
+                with ctx.progress.stage(f"{args.verb} ({args.env})"):
+                    args.handler(ctx, args)
+            else:
                 args.handler(ctx, args)
-        else:
-            args.handler(ctx, args)
         return 0
     except MlopsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -83,13 +84,40 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-def private_dir(path: Path) -> Path:
+def private_dir(path: Path, own: bool = False) -> Path:
     """The folder, made if need be, readable by this user only (0700): what lives under the
-    state home (clients' inputs, keys, logs, the tracking store) is no other local user's."""
+    state home (clients' inputs, keys, logs, the tracking store) is no other local user's.
+
+    A folder that already existed keeps its mode unless it is the project's own (own=True,
+    e.g. an environment's folder under the home): the home may name a folder the project
+    did not make (MLOPS_HOME=/tmp), and closing it would break other users. Such a folder
+    open to others gets a warning instead."""
+    existed = path.is_dir()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if existed and not own:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                print(
+                    f"warning: {path} is readable by other users; what the project keeps "
+                    "in it is closed to them (0700), but not the folder itself",
+                    file=sys.stderr,
+                )
+        return path
     with contextlib.suppress(OSError):  # e.g. a folder another user made for us
         path.chmod(0o700)
     return path
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """While inside, files this process and the processes it starts create are this user's
+    only (0600 files, 0700 folders): jobs' outputs, registered data, the registry, batch
+    outputs. The mask is process-wide, so it is set back on the way out."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def private_file(path: Path) -> None:

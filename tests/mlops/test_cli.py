@@ -1,5 +1,9 @@
 """The command line turns every mistake a user can make into one sentence and a non-zero exit."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from helpers import env_setting
 
@@ -141,3 +145,25 @@ def test_feedback_for_an_environment_serving_nothing_is_one_sentence(mlops, tmp_
     code, _, err = mlops("feedback", "--env", "prod", "--labels", str(labels))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "serving traffic, so no request to label" in err
+
+
+def test_what_a_command_and_its_jobs_write_is_this_users_only(mlops, monkeypatch, tmp_path):
+    """The CLI runs under umask 077: files it or a process it starts writes are 0600, folders
+    0700; the mask is set back when the command ends."""
+    out = tmp_path / "out"
+
+    def writes(ctx, envs):
+        (out / "folder").mkdir(parents=True)
+        (out / "folder" / "by-the-command.txt").write_text("x")
+        job = "open(r'%s', 'w').write('x')" % (out / "by-a-job.txt")
+        subprocess.run([sys.executable, "-c", job], check=True, timeout=60)
+        return {}
+
+    monkeypatch.setattr(cli.lifecycle, "status", writes)
+    before = os.umask(0o022)
+    os.umask(before)
+    assert mlops("status")[0] == 0
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in out.rglob("*")}
+    assert modes == {"folder": "0o700", "by-the-command.txt": "0o600", "by-a-job.txt": "0o600"}
+    after = os.umask(before)
+    assert after == before

@@ -126,3 +126,22 @@ def test_a_model_meta_naming_another_version_than_its_folder_is_refused(tmp_path
     path.write_text(json.dumps({"name": "m", "version": 2, "artifact_sha256": "0" * 64}))
     with pytest.raises(MlopsError, match="field `version` is 2, but its folder says 1"):
         read_meta(path, state_files.ModelMeta, name="m", version=1)
+
+
+def test_the_home_is_closed_only_if_made_here(tmp_path, capsys):
+    """A home the project makes is 0700; one that already existed (MLOPS_HOME=/tmp) keeps its
+    mode, with a warning if others can read it; the project's own folders are closed."""
+    from mlops.state import private_dir
+
+    mode = lambda path: path.stat().st_mode & 0o777  # noqa: E731
+    made = private_dir(tmp_path / "new" / "home")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    private_dir(shared)
+    own = shared / "dev"
+    own.mkdir(mode=0o755)
+    own.chmod(0o755)
+    private_dir(own, own=True)
+    assert (mode(made), mode(shared), mode(own)) == (0o700, 0o755, 0o700)
+    assert f"warning: {shared} is readable by other users" in capsys.readouterr().err

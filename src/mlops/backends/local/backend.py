@@ -36,7 +36,7 @@ class LocalBackend(LocalJobs, LocalData, LocalModels, LocalOnline, LocalCollecte
         self.root = root
         self.home = home
         self.dir = home / config.name
-        private_dir(home)  # 0700: no other local user reads inputs, keys or logs under it
-        private_dir(self.dir)
+        private_dir(home)  # 0700 if made here: no other local user reads what is under it
+        private_dir(self.dir, own=True)
         self.registry = home / "registry"
         self.say = (progress or Progress()).say
