@@ -371,11 +371,16 @@ def test_the_endpoint_publishes_the_contracts_openapi_documents(world):
 
 def test_profile_measures_the_endpoint_and_recommends_instances(world):
     repo, home = world
+    probes = lambda: sum(r["traffic"] == "probe" for r in collected(home, "prod"))  # noqa: E731
+    before = probes()
     result = run_mlops(
         repo, home, "profile", "--env", "prod", "--seconds", "2", "--max-requests", "300"
     )
     found = json.loads((home / "prod" / "profile.json").read_text())
     assert found["requests"] > 0 and found["errors"] == 0
+    # its load carries the endpoint's internal token, so the router keeps the probe mark
+    # and the monitor leaves it out
+    assert probes() - before == found["requests"]
     assert found["target_rps"] == 20 and found["recommended_instances"] >= 1
     low, high = found["recommended_instances"], found["recommended_max_instances"]
     assert low <= high
@@ -384,6 +389,14 @@ def test_profile_measures_the_endpoint_and_recommends_instances(world):
         f"max_instances {high}, with endpoint.instance_count within them (now 1..3, "
         "instance_count 1)"
     ) in result.stdout
+
+
+def collected(home: Path, env: str) -> list[dict]:
+    return [
+        json.loads(line)
+        for path in sorted(home.glob(f"{env}/collected/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
 
 
 def test_collected_records_survive_a_restart_and_concurrent_requests(world):
@@ -409,12 +422,7 @@ def test_collected_records_survive_a_restart_and_concurrent_requests(world):
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, [f"after-{i}" for i in range(40)])) == {200}
 
-    lines = [
-        line
-        for path in sorted(home.glob("prod/collected/*.jsonl"))
-        for line in path.read_text().splitlines()
-    ]
-    records = [json.loads(line) for line in lines]  # every line whole
+    records = collected(home, "prod")  # every line whole
     ids = [r["request_id"] for r in records if r["request_id"].startswith(("before-", "after-"))]
     assert sorted(ids) == sorted(
         [f"before-{i}" for i in range(40)] + [f"after-{i}" for i in range(40)]
