@@ -5,6 +5,7 @@ status classes, p50/p95 latency) in `mlops status`."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -109,10 +110,19 @@ def test_locally_the_floor_is_that_many_servers_sharing_the_requests(floor):
     grew = [scored(log) - count for log, count in zip(logs, before, strict=True)]
     assert sum(grew) == 4 and min(grew) >= 1, f"each instance answers a share: {grew}"
 
-    # one instance gone: the router's refused connection goes to the other; status says Failed
+    # one instance gone: the router's refused connection goes to the other, and its supervisor
+    # starts the stopped one again (backends/local/supervisor.py)
     stop(blue["pid"], blue["marker"])
     assert post(endpoint, sample, endpoint.key) == 200
-    assert status(repo, home)["deployments"]["blue"]["state"] == "Failed"
+    deadline = time.monotonic() + 90
+    while (found := status(repo, home)["deployments"]["blue"])["state"] != "Succeeded":
+        assert time.monotonic() < deadline, f"the stopped instance is still down: {found}"
+        assert post(endpoint, sample, endpoint.key) == 200
+        time.sleep(1)
+    state = json.loads(
+        (home / ENV / "endpoints" / env_setting(ENV, "endpoint.name") / "endpoint.json").read_text()
+    )
+    assert state["deployments"]["blue"]["pid"] != blue["pid"], "restarted as a new process"
 
 
 def scored(log: Path) -> int:

@@ -14,7 +14,7 @@ from mlops.backends.local.backend import LocalBackend
 from mlops.context import Context
 from mlops.errors import MlopsError
 from mlops.gate import Verdict
-from mlops.lineage import sha256_of
+from mlops.lineage import TAG_ARTIFACT, sha256_of
 
 
 @pytest.fixture
@@ -28,7 +28,13 @@ def version(trained_model, folder, with_card=True, **tags) -> ModelVersion:
     if with_card:
         shutil.copy(trained_model / model_card.CARD_JSON, folder / model_card.CARD_JSON)
     sha = sha256_of(folder / "model.onnx")
-    lineage = {"job_id": "job-7", "run_id": "run-7", "git_commit": "abc123", "data_sha256": "d"}
+    lineage = {  # as model_tags gives every registered version, the artifact's sha256 included
+        "job_id": "job-7",
+        "run_id": "run-7",
+        "git_commit": "abc123",
+        "data_sha256": "d",
+        TAG_ARTIFACT: sha,
+    }
     return ModelVersion("m", 7, {**lineage, **tags}, sha, str(folder))
 
 
