@@ -232,6 +232,20 @@ def test_the_model_card_of_prods_version_holds_its_cohorts_lineage_and_verdict(w
     assert f"| model | {MODEL}:1 | — |" in body  # prod served nothing before the demo's promotion
 
 
+def gate_with_prod_edited(world, old: str, new: str):
+    """The gate's run for prod on version 1 with one edit of environments/prod.yml, the file
+    put back afterwards."""
+    repo, home = world
+    prod = repo / "environments" / "prod.yml"
+    before = prod.read_text()
+    assert old in before, old
+    prod.write_text(before.replace(old, new))
+    try:
+        return run_mlops(repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False)
+    finally:
+        prod.write_text(before)
+
+
 def test_a_challenger_passing_overall_but_failing_one_group_is_refused(world):
     """The floor of small tumours' recall set just above the model's: the overall recall
     still meets its floor, the group does not, and the gate names it."""
@@ -241,16 +255,8 @@ def test_a_challenger_passing_overall_but_failing_one_group_is_refused(world):
     assert (
         float(tags["metric.recall"]) >= env_setting("prod", "gate.thresholds")["recall"]["at_least"]
     )
-    prod = repo / "environments" / "prod.yml"
-    before = prod.read_text()
     floor = round(small + 0.01, 2)
-    prod.write_text(before.replace("bounds: {recall: 0.75,", f"bounds: {{recall: {floor},"))
-    try:
-        refused = run_mlops(
-            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
-        )
-    finally:
-        prod.write_text(before)
+    refused = gate_with_prod_edited(world, "bounds: {recall: 0.75,", f"bounds: {{recall: {floor},")
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert re.search(r"ok: challenger recall 0\.\d+ meets the floor 0\.\d+\n", refused.stdout)
     assert (
@@ -261,16 +267,9 @@ def test_a_challenger_passing_overall_but_failing_one_group_is_refused(world):
 
 
 def test_a_cohort_features_py_does_not_declare_is_bad_input_and_changes_nothing(world):
-    repo, home = world
-    prod = repo / "environments" / "prod.yml"
-    before = prod.read_text()
-    prod.write_text(before.replace("    tumour_size:\n      min_rows", "    age:\n      min_rows"))
-    try:
-        refused = run_mlops(
-            repo, home, "gate", "--env", "prod", "--model", f"{MODEL}:1", check=False
-        )
-    finally:
-        prod.write_text(before)
+    refused = gate_with_prod_edited(
+        world, "    tumour_size:\n      min_rows", "    age:\n      min_rows"
+    )
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert refused.stderr.strip().splitlines()[-1] == (
         "error: environments/prod.yml: field `gate.cohorts.age` names no cohort of "
