@@ -142,6 +142,8 @@ class LocalJobs:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        if code == STEP_REFUSED and (sentence := refusal_of(log_path)):
+            raise MlopsError(f"training job {job_id}, step {name}: {sentence} (log: {log_path})")
         if code != 0:
             raise MlopsError(
                 f"training job {job_id} failed in step {name} (exit {code}); its log is "
@@ -257,3 +259,16 @@ def code_snapshot_sha256(code_dir: Path) -> str:
         digest.update(relative.as_posix().encode() + b"\0")
         digest.update(lineage.sha256_of(path).encode())
     return digest.hexdigest()
+
+
+STEP_REFUSED = 2  # a step's exit for input it refuses (src/model: prep, train, evaluate)
+
+
+def refusal_of(log_path: Path) -> str | None:
+    """The one sentence a step that refused its input said last (`error: ...`), if any."""
+    said = [
+        line.removeprefix("error: ").strip()
+        for line in log_path.read_text(errors="replace").splitlines()
+        if line.startswith("error: ")
+    ]
+    return said[-1] if said else None
