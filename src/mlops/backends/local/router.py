@@ -36,6 +36,7 @@ from mlops.backends.local import state_files
 from mlops.backends.local.server_settings import INTERNAL_TOKEN_HEADER
 from mlops.backends.local.supervisor import Supervisor
 from mlops.smoke import TRAFFIC_HEADER
+from mlops.state import StateUnreadable, read_checked
 
 DEPLOYMENT_HEADER = "azureml-model-deployment"
 REQUEST_ID_HEADER = "x-request-id"
@@ -77,12 +78,12 @@ class EndpointState:
 
     def current(self) -> dict:
         with self._lock:
-            # ValueError covers JSON's errors and pydantic's ValidationError
-            with contextlib.suppress(OSError, ValueError, TypeError, RecursionError):
+            with contextlib.suppress(OSError, StateUnreadable):
                 stamp = os.stat(self.path).st_mtime_ns
                 if stamp != self._stamp:
                     self._stamp = stamp  # a bad file is read once, not on every request
-                    self._data = state_files.checked(json.loads(self.path.read_bytes()))
+                    # None: removed between the stat and the read
+                    self._data = read_checked(self.path, state_files.checked) or self._data
             return self._data
 
 
