@@ -259,6 +259,16 @@ def test_a_release_through_the_double_answers_as_azure_recorded(ctx, fake):
     assert polled_states(fake, deleted)[0] == recorded_states(online, "endpoint.delete.poll")[0]
 
 
+def custom_model_from(job: str) -> Model:
+    """Version 1 of the custom model `custom`, its files the given job's model output."""
+    return Model(
+        name="custom",
+        version="1",
+        type=AssetTypes.CUSTOM_MODEL,
+        path=f"azureml://jobs/{job}/outputs/model/paths/model/",
+    )
+
+
 def test_a_model_version_put_again_unchanged_is_accepted_as_azure_accepts_it(fake):
     """Item: an identical re-PUT is 200, not a conflict (recorded: the SDK's archive re-PUTs a
     custom model's version); other content is still refused."""
@@ -280,14 +290,7 @@ def test_a_model_version_put_again_unchanged_is_accepted_as_azure_accepts_it(fak
         fake.store(f"{workspace_id}/jobs/{job}", {"properties": {"status": "Completed"}})
     first = fake.mark()
     for _ in range(2):
-        ml.models.create_or_update(
-            Model(
-                name="custom",
-                version="1",
-                type=AssetTypes.CUSTOM_MODEL,
-                path="azureml://jobs/job-a/outputs/model/paths/model/",
-            )
-        )
+        ml.models.create_or_update(custom_model_from("job-a"))
     create, again = [c.reply for c in fake.since(first) if c.method == "PUT"]
     fields = {
         "properties.modelType": SAME,
@@ -308,11 +311,4 @@ def test_a_model_version_put_again_unchanged_is_accepted_as_azure_accepts_it(fak
     assert_like(unknown, listed, {"error.code": SAME, "error.details": PRESENT})
     assert listed.body["error"]["details"][0]["code"] == "ModelNotFound"
     with pytest.raises(Exception, match="immutable"):
-        ml.models.create_or_update(
-            Model(
-                name="custom",
-                version="1",
-                type=AssetTypes.CUSTOM_MODEL,
-                path="azureml://jobs/job-b/outputs/model/paths/model/",
-            )
-        )
+        ml.models.create_or_update(custom_model_from("job-b"))
